@@ -1,0 +1,111 @@
+#pragma once
+/// \file eigen_backend.hpp
+/// The default CPU backend: storage is an Eigen matrix, GEMM is Eigen's own (or OpenBLAS when
+/// the build defines `EIGEN_USE_BLAS`), element-wise kernels are plain loops the compiler
+/// vectorises, split across OpenMP threads when the build enables OpenMP.
+///
+/// Every backend offers the same small interface, which is all that layers, losses and
+/// optimizers use. The contract, for a backend `B`:
+///   B::scalar, B::matrix          element type; column-major `rows x cols` storage
+///   B::data(m), B::resize(m,r,c)  raw pointer (device pointer on a GPU); shape change
+///   B::fill, B::copy              constant fill; deep copy (resizes the target)
+///   B::upload, B::download        host_matrix <-> B::matrix
+///   B::for_each(n, f)             f(i) for i in [0, n), any order, possibly in parallel;
+///                                 f captures raw pointers by value and is marked STRATA_HD
+///   B::sum(n, f)                  sum of f(i) in double
+///   B::gemm(alpha, A, ta, B, tb, beta, C)   C = alpha op(A) op(B) + beta C
+///   B::add_bias(Y, b), B::row_sum(X, s)     the two row-structured kernels of a dense layer
+
+#include <Eigen/Core>
+
+#include "../core/config.hpp"
+#include "../core/tensor.hpp"
+
+namespace strata {
+
+/// CPU backend over Eigen. `T` is the scalar type (float for training, double for gradient
+/// checks).
+template <class T = float>
+struct EigenBackend {
+  using scalar = T;
+  /// Column-major `rows x cols` storage.
+  using matrix = host_matrix<T>;
+
+  static constexpr const char* name() { return "eigen"; }
+
+  static T* data(matrix& m) { return m.data(); }
+  static const T* data(const matrix& m) { return m.data(); }
+
+  /// Resizes only when the shape changes, so buffers reused every step are allocated once.
+  static void resize(matrix& m, Index rows, Index cols) {
+    if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
+  }
+  static void fill(matrix& m, T value) { m.setConstant(value); }
+  static void copy(const matrix& from, matrix& to) {
+    resize(to, from.rows(), from.cols());
+    to = from;
+  }
+  static void upload(const host_matrix<T>& from, matrix& to) { copy(from, to); }
+  static void download(const matrix& from, host_matrix<T>& to) {
+    to.resize(from.rows(), from.cols());
+    to = from;
+  }
+
+  /// Calls `f(i)` for every i in [0, n). `f` must not depend on the order of the calls.
+  template <class F>
+  static void for_each(Index n, F f) {
+#if defined(_OPENMP)
+    if (n >= (Index{1} << 16)) {
+#pragma omp parallel for schedule(static)
+      for (Index i = 0; i < n; ++i) f(i);
+      return;
+    }
+#endif
+    for (Index i = 0; i < n; ++i) f(i);
+  }
+
+  /// Sum of `f(i)` over [0, n), accumulated in double in index order (bit-reproducible).
+  template <class F>
+  static double sum(Index n, F f) {
+    double total = 0.0;
+    for (Index i = 0; i < n; ++i) total += static_cast<double>(f(i));
+    return total;
+  }
+
+  /// `c = alpha * op(a) * op(b) + beta * c`, op = transpose when the flag is set. With beta == 0
+  /// `c` is resized and its old content ignored.
+  static void gemm(T alpha, const matrix& a, bool transpose_a, const matrix& b, bool transpose_b,
+                   T beta, matrix& c) {
+    if (transpose_a && transpose_b)
+      gemm_into(alpha, a.transpose(), b.transpose(), beta, c);
+    else if (transpose_a)
+      gemm_into(alpha, a.transpose(), b, beta, c);
+    else if (transpose_b)
+      gemm_into(alpha, a, b.transpose(), beta, c);
+    else
+      gemm_into(alpha, a, b, beta, c);
+  }
+
+  /// `y(:, j) += bias` for every column j (bias is `rows x 1`).
+  static void add_bias(matrix& y, const matrix& bias) { y.colwise() += bias.col(0); }
+
+  /// `out(i) = sum_j x(i, j)`; out becomes `rows x 1`.
+  static void row_sum(const matrix& x, matrix& out) {
+    resize(out, x.rows(), 1);
+    out.col(0).noalias() = x.rowwise().sum();
+  }
+
+ private:
+  template <class A, class B>
+  static void gemm_into(T alpha, const A& a, const B& b, T beta, matrix& c) {
+    if (beta == T(0)) {
+      resize(c, a.rows(), b.cols());
+      c.noalias() = alpha * a * b;
+    } else {
+      if (beta != T(1)) c *= beta;
+      c.noalias() += alpha * a * b;
+    }
+  }
+};
+
+}  // namespace strata

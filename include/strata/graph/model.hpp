@@ -1,0 +1,132 @@
+#pragma once
+/// \file model.hpp
+/// `Model<Spec, Backend>`: a composed architecture bound to a backend, built for an input width
+/// and a seed. It owns the layers, runs forward and backward passes and exposes every parameter
+/// and buffer through one list (the parameters visitor that optimizers, all-reduce and
+/// checkpoints share).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../backend/eigen_backend.hpp"
+#include "../layers/layer.hpp"
+
+namespace strata {
+
+/// A model: the architecture `Spec` (a layer or a composition of layers) on backend `B`.
+template <class Spec, class B = EigenBackend<float>>
+class Model {
+ public:
+  using spec_type = Spec;
+  using backend = B;
+  using matrix = typename B::matrix;
+  using scalar = typename B::scalar;
+
+  /// The output width when it is known at compile time (instantiating it runs the compile-time
+  /// shape checks of the whole architecture), else `dynamic`.
+  static constexpr Index static_output_width = Spec::template output_width<dynamic>;
+  static_assert(static_output_width == dynamic || static_output_width > 0,
+                "strata::Model: the architecture has no output");
+
+  explicit Model(Spec spec = Spec{}) : spec_(std::move(spec)) {}
+
+  /// Builds the layers for inputs of `input_width` features and initialises the weights from
+  /// `seed`. Throws shape_error naming the layer when widths do not fit. Rebuilding resets.
+  Model& build(Index input_width, std::uint64_t seed = 0) {
+    auto net = std::make_unique<bind_t<Spec, B>>(spec_);
+    std::uint64_t layer_counter = 0;
+    build_context ctx(seed, layer_counter, "model");
+    require_width("model input", input_width);
+    output_width_ = net->build(ctx, input_width);
+    net_ = std::move(net);
+    input_width_ = input_width;
+    seed_ = seed;
+    parameters_.clear();
+    buffers_.clear();
+    net_->for_each_parameter([this](const parameter<B>& p) { parameters_.push_back(p); });
+    net_->for_each_buffer([this](const buffer<B>& b) { buffers_.push_back(b); });
+    return *this;
+  }
+
+  bool built() const { return net_ != nullptr; }
+  Index input_width() const { return input_width_; }
+  Index output_width() const { return output_width_; }
+  std::uint64_t seed() const { return seed_; }
+  const Spec& spec() const { return spec_; }
+
+  /// Forward pass over a `input_width x samples` batch; the result stays valid until the next
+  /// forward pass.
+  const matrix& forward(const matrix& x, const pass_info& pass = {}) {
+    require_built();
+    if (x.rows() != input_width_)
+      throw shape_error(detail::concat("model input: expects ", input_width_, " features (rows), got a ",
+                                       shape_string(x.rows(), x.cols()), " batch"));
+    if (pass.check_finite) check_finite<B>(x, "model", "input batch");
+    input_ = &x;
+    last_pass_ = pass;
+    return net_->forward(x, pass);
+  }
+
+  /// Backward pass for the last forward pass: `dy` is d(loss)/d(output). Writes every
+  /// parameter's gradient; returns d(loss)/d(input) when `need_input_grad` is set.
+  const matrix& backward(const matrix& dy, bool need_input_grad = false) {
+    require_built();
+    if (input_ == nullptr) throw error("Model::backward called before forward");
+    return net_->backward(*input_, dy, last_pass_, need_input_grad);
+  }
+
+  /// Every trainable tensor with its gradient, in a fixed order (build order).
+  std::vector<parameter<B>>& parameters() { return parameters_; }
+  /// Every non-trainable buffer (e.g. running statistics), in a fixed order.
+  std::vector<buffer<B>>& buffers() { return buffers_; }
+
+  /// Number of trainable scalars.
+  Index parameter_count() const {
+    Index n = 0;
+    for (const auto& p : parameters_) n += p.value->rows() * p.value->cols();
+    return n;
+  }
+
+  /// Evaluation-mode predictions for a host batch of any size, computed `chunk` samples at a
+  /// time.
+  host_matrix<scalar> predict(const host_matrix<scalar>& x, Index chunk = 4096) {
+    require_built();
+    host_matrix<scalar> out(output_width_, x.cols());
+    host_matrix<scalar> part;
+    pass_info pass;
+    pass.phase = mode::eval;
+    for (Index begin = 0; begin < x.cols(); begin += chunk) {
+      const Index n = std::min(chunk, x.cols() - begin);
+      B::upload(x.middleCols(begin, n), staged_input_);
+      pass.first_sample = static_cast<std::uint64_t>(begin);
+      B::download(forward(staged_input_, pass), part);
+      out.middleCols(begin, n) = part;
+    }
+    input_ = nullptr;
+    return out;
+  }
+
+  /// Access to the bound layer tree (for tests and tools).
+  bind_t<Spec, B>& network() {
+    require_built();
+    return *net_;
+  }
+
+ private:
+  void require_built() const {
+    if (!net_) throw error("Model used before build(input_width, seed)");
+  }
+
+  Spec spec_;
+  std::unique_ptr<bind_t<Spec, B>> net_;
+  Index input_width_ = 0, output_width_ = 0;
+  std::uint64_t seed_ = 0;
+  std::vector<parameter<B>> parameters_;
+  std::vector<buffer<B>> buffers_;
+  const matrix* input_ = nullptr;
+  pass_info last_pass_;
+  matrix staged_input_;
+};
+
+}  // namespace strata

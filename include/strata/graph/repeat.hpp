@@ -1,0 +1,89 @@
+#pragma once
+/// \file repeat.hpp
+/// `Repeat<N, Net>`: N copies of one block applied in sequence, each with its own weights
+/// (e.g. `Repeat<3, Sequential<Dense<>, ReLU, Dropout>>` for three hidden layers).
+
+#include <vector>
+
+#include "sequential.hpp"
+
+namespace strata {
+
+template <class B, std::size_t N, class Net>
+class repeat_layer;
+
+namespace detail {
+template <Index In, std::size_t N, class Net>
+struct repeat_width {
+  static constexpr Index value = repeat_width<Net::template output_width<In>, N - 1, Net>::value;
+};
+template <Index In, class Net>
+struct repeat_width<In, 0, Net> {
+  static constexpr Index value = In;
+};
+}  // namespace detail
+
+/// N applications of independent copies of `Net`, configured alike.
+template <std::size_t N, class Net>
+struct Repeat {
+  static_assert(N > 0, "strata::Repeat needs at least one repetition");
+  static constexpr const char* kind = "Repeat";
+  template <Index In>
+  static constexpr Index output_width = detail::repeat_width<In, N, Net>::value;
+  template <class B>
+  using impl = repeat_layer<B, N, Net>;
+
+  Net block;
+
+  Repeat() = default;
+  Repeat(Net b) : block(std::move(b)) {}
+};
+
+/// Repeat bound to backend `B`.
+template <class B, std::size_t N, class Net>
+class repeat_layer {
+ public:
+  using matrix = typename B::matrix;
+
+  explicit repeat_layer(const Repeat<N, Net>& spec) : blocks_(N, bind_t<Net, B>(spec.block)) {}
+
+  Index build(build_context& ctx, Index width) {
+    for (std::size_t i = 0; i < N; ++i) {
+      build_context child = ctx.child(static_cast<Index>(i), Net::kind);
+      paths_[i] = child.path();
+      width = blocks_[i].build(child, width);
+    }
+    return width;
+  }
+
+  const matrix& forward(const matrix& x, const pass_info& pass) {
+    const matrix* y = &x;
+    for (std::size_t i = 0; i < N; ++i) outputs_[i] = y = &detail::checked_forward<B>(blocks_[i], *y, pass, paths_[i]);
+    return *y;
+  }
+
+  const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
+    const matrix* g = &dy;
+    for (std::size_t i = N; i-- > 0;) {
+      const matrix& in = i == 0 ? x : *outputs_[i - 1];
+      g = &blocks_[i].backward(in, *g, pass, i > 0 || need_dx);
+    }
+    return *g;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f) {
+    for (auto& b : blocks_) b.for_each_parameter(f);
+  }
+  template <class F>
+  void for_each_buffer(F&& f) {
+    for (auto& b : blocks_) b.for_each_buffer(f);
+  }
+
+ private:
+  std::vector<bind_t<Net, B>> blocks_;
+  std::array<const matrix*, N> outputs_{};
+  std::array<std::string, N> paths_;
+};
+
+}  // namespace strata

@@ -1,0 +1,121 @@
+#pragma once
+/// \file sequential.hpp
+/// `Sequential<L1, L2, ...>`: layers applied one after another.
+
+#include <array>
+#include <tuple>
+#include <utility>
+
+#include "../layers/layer.hpp"
+
+namespace strata {
+
+namespace detail {
+/// Compile-time width after applying `Layers...` in turn to a width `In`.
+template <Index In, class... Layers>
+struct chain_width {
+  static constexpr Index value = In;
+};
+template <Index In, class First, class... Rest>
+struct chain_width<In, First, Rest...> {
+  static constexpr Index value = chain_width<First::template output_width<In>, Rest...>::value;
+};
+
+}  // namespace detail
+
+template <class B, class... Layers>
+class sequential_layer;
+
+/// Layers applied in order; the output width of each is the input width of the next.
+template <class... Layers>
+struct Sequential {
+  static_assert(sizeof...(Layers) > 0, "strata::Sequential needs at least one layer");
+  static constexpr const char* kind = "Sequential";
+  template <Index In>
+  static constexpr Index output_width = detail::chain_width<In, Layers...>::value;
+  template <class B>
+  using impl = sequential_layer<B, Layers...>;
+
+  std::tuple<Layers...> layers;
+
+  Sequential() = default;
+  Sequential(Layers... ls) : layers(std::move(ls)...) {}
+};
+
+/// Sequential bound to backend `B`.
+template <class B, class... Layers>
+class sequential_layer {
+  static constexpr std::size_t count = sizeof...(Layers);
+  using indices = std::index_sequence_for<Layers...>;
+
+ public:
+  using matrix = typename B::matrix;
+
+  explicit sequential_layer(const Sequential<Layers...>& spec) : sequential_layer(spec, indices{}) {}
+
+  Index build(build_context& ctx, Index input_width) {
+    Index width = input_width;
+    build_each(ctx, width, indices{});
+    return width;
+  }
+
+  const matrix& forward(const matrix& x, const pass_info& pass) {
+    const matrix* y = &x;
+    forward_each(y, pass, indices{});
+    return *y;
+  }
+
+  const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
+    return backward_from<count - 1>(x, dy, pass, need_dx);
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f) {
+    std::apply([&](auto&... layer) { (layer.for_each_parameter(f), ...); }, layers_);
+  }
+  template <class F>
+  void for_each_buffer(F&& f) {
+    std::apply([&](auto&... layer) { (layer.for_each_buffer(f), ...); }, layers_);
+  }
+
+  /// The i-th layer (bound to B).
+  template <std::size_t I>
+  auto& layer() { return std::get<I>(layers_); }
+
+ private:
+  template <std::size_t... I>
+  sequential_layer(const Sequential<Layers...>& spec, std::index_sequence<I...>)
+      : layers_(bind_t<Layers, B>(std::get<I>(spec.layers))...) {}
+
+  template <std::size_t... I>
+  void build_each(build_context& ctx, Index& width, std::index_sequence<I...>) {
+    ((width = build_one<I>(ctx, width)), ...);
+  }
+  template <std::size_t I>
+  Index build_one(build_context& ctx, Index width) {
+    build_context child = ctx.child(static_cast<Index>(I), std::tuple_element_t<I, std::tuple<Layers...>>::kind);
+    paths_[I] = child.path();
+    return std::get<I>(layers_).build(child, width);
+  }
+
+  template <std::size_t... I>
+  void forward_each(const matrix*& y, const pass_info& pass, std::index_sequence<I...>) {
+    ((outputs_[I] = y = &detail::checked_forward<B>(std::get<I>(layers_), *y, pass, paths_[I])), ...);
+  }
+
+  template <std::size_t I>
+  const matrix& backward_from(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
+    if constexpr (I == 0) {
+      return std::get<0>(layers_).backward(x, dy, pass, need_dx);
+    } else {
+      const matrix& g = std::get<I>(layers_).backward(*outputs_[I - 1], dy, pass, true);
+      return backward_from<I - 1>(x, g, pass, need_dx);
+    }
+  }
+
+  std::tuple<bind_t<Layers, B>...> layers_;
+  std::array<const matrix*, count> outputs_{};
+  std::array<std::string, count> paths_;
+};
+
+}  // namespace strata

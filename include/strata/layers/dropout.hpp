@@ -1,0 +1,104 @@
+#pragma once
+/// \file dropout.hpp
+/// Inverted dropout: in training each activation is zeroed with probability `rate` and the
+/// survivors are scaled by 1 / (1 - rate), so evaluation is the identity. In `permanent` mode it
+/// stays active in evaluation too (Monte Carlo dropout for uncertainty estimates).
+///
+/// The mask of element (row, sample) at step s is a pure function of (seed, layer, s, global
+/// sample id, row), so a data-parallel run draws exactly the masks a serial run draws.
+
+#include "layer.hpp"
+
+namespace strata {
+
+template <class B>
+class dropout_layer;
+
+/// Dropout with a run-time rate in [0, 1).
+struct Dropout {
+  static constexpr const char* kind = "Dropout";
+  template <Index In>
+  static constexpr Index output_width = In;
+  template <class B>
+  using impl = dropout_layer<B>;
+
+  /// Tag for Monte Carlo dropout (active in evaluation as well).
+  enum class when { training, always };
+
+  double rate = 0.5;
+  when active = when::training;
+
+  Dropout() = default;
+  explicit Dropout(double r, when a = when::training) : rate(r), active(a) {}
+};
+
+/// Dropout bound to backend `B`.
+template <class B>
+class dropout_layer {
+ public:
+  using matrix = typename B::matrix;
+  using T = typename B::scalar;
+
+  explicit dropout_layer(const Dropout& spec) : rate_(spec.rate), always_(spec.active == Dropout::when::always) {}
+
+  Index build(build_context& ctx, Index input_width) {
+    path_ = ctx.path();
+    require_width(path_, input_width);
+    if (!(rate_ >= 0.0 && rate_ < 1.0))
+      throw config_error(detail::concat("layer '", path_, "': dropout rate must be in [0, 1), got ", rate_));
+    rng_ = random_stream(ctx.seed(), purpose::dropout, ctx.take_layer_id());
+    return input_width;
+  }
+
+  const matrix& forward(const matrix& x, const pass_info& pass) {
+    active_ = rate_ > 0.0 && (pass.phase == mode::train || always_);
+    if (!active_) return x;
+    B::resize(mask_, x.rows(), x.cols());
+    B::resize(output_, x.rows(), x.cols());
+    const Index rows = x.rows();
+    const random_stream rng = rng_.substream(pass.step);
+    const double rate = rate_;
+    const T scale = static_cast<T>(1.0 / (1.0 - rate_));
+    const pass_info p = pass;
+    const T* in = B::data(x);
+    T* out = B::data(output_);
+    T* mask = B::data(mask_);
+    B::for_each(rows * x.cols(), [=] STRATA_HD(Index i) {
+      const std::uint64_t sample = p.sample_id(i / rows);
+      const std::uint64_t index = sample * static_cast<std::uint64_t>(rows) + static_cast<std::uint64_t>(i % rows);
+      const T m = rng.uniform(index) >= rate ? scale : T(0);
+      mask[i] = m;
+      out[i] = in[i] * m;
+    });
+    return output_;
+  }
+
+  const matrix& backward(const matrix&, const matrix& dy, const pass_info&, bool need_dx) {
+    if (!need_dx) return input_grad_;
+    if (!active_) {
+      B::copy(dy, input_grad_);
+      return input_grad_;
+    }
+    B::resize(input_grad_, dy.rows(), dy.cols());
+    const T* g = B::data(dy);
+    const T* mask = B::data(mask_);
+    T* dx = B::data(input_grad_);
+    B::for_each(dy.rows() * dy.cols(), [g, mask, dx] STRATA_HD(Index i) { dx[i] = g[i] * mask[i]; });
+    return input_grad_;
+  }
+
+  template <class F>
+  void for_each_parameter(F&&) {}
+  template <class F>
+  void for_each_buffer(F&&) {}
+
+ private:
+  double rate_;
+  bool always_;
+  bool active_ = false;
+  random_stream rng_;
+  std::string path_;
+  matrix mask_, output_, input_grad_;
+};
+
+}  // namespace strata

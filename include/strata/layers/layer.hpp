@@ -1,0 +1,145 @@
+#pragma once
+/// \file layer.hpp
+/// What every layer shares: how a layer is described (a *spec* type) and bound to a backend (its
+/// *impl*), the build context that names layers and seeds them, and the per-pass information.
+///
+/// A model is a type composed of specs: `Sequential<Dense<64>, ReLU, Dense<1>>`. A spec carries
+/// the run-time configuration (widths, rates) and names its implementation for any backend:
+///   `template <class B> using impl = ...;`  the layer bound to backend B
+///   `static constexpr const char* kind`     the name used in messages and parameter names
+///   `template <Index In> static constexpr Index output_width`   compile-time width, or dynamic
+/// An impl provides:
+///   `Index build(build_context&, Index input_width)`  allocate, check shapes, initialise; returns
+///                                                     the output width (throws shape_error)
+///   `const matrix& forward(const matrix& x, const pass_info&)`
+///   `const matrix& backward(const matrix& x, const matrix& dy, const pass_info&, bool need_dx)`
+///        `x` is the input given to forward; writes (not accumulates) parameter gradients and
+///        returns d(loss)/dx (an empty matrix when `need_dx` is false)
+///   `template <class F> void for_each_parameter(F&&)`, `for_each_buffer(F&&)`
+/// Layers own their output and gradient buffers and reuse them while the batch size is unchanged.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "../core/config.hpp"
+#include "../core/error.hpp"
+#include "../core/parameter.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+
+namespace strata {
+
+/// Whether a pass trains (dropout active, batch statistics) or evaluates.
+enum class mode { train, eval };
+
+/// Information that travels with one forward/backward pass.
+struct pass_info {
+  mode phase = mode::train;
+  /// The optimizer step: dropout draws new masks every step.
+  std::uint64_t step = 0;
+  /// Global index of the sample in column 0 (so data-parallel ranks draw the same masks a
+  /// serial run would for the same sample).
+  std::uint64_t first_sample = 0;
+  /// Samples per application: `Shared` stacks several applications of one network side by side
+  /// in the columns; column j is sample `j % batch` of application `j / batch`. 0 means every
+  /// column is its own sample.
+  Index batch = 0;
+  /// Check every layer's output for NaN or infinity and name the first layer that produced one.
+  bool check_finite = false;
+
+  /// A globally unique id of the sample in column `col`, the same whatever the rank count.
+  STRATA_HD std::uint64_t sample_id(Index col) const {
+    if (batch <= 0) return first_sample + static_cast<std::uint64_t>(col);
+    return (static_cast<std::uint64_t>(col / batch) << 40) + first_sample +
+           static_cast<std::uint64_t>(col % batch);
+  }
+};
+
+/// Names and seeds layers while a model is built. Each layer gets a path such as
+/// "0:Fork/1:Shared/2:Dense" (position and kind at every level), used in error messages and as
+/// the prefix of its parameter names, and a layer id (depth-first order) that keys its random
+/// streams.
+class build_context {
+ public:
+  /// A root context; `layer_counter` hands out layer ids and must outlive the build.
+  build_context(std::uint64_t seed, std::uint64_t& layer_counter, std::string path = {})
+      : seed_(seed), path_(std::move(path)), next_id_(&layer_counter) {}
+
+  /// The context for child number `index` of kind `kind`.
+  build_context child(Index index, const char* kind) const {
+    build_context c(*this);
+    c.path_ = path_.empty() ? detail::concat(index, ":", kind)
+                            : detail::concat(path_, "/", index, ":", kind);
+    return c;
+  }
+
+  const std::string& path() const { return path_; }
+  std::uint64_t seed() const { return seed_; }
+  /// A fresh layer id: 0, 1, 2, ... in build order.
+  std::uint64_t take_layer_id() { return (*next_id_)++; }
+
+ private:
+  std::uint64_t seed_;
+  std::string path_;
+  std::uint64_t* next_id_;  // shared by the whole tree
+};
+
+/// Throws a shape_error naming `path` when `got != expected`.
+inline void expect_width(const std::string& path, const char* what, Index expected, Index got) {
+  if (expected != got)
+    throw shape_error(detail::concat("layer '", path, "': ", what, " expects width ", expected,
+                                     " but gets width ", got));
+}
+
+/// Rejects a width that was never set (a run-time width left at `dynamic`) or is not positive.
+inline void require_width(const std::string& path, Index width) {
+  if (width == dynamic)
+    throw shape_error(detail::concat("layer '", path,
+                                     "': width is not set (give it at compile time or in the "
+                                     "layer's constructor)"));
+  if (width <= 0)
+    throw shape_error(detail::concat("layer '", path, "': width must be positive, got ", width));
+}
+
+/// True for a finite value. Written as `x - x == x - x` (NaN for NaN and infinity) so that it is
+/// the same function in host and device code.
+template <class T>
+STRATA_HD inline bool is_finite(T x) {
+  const T zero = x - x;
+  return zero == zero;
+}
+
+/// Checks that every element of `m` is finite; on failure names the layer and the position.
+template <class B>
+void check_finite(const typename B::matrix& m, const std::string& path, const char* what) {
+  const auto* p = B::data(m);
+  const Index n = m.rows() * m.cols();
+  const double bad = B::sum(n, [p] STRATA_HD(Index i) { return is_finite(p[i]) ? 0.0 : 1.0; });
+  if (bad == 0.0) return;
+  host_matrix<typename B::scalar> h;
+  B::download(m, h);
+  for (Index j = 0; j < h.cols(); ++j)
+    for (Index i = 0; i < h.rows(); ++i)
+      if (!is_finite(h(i, j)))
+        throw numeric_error(detail::concat("non-finite value (", h(i, j), ") in the ", what,
+                                           " of layer '", path, "' at row ", i, ", sample column ",
+                                           j, "; ", bad, " such values in all"));
+}
+
+namespace detail {
+/// Runs a layer's forward pass and, when asked, checks its output for NaN/infinity.
+template <class B, class Layer>
+const typename B::matrix& checked_forward(Layer& layer, const typename B::matrix& x,
+                                          const pass_info& pass, const std::string& path) {
+  const auto& y = layer.forward(x, pass);
+  if (pass.check_finite) check_finite<B>(y, path, "output");
+  return y;
+}
+}  // namespace detail
+
+/// The implementation of spec `Spec` on backend `B`.
+template <class Spec, class B>
+using bind_t = typename Spec::template impl<B>;
+
+}  // namespace strata

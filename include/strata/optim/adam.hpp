@@ -1,0 +1,163 @@
+#pragma once
+/// \file adam.hpp
+/// Adam (Kingma & Ba, 2015) with L2 weight decay, and AdamW (Loshchilov & Hutter, 2019) with
+/// decoupled weight decay, as PyTorch's torch.optim.Adam and torch.optim.AdamW (amsgrad is not
+/// offered).
+
+#include <cmath>
+
+#include "common.hpp"
+
+namespace strata {
+
+template <class B>
+class adam_optimizer;
+
+namespace detail {
+/// The checks Adam and AdamW share; `optimizer` names the one being checked.
+inline void check_adam(const char* optimizer, double lr, double beta1, double beta2, double eps,
+                       double weight_decay) {
+  require_non_negative(optimizer, "lr", lr);
+  require_unit_interval(optimizer, "beta1", beta1);
+  require_unit_interval(optimizer, "beta2", beta2);
+  require_non_negative(optimizer, "eps", eps);
+  require_non_negative(optimizer, "weight_decay", weight_decay);
+}
+}  // namespace detail
+
+/// Adam hyperparameters, in PyTorch's argument order, with PyTorch's defaults:
+///   lr = 1e-3, beta1 = 0.9, beta2 = 0.999 (PyTorch's `betas`), eps = 1e-8,
+///   weight_decay = 0 (L2: added to the gradient, so it is rescaled by the adaptive step).
+struct Adam {
+  static constexpr const char* name = "Adam";
+  template <class B>
+  using impl = adam_optimizer<B>;
+
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+
+  /// Throws config_error naming the offending hyperparameter and its value.
+  void validate() const { detail::check_adam(name, lr, beta1, beta2, eps, weight_decay); }
+};
+
+/// AdamW hyperparameters: Adam's, with PyTorch's AdamW defaults (lr = 1e-3, beta1 = 0.9,
+/// beta2 = 0.999, eps = 1e-8, weight_decay = 0.01). The decay is decoupled: the weights shrink
+/// by `lr * weight_decay` before the Adam update and the gradient is left alone.
+struct AdamW {
+  static constexpr const char* name = "AdamW";
+  template <class B>
+  using impl = adam_optimizer<B>;
+
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+
+  /// Throws config_error naming the offending hyperparameter and its value.
+  void validate() const { detail::check_adam(name, lr, beta1, beta2, eps, weight_decay); }
+};
+
+/// Adam or AdamW bound to backend `B`. Per step t (from 1) and element:
+///   AdamW: w *= 1 - lr * weight_decay          Adam: g += weight_decay * w
+///   m = lerp(m, g, 1 - beta1)                  v = beta2 * v + (1 - beta2) * g * g
+///   w -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+template <class B>
+class adam_optimizer {
+ public:
+  using matrix = typename B::matrix;
+  using T = typename B::scalar;
+
+  /// Validates `spec` and allocates the two moment buffers of every parameter.
+  adam_optimizer(const Adam& spec, const std::vector<parameter<B>>& params)
+      : adam_optimizer(spec, false, Adam::name, params) {}
+  /// Validates `spec` and allocates the two moment buffers of every parameter.
+  adam_optimizer(const AdamW& spec, const std::vector<parameter<B>>& params)
+      : adam_optimizer(Adam{spec.lr, spec.beta1, spec.beta2, spec.eps, spec.weight_decay}, true,
+                       AdamW::name, params) {}
+
+  /// Applies one update with learning rate `lr` to every parameter in place.
+  void step(std::vector<parameter<B>>& params, double lr) {
+    detail::check_parameters<B>(name_, params, names_, sizes_);
+    detail::check_step_lr(name_, lr);
+    ++step_count_;
+    const double t = static_cast<double>(step_count_);
+    // Bias corrections in double on the host, as PyTorch computes them from a Python float step.
+    const double bias_correction1 = 1.0 - std::pow(spec_.beta1, t);
+    const double bias_correction2 = 1.0 - std::pow(spec_.beta2, t);
+    const T step_size = static_cast<T>(lr / bias_correction1);
+    const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+    const T one_minus_beta1 = static_cast<T>(1.0 - spec_.beta1);
+    const T beta2 = static_cast<T>(spec_.beta2);
+    const T one_minus_beta2 = static_cast<T>(1.0 - spec_.beta2);
+    const T eps = static_cast<T>(spec_.eps);
+    const bool has_decay = spec_.weight_decay != 0.0;
+    const bool decoupled = decoupled_;
+    const T l2 = static_cast<T>(spec_.weight_decay);
+    const T shrink = static_cast<T>(1.0 - lr * spec_.weight_decay);
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      T* w = B::data(*params[k].value);
+      const T* grad = B::data(*params[k].gradient);
+      T* m = B::data(exp_avg_[k]);
+      T* v = B::data(exp_avg_sq_[k]);
+      B::for_each(sizes_[k], [w, grad, m, v, step_size, bias_correction2_sqrt, one_minus_beta1,
+                              beta2, one_minus_beta2, eps, has_decay, decoupled, l2,
+                              shrink] STRATA_HD(Index i) {
+        T g = grad[i];
+        if (has_decay) {
+          if (decoupled)
+            w[i] = w[i] * shrink;
+          else
+            g = g + l2 * w[i];
+        }
+        m[i] = detail::lerp(m[i], g, one_minus_beta1);
+        v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
+        const T denom = detail::square_root(v[i]) / bias_correction2_sqrt + eps;
+        w[i] = w[i] - step_size * (m[i] / denom);
+      });
+    }
+  }
+
+  /// Calls `f(name, matrix&)` for every moment buffer ("<parameter>.exp_avg" and
+  /// "<parameter>.exp_avg_sq").
+  template <class F>
+  void for_each_state(F&& f) {
+    for (std::size_t k = 0; k < exp_avg_.size(); ++k) {
+      f(names_[k] + ".exp_avg", exp_avg_[k]);
+      f(names_[k] + ".exp_avg_sq", exp_avg_sq_[k]);
+    }
+  }
+
+  /// Steps taken so far (the t of the bias corrections).
+  std::uint64_t step_count() const { return step_count_; }
+  /// Restores the step count (with the buffers restored through for_each_state).
+  void set_step_count(std::uint64_t count) { step_count_ = count; }
+  /// True for AdamW (decoupled weight decay).
+  bool decoupled() const { return decoupled_; }
+
+ private:
+  adam_optimizer(const Adam& spec, bool decoupled, const char* name,
+                 const std::vector<parameter<B>>& params)
+      : spec_(spec), decoupled_(decoupled), name_(name) {
+    detail::check_adam(name_, spec_.lr, spec_.beta1, spec_.beta2, spec_.eps, spec_.weight_decay);
+    for (const auto& p : params) {
+      names_.push_back(p.name);
+      sizes_.push_back(p.value->rows() * p.value->cols());
+      exp_avg_.push_back(detail::state_like<B>(*p.value, 0.0));
+      exp_avg_sq_.push_back(detail::state_like<B>(*p.value, 0.0));
+    }
+  }
+
+  Adam spec_;  // AdamW's hyperparameters are held in the same fields
+  bool decoupled_;
+  const char* name_;
+  std::vector<std::string> names_;
+  std::vector<Index> sizes_;
+  std::vector<matrix> exp_avg_, exp_avg_sq_;
+  std::uint64_t step_count_ = 0;
+};
+
+}  // namespace strata

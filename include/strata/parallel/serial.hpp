@@ -1,0 +1,42 @@
+#pragma once
+/// \file serial.hpp
+/// The `Serial` strategy: one process, nothing to communicate. It defines the interface every
+/// parallel strategy implements, so the trainer is written once:
+///   rank(), ranks(), is_root()             who this process is
+///   local_range(global_batch)              the columns of a global batch this rank computes
+///   synchronize(parameters, buffers)       make every rank start from the same model
+///   reduce_gradients(parameters)           combine per-rank gradients (sum over ranks)
+///   sum(value)                             all-reduce a scalar (losses, counts)
+///   gather(host matrix)                    concatenate per-rank columns (predictions) on all ranks
+/// Layers never see a strategy, and a strategy never sees a layer's math: both meet only in the
+/// parameter list.
+
+#include <utility>
+#include <vector>
+
+#include "../core/parameter.hpp"
+#include "../core/tensor.hpp"
+
+namespace strata {
+
+/// Single-process training.
+struct Serial {
+  static constexpr const char* name = "serial";
+
+  int rank() const { return 0; }
+  int ranks() const { return 1; }
+  bool is_root() const { return true; }
+
+  /// First column and number of columns of a global batch that this rank computes.
+  std::pair<Index, Index> local_range(Index global_batch) const { return {0, global_batch}; }
+
+  template <class B>
+  void synchronize(std::vector<parameter<B>>&, std::vector<buffer<B>>&) const {}
+  template <class B>
+  void reduce_gradients(std::vector<parameter<B>>&) const {}
+  double sum(double local) const { return local; }
+  template <class T>
+  void gather(host_matrix<T>&) const {}
+};
+
+}  // namespace strata

@@ -1,0 +1,263 @@
+#pragma once
+/// \file trainer.hpp
+/// `Trainer<Spec, Loss, Optimizer, Strategy, Backend>`: the one training loop. Everything that
+/// varies is a policy: the architecture, the loss, the optimizer, how work is spread across
+/// processes (Serial, data-, model- or tournament-parallel) and where the math runs.
+///
+/// Per minibatch: gather the samples (host), upload, forward, loss and its gradient, backward,
+/// `strategy.reduce_gradients`, optional clipping, optimizer step. Buffers are allocated once
+/// and reused. The loss gradient is normalised by the *global* batch, so summing gradients over
+/// ranks gives exactly the serial gradient.
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "../backend/eigen_backend.hpp"
+#include "../core/random.hpp"
+#include "../graph/model.hpp"
+#include "../loss/mse.hpp"
+#include "../optim/adam.hpp"
+#include "../optim/clip.hpp"
+#include "../parallel/serial.hpp"
+#include "callback.hpp"
+#include "metrics.hpp"
+
+namespace strata {
+
+/// Settings of the training loop that are not hyperparameters of the model or optimizer.
+struct trainer_options {
+  Index batch_size = 256;         ///< global minibatch size
+  Index eval_batch_size = 4096;   ///< samples per forward pass in evaluation
+  std::uint64_t seed = 0;         ///< shuffling seed (per-epoch permutations)
+  bool shuffle = true;            ///< reshuffle the training samples every epoch
+  bool check_finite = true;       ///< stop with the layer named on the first NaN/infinity
+  double clip_norm = 0.0;         ///< clip gradients to this global norm; 0 disables
+};
+
+/// Loss and metrics of a model on a dataset.
+struct evaluation {
+  double loss = 0.0;
+  std::map<std::string, double> metrics;  ///< mse, mae, rmse, r2, pearson, spearman
+};
+
+template <class Spec, class Loss = MSE, class Optimizer = Adam, class Strategy = Serial,
+          class B = EigenBackend<float>>
+class Trainer {
+ public:
+  using model_type = Model<Spec, B>;
+  using matrix = typename B::matrix;
+  using T = typename B::scalar;
+  using optimizer_state = typename Optimizer::template impl<B>;
+
+  /// Takes a built model. The strategy makes every rank start from the same weights.
+  Trainer(model_type model, Loss loss = {}, Optimizer optimizer = {}, Strategy strategy = {},
+          trainer_options options = {})
+      : model_(std::move(model)), loss_(loss), hyper_(optimizer), strategy_(std::move(strategy)),
+        options_(options) {
+    if (!model_.built()) throw config_error("Trainer: build the model (model.build(width, seed)) before training it");
+    if (options_.batch_size <= 0) throw config_error(detail::concat("Trainer: batch size must be positive, got ", options_.batch_size));
+    hyper_.validate();
+    optimizer_ = std::make_unique<optimizer_state>(hyper_, model_.parameters());
+    learning_rate_ = hyper_.lr;
+    strategy_.synchronize(model_.parameters(), model_.buffers());
+  }
+
+  model_type& model() { return model_; }
+  Strategy& strategy() { return strategy_; }
+  optimizer_state& optimizer() { return *optimizer_; }
+  const trainer_options& options() const { return options_; }
+  double learning_rate() const { return learning_rate_; }
+  void set_learning_rate(double lr) { learning_rate_ = lr; }
+  /// Epochs completed so far (the next fit continues from here).
+  Index epoch() const { return epoch_; }
+  /// Optimizer steps taken so far.
+  std::uint64_t step() const { return step_; }
+  /// Restores the loop position (used when resuming from a checkpoint).
+  void set_position(Index epoch, std::uint64_t step) {
+    epoch_ = epoch;
+    step_ = step;
+  }
+
+  /// Adds a callback; it is called in the order added.
+  void add_callback(std::shared_ptr<callback> cb) { callbacks_.push_back(std::move(cb)); }
+
+  /// Trains until `epochs` epochs are complete in total (continuing from `epoch()`), evaluating
+  /// on `validation` after each epoch when given. Returns one record per epoch run.
+  template <class Dataset>
+  std::vector<epoch_record> fit(const Dataset& train, Index epochs, const Dataset* validation = nullptr) {
+    if (train.input_width() != model_.input_width())
+      throw shape_error(detail::concat("Trainer::fit: the model expects ", model_.input_width(),
+                                       " input features, the training data has ", train.input_width()));
+    if (train.target_width() != model_.output_width())
+      throw shape_error(detail::concat("Trainer::fit: the model has ", model_.output_width(),
+                                       " outputs, the training data has ", train.target_width(), " targets"));
+    if (train.size() == 0) throw data_error("Trainer::fit: the training set is empty");
+
+    train_info info{epochs, epoch_, train.size(), options_.batch_size, strategy_.is_root()};
+    for (auto& cb : callbacks_) cb->on_train_begin(info);
+    std::vector<epoch_record> history;
+    training_control control;
+    for (; epoch_ < epochs; ++epoch_) {
+      control.learning_rate = learning_rate_;
+      for (auto& cb : callbacks_) cb->on_epoch_begin(epoch_, control);
+      learning_rate_ = control.learning_rate;
+
+      epoch_record record = train_epoch(train, epochs);
+      if (validation != nullptr) {
+        const evaluation e = evaluate(*validation);
+        record.validation = e.metrics;
+        record.validation["loss"] = e.loss;
+      }
+      for (auto& cb : callbacks_) cb->on_epoch_end(record, control);
+      learning_rate_ = control.learning_rate;
+      history.push_back(record);
+      if (control.stop) {
+        ++epoch_;
+        break;
+      }
+    }
+    for (auto& cb : callbacks_) cb->on_train_end();
+    return history;
+  }
+
+  /// Evaluation-mode predictions for every sample of `data`, `outputs x samples`.
+  template <class Dataset>
+  host_matrix<T> predict(const Dataset& data) {
+    host_matrix<T> predictions, targets;
+    predict_with_targets(data, predictions, targets);
+    return predictions;
+  }
+
+  /// Loss and metrics of the model on `data` (evaluation mode), computed over all samples.
+  template <class Dataset>
+  evaluation evaluate(const Dataset& data) {
+    host_matrix<T> predictions, targets;
+    predict_with_targets(data, predictions, targets);
+    evaluation result;
+    const matrix_d p = predictions.template cast<double>(), t = targets.template cast<double>();
+    result.loss = host_loss(predictions, targets);
+    for (metric m : {metric::mse, metric::mae, metric::rmse, metric::r2, metric::pearson, metric::spearman})
+      result.metrics[to_string(m)] = p.size() >= 2 ? compute(m, p, t) : NAN;
+    return result;
+  }
+
+ private:
+  template <class Dataset>
+  epoch_record train_epoch(const Dataset& train, Index epochs) {
+    const auto start = std::chrono::steady_clock::now();
+    const Index n = train.size();
+    order_.resize(static_cast<std::size_t>(n));
+    std::iota(order_.begin(), order_.end(), Index{0});
+    if (options_.shuffle) shuffle(order_, random_stream(options_.seed, purpose::shuffle).substream(static_cast<std::uint64_t>(epoch_)));
+
+    double loss_sum = 0.0;
+    Index done = 0;
+    for (Index begin = 0; begin < n; begin += options_.batch_size) {
+      const Index global = std::min(options_.batch_size, n - begin);
+      const auto [offset, count] = strategy_.local_range(global);
+      train.gather(order_.data() + begin + offset, count, host_x_, host_y_);
+      B::upload(host_x_, x_);
+      B::upload(host_y_, y_);
+
+      pass_info pass;
+      pass.phase = mode::train;
+      pass.step = step_;
+      pass.first_sample = static_cast<std::uint64_t>(begin + offset);
+      pass.check_finite = options_.check_finite;
+      const matrix& prediction = model_.forward(x_, pass);
+      const double normalizer = static_cast<double>(global * model_.output_width());
+      const double local_loss = loss_.template evaluate<B>(prediction, y_, loss_grad_, normalizer);
+      model_.backward(loss_grad_);
+      strategy_.reduce_gradients(model_.parameters());
+      if (options_.clip_norm > 0) clip_grad_norm<B>(model_.parameters(), options_.clip_norm);
+      optimizer_->step(model_.parameters(), learning_rate_);
+      ++step_;
+
+      const double batch_loss = strategy_.sum(local_loss) / normalizer;
+      if (options_.check_finite && !std::isfinite(batch_loss))
+        throw numeric_error(detail::concat("training loss became ", batch_loss, " at epoch ", epoch_, ", step ", step_,
+                                           " (learning rate ", learning_rate_, ")"));
+      loss_sum += batch_loss * static_cast<double>(global);
+      done += global;
+      batch_progress progress{epoch_, epochs, done, n, loss_sum / static_cast<double>(done), seconds_since(start), step_};
+      for (auto& cb : callbacks_) cb->on_batch_end(progress);
+    }
+    epoch_record record;
+    record.epoch = epoch_;
+    record.train_loss = loss_sum / static_cast<double>(n);
+    record.learning_rate = learning_rate_;
+    record.seconds = seconds_since(start);
+    record.samples_per_second = record.seconds > 0 ? static_cast<double>(n) / record.seconds : 0.0;
+    return record;
+  }
+
+  template <class Dataset>
+  void predict_with_targets(const Dataset& data, host_matrix<T>& predictions, host_matrix<T>& targets) {
+    const Index n = data.size();
+    predictions.resize(model_.output_width(), 0);
+    targets.resize(data.target_width(), 0);
+    std::vector<Index> local;
+    host_matrix<T> part;
+    host_matrix<T> all_predictions(model_.output_width(), n), all_targets(data.target_width(), n);
+    Index filled = 0;
+    for (Index begin = 0; begin < n; begin += options_.eval_batch_size) {
+      const Index global = std::min(options_.eval_batch_size, n - begin);
+      const auto [offset, count] = strategy_.local_range(global);
+      local.resize(static_cast<std::size_t>(count));
+      std::iota(local.begin(), local.end(), begin + offset);
+      data.gather(local.data(), count, host_x_, host_y_);
+      B::upload(host_x_, x_);
+      pass_info pass;
+      pass.phase = mode::eval;
+      pass.first_sample = static_cast<std::uint64_t>(begin + offset);
+      pass.check_finite = options_.check_finite;
+      B::download(model_.forward(x_, pass), part);
+      strategy_.gather(part);
+      strategy_.gather(host_y_);
+      all_predictions.middleCols(filled, part.cols()) = part;
+      all_targets.middleCols(filled, host_y_.cols()) = host_y_;
+      filled += part.cols();
+    }
+    predictions = all_predictions.leftCols(filled);
+    targets = all_targets.leftCols(filled);
+  }
+
+  double host_loss(const host_matrix<T>& predictions, const host_matrix<T>& targets) {
+    using H = EigenBackend<T>;
+    typename H::matrix grad;
+    const double count = static_cast<double>(predictions.size());
+    return count > 0 ? loss_.template evaluate<H>(predictions, targets, grad, count) / count : NAN;
+  }
+
+  /// Fisher-Yates driven by the counter-based generator: the permutation depends only on the
+  /// seed and the epoch.
+  static void shuffle(std::vector<Index>& order, const random_stream& rng) {
+    for (std::size_t i = order.size(); i > 1; --i) {
+      const auto j = static_cast<std::size_t>(rng.below(i, i));
+      std::swap(order[i - 1], order[j]);
+    }
+  }
+
+  static double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  model_type model_;
+  Loss loss_;
+  Optimizer hyper_;
+  Strategy strategy_;
+  trainer_options options_;
+  std::unique_ptr<optimizer_state> optimizer_;
+  std::vector<std::shared_ptr<callback>> callbacks_;
+  double learning_rate_ = 0.0;
+  Index epoch_ = 0;
+  std::uint64_t step_ = 0;
+  std::vector<Index> order_;
+  host_matrix<T> host_x_, host_y_;
+  matrix x_, y_, loss_grad_;
+};
+
+}  // namespace strata

@@ -1,0 +1,112 @@
+// Composition: gradients through every combinator, and the semantics each one promises
+// (concatenation order, weight sharing, skip connections, seeding).
+#include <catch2/catch.hpp>
+
+#include <strata/strata.hpp>
+
+#include "../support/gradient_check.hpp"
+
+using namespace strata;
+using strata::testing::check_gradients;
+using strata::testing::random_matrix;
+
+namespace {
+using Block = Sequential<Dense<>, Tanh>;
+using TwoBranches = Fork<Branch<Block>, Branch<Block>>;
+using SharedPair = Shared<Block, Slice<>, Slice<>>;
+using MiniCombo = Sequential<Fork<Branch<Repeat<2, Sequential<Dense<>, ReLU, Dropout>>>,
+                                  Shared<Repeat<2, Sequential<Dense<>, ReLU, Dropout>>, Slice<>, Slice<>>>,
+                             Dense<>, ELU, Dense<1>>;
+
+Block block(Index width) { return Block{Dense<>{width}, Tanh{}}; }
+
+MiniCombo mini_combo(Index cell, Index drug) {
+  using Encoder = Repeat<2, Sequential<Dense<>, ReLU, Dropout>>;
+  const Encoder encoder{Sequential<Dense<>, ReLU, Dropout>{Dense<>{6}, ReLU{}, Dropout{0.2}}};
+  return MiniCombo{Fork<Branch<Encoder>, Shared<Encoder, Slice<>, Slice<>>>{
+                       Branch<Encoder>{Slice<>{0, cell}, encoder},
+                       Shared<Encoder, Slice<>, Slice<>>{encoder, Slice<>{cell, cell + drug}, Slice<>{cell + drug, cell + 2 * drug}}},
+                   Dense<>{5}, ELU{}, Dense<1>{}};
+}
+}  // namespace
+
+TEST_CASE("Gradients through every combinator match finite differences") {
+  SECTION("Sequential") { check_gradients(Sequential<Dense<>, Sigmoid, Dense<2>>{Dense<>{4}, Sigmoid{}, Dense<2>{}}, 3, 4); }
+  SECTION("Repeat") { check_gradients(Repeat<3, Block>{block(4)}, 4, 3); }
+  SECTION("Slice") { check_gradients(Slice<2, 5>{}, 7, 3); }
+  SECTION("Fork of branches over overlapping slices") {
+    check_gradients(TwoBranches{Branch<Block>{Slice<>{0, 4}, block(3)}, Branch<Block>{Slice<>{2, 7}, block(2)}}, 7, 3);
+  }
+  SECTION("Shared") { check_gradients(SharedPair{block(3), Slice<>{0, 4}, Slice<>{4, 8}}, 9, 3); }
+  SECTION("Residual") { check_gradients(Residual<Block>{block(5)}, 5, 3); }
+  SECTION("the two-subnetwork drug-response shape, with dropout") { check_gradients(mini_combo(4, 3), 10, 5); }
+}
+
+TEST_CASE("Fork concatenates its branches' outputs in order") {
+  using F = Fork<Branch<Identity, Slice<3, 5>>, Branch<Identity, Slice<0, 2>>>;
+  Model<F, EigenBackend<double>> model;
+  model.build(5, 1);
+  matrix_d x = random_matrix(5, 2, 4);
+  const matrix_d y = model.forward(x);
+  REQUIRE(y.rows() == 4);
+  CHECK(y.topRows(2) == x.middleRows(3, 2));
+  CHECK(y.bottomRows(2) == x.topRows(2));
+}
+
+TEST_CASE("Shared applies one set of weights to every slice, and gradients add up") {
+  Model<SharedPair, EigenBackend<double>> shared(SharedPair{block(3), Slice<>{0, 4}, Slice<>{4, 8}});
+  shared.build(8, 11);
+  REQUIRE(shared.parameters().size() == 2);  // one Dense: weight and bias, not two sets
+
+  // The same block as two independent branches, given the shared weights.
+  Model<TwoBranches, EigenBackend<double>> separate(TwoBranches{Branch<Block>{Slice<>{0, 4}, block(3)}, Branch<Block>{Slice<>{4, 8}, block(3)}});
+  separate.build(8, 99);
+  auto& sp = shared.parameters();
+  auto& bp = separate.parameters();
+  for (std::size_t k = 0; k < 2; ++k) *bp[k].value = *bp[k + 2].value = *sp[k].value;
+
+  const matrix_d x = random_matrix(8, 5, 2);
+  CHECK(shared.forward(x).isApprox(separate.forward(x), 1e-14));
+  const matrix_d dy = random_matrix(6, 5, 3);
+  shared.backward(dy);
+  separate.backward(dy);
+  for (std::size_t k = 0; k < 2; ++k) CHECK(sp[k].gradient->isApprox(*bp[k].gradient + *bp[k + 2].gradient, 1e-12));
+}
+
+TEST_CASE("Residual adds its input to the inner network's output") {
+  Model<Residual<Block>, EigenBackend<double>> model(Residual<Block>{block(4)});
+  model.build(4, 1);
+  const matrix_d x = random_matrix(4, 3, 1);
+  const matrix_d inner = ((*model.parameters()[0].value) * x).colwise() + model.parameters()[1].value->col(0);
+  CHECK(model.forward(x).isApprox(x + inner.array().tanh().matrix(), 1e-14));
+}
+
+TEST_CASE("Weights depend only on the seed") {
+  auto weights = [](std::uint64_t seed) {
+    Model<MiniCombo> model(mini_combo(4, 3));
+    model.build(10, seed);
+    std::vector<matrix_f> out;
+    for (auto& p : model.parameters()) out.push_back(*p.value);
+    return out;
+  };
+  CHECK(weights(7) == weights(7));
+  CHECK(weights(7) != weights(8));
+  Model<MiniCombo> model(mini_combo(4, 3));
+  model.build(10, 7);
+  CHECK(model.parameter_count() == (6 * 4 + 6) + (6 * 6 + 6) + (6 * 3 + 6) + (6 * 6 + 6) + (5 * 18 + 5) + (5 + 1));
+}
+
+TEST_CASE("The Combo model is one type with the published parameter count") {
+  // Xia et al. / CANDLE Combo: 921 cell features, 3,829 features per drug, 1,000-wide layers.
+  using Layer = Sequential<Dense<1000>, ReLU, Dropout>;
+  using Encoder = Repeat<3, Layer>;
+  using Combo = Sequential<Input<8579>,
+                           Fork<Branch<Encoder, Slice<0, 921>>, Shared<Encoder, Slice<921, 4750>, Slice<4750, 8579>>>,
+                           Encoder, Dense<1>>;
+  static_assert(Model<Combo>::static_output_width == 1);
+  const Layer layer{Dense<1000>{}, ReLU{}, Dropout{0.05}};
+  const Encoder encoder{layer};
+  Model<Combo> model(Combo{Input<8579>{}, {Branch<Encoder, Slice<0, 921>>{{}, encoder}, Shared<Encoder, Slice<921, 4750>, Slice<4750, 8579>>{encoder, {}, {}}}, encoder, Dense<1>{}});
+  model.build(8579, 1);
+  CHECK(model.parameter_count() == 13760001);
+}

@@ -1,0 +1,143 @@
+// The serial training loop: it learns, it is reproducible to the bit, and its callbacks do
+// what they say.
+#include <catch2/catch.hpp>
+
+#include <strata/strata.hpp>
+#include <strata/data/dataset.hpp>
+#include <strata/train/callbacks.hpp>
+#include <strata/train/trainer.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+using namespace strata;
+using Catch::Matchers::Contains;
+
+namespace {
+using Net = Sequential<Dense<32>, Tanh, Dense<32>, Tanh, Dense<1>>;
+
+/// y = sin(2 x0) * x1 + 0.5 x2^2: smooth, nonlinear, noise-free (so the loss can go low).
+MatrixDataset<float> regression_data(Index n, std::uint64_t seed) {
+  const random_stream rng(seed, purpose::data);
+  matrix_f x(3, n), y(1, n);
+  for (Index j = 0; j < n; ++j) {
+    for (Index i = 0; i < 3; ++i) x(i, j) = static_cast<float>(2 * rng.uniform(static_cast<std::uint64_t>(3 * j + i)) - 1);
+    y(0, j) = std::sin(2 * x(0, j)) * x(1, j) + 0.5f * x(2, j) * x(2, j);
+  }
+  return {x, y};
+}
+
+Trainer<Net> make_trainer(std::uint64_t seed, Index batch = 32) {
+  Model<Net> model;
+  model.build(3, seed);
+  trainer_options options;
+  options.batch_size = batch;
+  options.seed = seed;
+  return Trainer<Net>(std::move(model), MSE{}, Adam{3e-3}, Serial{}, options);
+}
+}  // namespace
+
+TEST_CASE("A small regression problem trains to low loss") {
+  const auto train = regression_data(1024, 1), validation = regression_data(256, 2);
+  auto trainer = make_trainer(5);
+  const double before = trainer.evaluate(validation).metrics.at("mse");
+  const auto history = trainer.fit(train, 60, &validation);
+  REQUIRE(history.size() == 60);
+  const auto& last = history.back().validation;
+  CHECK(history.back().train_loss < history.front().train_loss / 10);
+  CHECK(last.at("mse") < before / 20);
+  CHECK(last.at("r2") > 0.97);
+  CHECK(last.at("pearson") > 0.98);
+  CHECK(last.at("loss") == Approx(last.at("mse")).epsilon(1e-5));
+  CHECK(trainer.step() == 60 * (1024 / 32));
+}
+
+TEST_CASE("The same seed gives bit-identical weights; another seed does not") {
+  const auto train = regression_data(300, 3);
+  auto a = make_trainer(11, 64), b = make_trainer(11, 64), c = make_trainer(12, 64);
+  a.fit(train, 3);
+  b.fit(train, 3);
+  c.fit(train, 3);
+  auto& pa = a.model().parameters();
+  auto& pb = b.model().parameters();
+  auto& pc = c.model().parameters();
+  bool all_equal = true, any_differs = false;
+  for (std::size_t k = 0; k < pa.size(); ++k) {
+    all_equal = all_equal && (*pa[k].value == *pb[k].value);
+    any_differs = any_differs || (*pa[k].value != *pc[k].value);
+  }
+  CHECK(all_equal);
+  CHECK(any_differs);
+}
+
+TEST_CASE("Continuing fit after an interruption equals one uninterrupted fit") {
+  const auto train = regression_data(200, 4);
+  auto whole = make_trainer(3, 50), parts = make_trainer(3, 50);
+  whole.fit(train, 4);
+  parts.fit(train, 2);
+  parts.fit(train, 4);
+  CHECK(parts.epoch() == 4);
+  for (std::size_t k = 0; k < whole.model().parameters().size(); ++k)
+    CHECK(*whole.model().parameters()[k].value == *parts.model().parameters()[k].value);
+}
+
+TEST_CASE("Callbacks: progress, early stopping, schedules and metric logs") {
+  const auto train = regression_data(256, 6), validation = regression_data(64, 7);
+
+  SECTION("the progress printer writes one line per epoch with the figures") {
+    auto trainer = make_trainer(1);
+    std::ostringstream out;
+    trainer.add_callback(std::make_shared<ProgressPrinter>(out));
+    trainer.fit(train, 2, &validation);
+    const std::string text = out.str();
+    CHECK_THAT(text, Contains("epoch 1: train loss") && Contains("epoch 2: train loss") && Contains("val r2") &&
+                         Contains("samples/s"));
+  }
+  SECTION("early stopping ends training when the watched figure stops improving") {
+    auto trainer = make_trainer(1);
+    // A learning rate of zero: the validation loss can never improve after the first epoch.
+    trainer.set_learning_rate(0.0);
+    auto stopper = std::make_shared<EarlyStopping>("loss", 2);
+    trainer.add_callback(stopper);
+    const auto history = trainer.fit(train, 50, &validation);
+    CHECK(history.size() == 4);  // epoch 1 sets the best, 2 more are tolerated, the 4th stops
+    CHECK(stopper->best_epoch() == 0);
+  }
+  SECTION("a step schedule sets the learning rate of every epoch") {
+    auto trainer = make_trainer(1);
+    trainer.add_callback(std::make_shared<LearningRateSchedule<StepLR>>(StepLR(2, 0.5), 1e-2));
+    const auto history = trainer.fit(train, 5);
+    CHECK(history[0].learning_rate == Approx(1e-2));
+    CHECK(history[1].learning_rate == Approx(1e-2));
+    CHECK(history[2].learning_rate == Approx(5e-3));
+    CHECK(history[4].learning_rate == Approx(2.5e-3));
+  }
+  SECTION("metrics are logged as CSV and as JSON lines") {
+    const std::string csv = "strata_test_metrics.csv", jsonl = "strata_test_metrics.jsonl";
+    auto trainer = make_trainer(1);
+    trainer.add_callback(std::make_shared<MetricsLog>(csv));
+    trainer.add_callback(std::make_shared<MetricsLog>(jsonl));
+    trainer.fit(train, 3, &validation);
+    std::ifstream c(csv), j(jsonl);
+    std::string header, line;
+    std::getline(c, header);
+    CHECK_THAT(header, Contains("epoch,train_loss,lr") && Contains("val_r2"));
+    int rows = 0;
+    while (std::getline(c, line)) ++rows;
+    CHECK(rows == 3);
+    std::getline(j, line);
+    CHECK_THAT(line, Contains("{\"epoch\":1,\"train_loss\":") && Contains("\"val_spearman\":"));
+    std::remove(csv.c_str());
+    std::remove(jsonl.c_str());
+    CHECK_THROWS_AS(MetricsLog("metrics.txt"), config_error);
+  }
+}
+
+TEST_CASE("Training data that does not fit the model is refused with both widths") {
+  auto trainer = make_trainer(1);
+  const MatrixDataset<float> wrong(matrix_f::Ones(4, 10), matrix_f::Ones(1, 10));
+  CHECK_THROWS_WITH(trainer.fit(wrong, 1), Contains("expects 3 input features") && Contains("has 4"));
+  const MatrixDataset<float> nan_data(matrix_f::Constant(3, 10, NAN), matrix_f::Ones(1, 10));
+  CHECK_THROWS_AS(trainer.fit(nan_data, 1), numeric_error);
+}
