@@ -10,6 +10,7 @@
 /// ranks gives exactly the serial gradient.
 
 #include <chrono>
+#include <iomanip>
 #include <cmath>
 #include <memory>
 #include <numeric>
@@ -23,6 +24,7 @@
 #include "../optim/clip.hpp"
 #include "../parallel/serial.hpp"
 #include "callback.hpp"
+#include "checkpoint.hpp"
 #include "metrics.hpp"
 
 namespace strata {
@@ -79,6 +81,73 @@ class Trainer {
   void set_position(Index epoch, std::uint64_t step) {
     epoch_ = epoch;
     step_ = step;
+  }
+
+  /// Writes weights, buffers, optimizer state and the loop position to `path` (root rank only).
+  void save(const std::string& path) {
+    if (!strategy_.is_root()) return;
+    checkpoint file;
+    file.meta["optimizer"] = Optimizer::name;
+    file.meta["epoch"] = std::to_string(epoch_);
+    file.meta["step"] = std::to_string(step_);
+    file.meta["optimizer_steps"] = std::to_string(optimizer_->step_count());
+    file.meta["learning_rate"] = detail::concat(std::setprecision(17), learning_rate_);
+    host_matrix<T> host;
+    for_each_state_tensor([&](const std::string& key, matrix& m) {
+      B::download(m, host);
+      file.add(key, host);
+    });
+    file.write(path);
+  }
+
+  /// Restores everything `save` wrote. The file is checked completely first (integrity, the
+  /// optimizer, every tensor's presence and shape): on any mismatch it throws io_error naming
+  /// the first difference and leaves the trainer untouched.
+  void load(const std::string& path) {
+    const checkpoint file = checkpoint::read(path);
+    const auto fail = [&](const std::string& what) { return io_error("checkpoint '" + path + "' " + what); };
+    const auto meta = [&](const char* key) {
+      const auto it = file.meta.find(key);
+      if (it == file.meta.end()) throw fail(detail::concat("has no '", key, "' entry: not a trainer checkpoint"));
+      return it->second;
+    };
+    if (meta("optimizer") != Optimizer::name)
+      throw fail("holds " + meta("optimizer") + " optimizer state but this trainer uses " + Optimizer::name);
+    std::size_t expected = 0;
+    for_each_state_tensor([&](const std::string& key, matrix& m) {
+      ++expected;
+      const checkpoint::tensor* t = file.find(key);
+      if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
+      if (t->rows != m.rows() || t->cols != m.cols())
+        throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
+                                  " in the file but ", shape_string(m.rows(), m.cols()), " in this model"));
+    });
+    if (file.tensors.size() != expected) {
+      for (const auto& t : file.tensors) {
+        bool known = false;
+        for_each_state_tensor([&](const std::string& key, matrix&) { known = known || key == t.name; });
+        if (!known) throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
+      }
+    }
+    Index epoch;
+    std::uint64_t step, optimizer_steps;
+    double lr;
+    try {
+      epoch = static_cast<Index>(std::stoll(meta("epoch")));
+      step = std::stoull(meta("step"));
+      optimizer_steps = std::stoull(meta("optimizer_steps"));
+      lr = std::stod(meta("learning_rate"));
+    } catch (const std::logic_error&) {
+      throw fail("has a malformed loop position");
+    }
+    host_matrix<T> host;
+    for_each_state_tensor([&](const std::string& key, matrix& m) {
+      checkpoint::extract(*file.find(key), host);
+      B::upload(host, m);
+    });
+    optimizer_->set_step_count(optimizer_steps);
+    set_position(epoch, step);
+    learning_rate_ = lr;
   }
 
   /// Adds a callback; it is called in the order added.
@@ -145,6 +214,14 @@ class Trainer {
   }
 
  private:
+  /// Every tensor a checkpoint holds, under its key: parameters, buffers, optimizer state.
+  template <class F>
+  void for_each_state_tensor(F&& f) {
+    for (auto& p : model_.parameters()) f("parameter/" + p.name, *p.value);
+    for (auto& b : model_.buffers()) f("buffer/" + b.name, *b.value);
+    optimizer_->for_each_state([&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
+  }
+
   template <class Dataset>
   epoch_record train_epoch(const Dataset& train, Index epochs) {
     const auto start = std::chrono::steady_clock::now();

@@ -1,0 +1,180 @@
+#pragma once
+/// \file checkpoint.hpp
+/// Checkpoints: model weights, buffers, optimizer state and the loop position in one versioned
+/// binary file with every tensor's name and shape and a checksum over the content.
+///
+/// Layout (little-endian):
+///   "STRATACK" | u32 version | u64 payload bytes | payload | u64 FNV-1a-64 of the payload
+///   payload  = u32 entry count, then per entry: string key, string value   (metadata)
+///              u32 tensor count, then per tensor: string name, u8 bytes per scalar,
+///              i64 rows, i64 cols, rows*cols scalars (column-major)
+///   string   = u32 length, bytes
+/// Loading checks everything (magic, version, size, checksum, that every tensor of the model is
+/// present with the same shape and nothing else is) before it changes anything, and files are
+/// written to a temporary name and renamed, so a crash never leaves a half-written checkpoint.
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/tensor.hpp"
+
+namespace strata {
+
+/// The in-memory form of a checkpoint file.
+class checkpoint {
+ public:
+  static constexpr char magic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'C', 'K'};
+  static constexpr std::uint32_t version = 1;
+
+  /// One named tensor, stored in its own precision.
+  struct tensor {
+    std::string name;
+    std::uint8_t scalar_bytes = 4;
+    std::int64_t rows = 0, cols = 0;
+    std::vector<char> data;
+  };
+
+  std::map<std::string, std::string> meta;
+  std::vector<tensor> tensors;
+
+  /// Adds a host matrix under `name`.
+  template <class T>
+  void add(const std::string& name, const host_matrix<T>& m) {
+    tensor t{name, static_cast<std::uint8_t>(sizeof(T)), m.rows(), m.cols(), {}};
+    t.data.resize(static_cast<std::size_t>(m.size()) * sizeof(T));
+    if (m.size() > 0) std::memcpy(t.data.data(), m.data(), t.data.size());
+    tensors.push_back(std::move(t));
+  }
+
+  /// The tensor called `name`, or nullptr.
+  const tensor* find(const std::string& name) const {
+    for (const auto& t : tensors)
+      if (t.name == name) return &t;
+    return nullptr;
+  }
+
+  /// Copies tensor `t` into `m` (converting precision if the file's differs).
+  template <class T>
+  static void extract(const tensor& t, host_matrix<T>& m) {
+    m.resize(t.rows, t.cols);
+    if (t.scalar_bytes == sizeof(T)) {
+      if (m.size() > 0) std::memcpy(m.data(), t.data.data(), t.data.size());
+    } else if (t.scalar_bytes == 4) {
+      const auto* p = reinterpret_cast<const float*>(t.data.data());
+      for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(p[i]);
+    } else {
+      const auto* p = reinterpret_cast<const double*>(t.data.data());
+      for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(p[i]);
+    }
+  }
+
+  /// Writes the file atomically (temporary file, then rename).
+  void write(const std::string& path) const {
+    std::string payload;
+    put_u32(payload, static_cast<std::uint32_t>(meta.size()));
+    for (const auto& [key, value] : meta) {
+      put_string(payload, key);
+      put_string(payload, value);
+    }
+    put_u32(payload, static_cast<std::uint32_t>(tensors.size()));
+    for (const auto& t : tensors) {
+      put_string(payload, t.name);
+      payload.push_back(static_cast<char>(t.scalar_bytes));
+      put_raw(payload, t.rows);
+      put_raw(payload, t.cols);
+      payload.append(t.data.data(), t.data.size());
+    }
+    const std::string temporary = path + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+      if (!out) throw io_error("checkpoint: cannot open '" + temporary + "' for writing");
+      out.write(magic, sizeof magic);
+      const std::uint32_t v = version;
+      out.write(reinterpret_cast<const char*>(&v), sizeof v);
+      const std::uint64_t size = payload.size();
+      out.write(reinterpret_cast<const char*>(&size), sizeof size);
+      out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+      const std::uint64_t sum = fnv1a(payload);
+      out.write(reinterpret_cast<const char*>(&sum), sizeof sum);
+      out.flush();
+      if (!out) throw io_error("checkpoint: writing '" + temporary + "' failed (disk full?)");
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0)
+      throw io_error("checkpoint: cannot rename '" + temporary + "' to '" + path + "'");
+  }
+
+  /// Reads and verifies a file; throws io_error saying what is wrong with it.
+  static checkpoint read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error("checkpoint: cannot open '" + path + "'");
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto fail = [&](const std::string& what) { return io_error("checkpoint '" + path + "': " + what); };
+    const std::size_t header = sizeof magic + sizeof(std::uint32_t) + sizeof(std::uint64_t);
+    if (bytes.size() < sizeof magic || std::memcmp(bytes.data(), magic, sizeof magic) != 0)
+      throw fail("not a Strata checkpoint (bad magic bytes)");
+    if (bytes.size() < header) throw fail("truncated header");
+    std::uint32_t file_version;
+    std::memcpy(&file_version, bytes.data() + sizeof magic, sizeof file_version);
+    if (file_version != version)
+      throw fail(detail::concat("format version ", file_version, " is not supported (this build reads version ", version, ")"));
+    std::uint64_t size;
+    std::memcpy(&size, bytes.data() + sizeof magic + sizeof file_version, sizeof size);
+    if (bytes.size() != header + size + sizeof(std::uint64_t))
+      throw fail(detail::concat("truncated or padded: ", bytes.size(), " bytes, expected ", header + size + 8));
+    const std::string payload = bytes.substr(header, size);
+    std::uint64_t stored;
+    std::memcpy(&stored, bytes.data() + header + size, sizeof stored);
+    if (stored != fnv1a(payload)) throw fail("checksum mismatch: the file is corrupt");
+
+    checkpoint c;
+    std::size_t at = 0;
+    const auto need = [&](std::size_t n) {
+      if (at + n > payload.size()) throw fail("malformed content");
+    };
+    const auto u32 = [&]() { std::uint32_t v; need(4); std::memcpy(&v, payload.data() + at, 4); at += 4; return v; };
+    const auto i64 = [&]() { std::int64_t v; need(8); std::memcpy(&v, payload.data() + at, 8); at += 8; return v; };
+    const auto str = [&]() { const std::uint32_t n = u32(); need(n); std::string s = payload.substr(at, n); at += n; return s; };
+    for (std::uint32_t k = 0, n = u32(); k < n; ++k) {
+      std::string key = str();
+      c.meta[key] = str();
+    }
+    for (std::uint32_t k = 0, n = u32(); k < n; ++k) {
+      tensor t;
+      t.name = str();
+      need(1);
+      t.scalar_bytes = static_cast<std::uint8_t>(payload[at++]);
+      t.rows = i64();
+      t.cols = i64();
+      if ((t.scalar_bytes != 4 && t.scalar_bytes != 8) || t.rows < 0 || t.cols < 0) throw fail("malformed tensor '" + t.name + "'");
+      const auto n_bytes = static_cast<std::size_t>(t.rows * t.cols) * t.scalar_bytes;
+      need(n_bytes);
+      t.data.assign(payload.data() + at, payload.data() + at + n_bytes);
+      at += n_bytes;
+      c.tensors.push_back(std::move(t));
+    }
+    if (at != payload.size()) throw fail("malformed content (trailing bytes)");
+    return c;
+  }
+
+ private:
+  static void put_u32(std::string& s, std::uint32_t v) { put_raw(s, v); }
+  template <class V>
+  static void put_raw(std::string& s, V v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  static void put_string(std::string& s, const std::string& v) {
+    put_u32(s, static_cast<std::uint32_t>(v.size()));
+    s += v;
+  }
+  static std::uint64_t fnv1a(const std::string& s) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    return h;
+  }
+};
+
+}  // namespace strata
