@@ -1,0 +1,75 @@
+#pragma once
+/// \file device_matrix.hpp
+/// Column-major matrix storage in Thrust's device memory: GPU memory under CUDA, ordinary host
+/// memory under Thrust's OpenMP and CPP systems. The storage type of ThrustBackend.
+
+// Without nvcc, Thrust must be told to use a host system for "device" code; its default is CUDA,
+// which only nvcc can compile.
+#if !defined(__CUDACC__) && !defined(THRUST_DEVICE_SYSTEM)
+#error "strata: the Thrust backend without nvcc needs -DTHRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_OMP (with -fopenmp) or =THRUST_DEVICE_SYSTEM_CPP"
+#endif
+
+#include <thrust/device_vector.h>
+
+#include "../core/config.hpp"
+#include "../core/error.hpp"
+
+namespace strata {
+
+/// A `rows x cols` column-major matrix in device memory. Element (i, j) is at `i + j * rows()`.
+///
+/// The allocation only grows: shrinking the shape keeps the buffer, and growing back up to the
+/// largest size seen reuses it. Layers resize their output and gradient buffers every step (the
+/// last batch of an epoch is often smaller), and a fresh device allocation each time would cost
+/// a synchronising cudaMalloc/cudaFree on a GPU and page faults on the host.
+template <class T>
+class device_matrix {
+ public:
+  using value_type = T;
+  using iterator = typename thrust::device_vector<T>::iterator;
+  using const_iterator = typename thrust::device_vector<T>::const_iterator;
+
+  device_matrix() = default;
+  /// A `rows x cols` matrix with unspecified contents.
+  device_matrix(Index rows, Index cols) { resize(rows, cols); }
+
+  Index rows() const { return rows_; }
+  Index cols() const { return cols_; }
+  /// Number of elements, `rows() * cols()`.
+  Index size() const { return rows_ * cols_; }
+  /// Number of elements the current allocation holds (at least `size()`).
+  Index capacity() const { return static_cast<Index>(storage_.size()); }
+
+  /// Raw device pointer to element (0, 0); null while nothing has been allocated.
+  T* data() { return thrust::raw_pointer_cast(storage_.data()); }
+  const T* data() const { return thrust::raw_pointer_cast(storage_.data()); }
+
+  /// Thrust iterators over the `size()` elements in column-major order.
+  iterator begin() { return storage_.begin(); }
+  iterator end() { return storage_.begin() + size(); }
+  const_iterator begin() const { return storage_.begin(); }
+  const_iterator end() const { return storage_.begin() + size(); }
+
+  /// Changes the shape. The contents become unspecified (as with Eigen's resize); memory is
+  /// reallocated only when the element count exceeds the capacity.
+  void resize(Index rows, Index cols) {
+    if (rows < 0 || cols < 0)
+      throw shape_error(detail::concat("device_matrix: cannot resize to ", shape_string(rows, cols)));
+    const Index n = rows * cols;
+    if (n > capacity()) {
+      // Release the old buffer first: resizing in place would copy the stale contents into the
+      // new allocation and briefly hold both.
+      storage_.clear();
+      storage_.shrink_to_fit();
+      storage_.resize(static_cast<std::size_t>(n));
+    }
+    rows_ = rows;
+    cols_ = cols;
+  }
+
+ private:
+  thrust::device_vector<T> storage_;  // its size() is the capacity
+  Index rows_ = 0, cols_ = 0;
+};
+
+}  // namespace strata
