@@ -1,0 +1,73 @@
+// Dense-layer and training-step throughput on the Combo model's shapes (batch 256):
+//   BM_dense_forward/backward   one 1000-wide layer; reports GFLOP/s against the GEMM work
+//   BM_combo_train_step         forward + backward + Adam on the full 13.76 M-parameter model;
+//                               reports samples/s
+// Run: build/bench/bench_dense --benchmark_min_time=0.5
+// Remember OPENBLAS_CORETYPE (see the toolchain notes) when comparing BLAS builds.
+#include <benchmark/benchmark.h>
+
+#include <strata/strata.hpp>
+#include <strata/optim/adam.hpp>
+
+using namespace strata;
+
+namespace {
+constexpr Index batch = 256;
+
+matrix_f random_batch(Index rows, Index cols) {
+  const random_stream rng(1, purpose::user);
+  matrix_f m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
+  return m;
+}
+
+void BM_dense_forward(benchmark::State& state) {
+  const Index in = state.range(0), out = state.range(1);
+  Model<Dense<>> model(Dense<>{out});
+  model.build(in, 1);
+  const matrix_f x = random_batch(in, batch);
+  for (auto _ : state) benchmark::DoNotOptimize(model.forward(x).data());
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * in * out * batch, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_dense_forward)->Args({8579, 1000})->Args({1000, 1000})->Unit(benchmark::kMillisecond);
+
+void BM_dense_backward(benchmark::State& state) {
+  const Index in = state.range(0), out = state.range(1);
+  Model<Dense<>> model(Dense<>{out});
+  model.build(in, 1);
+  const matrix_f x = random_batch(in, batch), dy = random_batch(out, batch);
+  model.forward(x);
+  for (auto _ : state) benchmark::DoNotOptimize(model.backward(dy, true).data());
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * in * out * batch, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_dense_backward)->Args({1000, 1000})->Unit(benchmark::kMillisecond);
+
+using Layer = Sequential<Dense<1000>, ReLU, Dropout>;
+using Encoder = Repeat<3, Layer>;
+using Combo = Sequential<Input<8579>, Fork<Branch<Encoder, Slice<0, 921>>, Shared<Encoder, Slice<921, 4750>, Slice<4750, 8579>>>,
+                         Encoder, Dense<1>>;
+
+void BM_combo_train_step(benchmark::State& state) {
+  const Layer layer{Dense<1000>{}, ReLU{}, Dropout{0.05}};
+  const Encoder encoder{layer};
+  Model<Combo> model(Combo{Input<8579>{}, {Branch<Encoder, Slice<0, 921>>{{}, encoder}, Shared<Encoder, Slice<921, 4750>, Slice<4750, 8579>>{encoder, {}, {}}},
+                           encoder, Dense<1>{}});
+  model.build(8579, 1);
+  Adam::impl<EigenBackend<float>> adam(Adam{}, model.parameters());
+  const matrix_f x = random_batch(8579, batch);
+  const matrix_f dy = random_batch(1, batch) / static_cast<float>(batch);
+  pass_info pass;
+  for (auto _ : state) {
+    model.forward(x, pass);
+    model.backward(dy);
+    adam.step(model.parameters(), 1e-3);
+    ++pass.step;
+  }
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_combo_train_step)->Unit(benchmark::kMillisecond)->UseRealTime();
+}  // namespace
+
+BENCHMARK_MAIN();
