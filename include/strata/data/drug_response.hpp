@@ -1,0 +1,121 @@
+#pragma once
+/// \file drug_response.hpp
+/// Drug-response data as entity tables joined by index tuples (DESIGN.md §2): a cell table, a
+/// drug table and (cell, drug 1, drug 2, response) tuples. `DrugResponseDataset` is a view of some
+/// of the tuples that implements the dataset concept: `gather` writes each sample's
+/// `[cell | drug 1 | drug 2]` features into one column, so the full feature matrix never exists.
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/tensor.hpp"
+#include "entity_table.hpp"
+
+namespace strata {
+
+/// One measured response: indices into the cell and drug tables and the response value
+/// (growth fraction for NCI-ALMANAC). Single-drug measurements use drug2 == drug1.
+struct response_tuple {
+  std::int32_t cell = 0, drug1 = 0, drug2 = 0;
+  float response = 0.0f;
+};
+
+/// Everything a drug-response experiment reads: two entity tables and the tuples joining them.
+template <class T = float>
+struct drug_response_data {
+  EntityTable<T> cells, drugs;
+  std::vector<response_tuple> tuples;
+
+  /// Throws data_error if a tuple names an entity outside the tables or has a non-finite response.
+  void validate() const {
+    for (std::size_t i = 0; i < tuples.size(); ++i) {
+      const response_tuple& t = tuples[i];
+      if (t.cell < 0 || t.cell >= cells.size() || t.drug1 < 0 || t.drug1 >= drugs.size() || t.drug2 < 0 ||
+          t.drug2 >= drugs.size())
+        throw data_error(detail::concat("drug-response tuple ", i, " refers to cell ", t.cell, ", drugs ", t.drug1, "/",
+                                        t.drug2, " but the tables hold ", cells.size(), " cells and ", drugs.size(),
+                                        " drugs"));
+      if (!(t.response == t.response) || t.response - t.response != 0.0f)
+        throw data_error(detail::concat("drug-response tuple ", i, " has a non-finite response"));
+    }
+  }
+};
+
+/// A set of tuples of a `drug_response_data` (shared, never copied), as a dataset with
+/// `cells.width() + 2 * drugs.width()` input features and one target.
+template <class T = float>
+class DrugResponseDataset {
+ public:
+  using scalar = T;
+
+  DrugResponseDataset() = default;
+
+  /// All tuples of `data`.
+  explicit DrugResponseDataset(std::shared_ptr<const drug_response_data<T>> data)
+      : data_(std::move(data)), rows_(data_->tuples.size()) {
+    std::iota(rows_.begin(), rows_.end(), Index{0});
+  }
+
+  /// The tuples `rows` (indices into `data->tuples`) of `data`.
+  DrugResponseDataset(std::shared_ptr<const drug_response_data<T>> data, std::vector<Index> rows)
+      : data_(std::move(data)), rows_(std::move(rows)) {
+    const Index n = static_cast<Index>(data_->tuples.size());
+    for (const Index r : rows_)
+      if (r < 0 || r >= n)
+        throw data_error(detail::concat("DrugResponseDataset: tuple index ", r, " out of range [0, ", n, ")"));
+  }
+
+  Index size() const { return static_cast<Index>(rows_.size()); }
+  Index input_width() const { return data_->cells.width() + 2 * data_->drugs.width(); }
+  Index target_width() const { return 1; }
+
+  /// The tuple behind sample `i`.
+  const response_tuple& tuple(Index i) const { return data_->tuples[static_cast<std::size_t>(rows_[static_cast<std::size_t>(i)])]; }
+  /// Indices into `data().tuples` of this view's samples, in sample order.
+  const std::vector<Index>& rows() const { return rows_; }
+  const drug_response_data<T>& data() const { return *data_; }
+  const std::shared_ptr<const drug_response_data<T>>& shared_data() const { return data_; }
+
+  /// A view of some of this view's samples (`samples` index this view, not the tuples).
+  DrugResponseDataset subset(const std::vector<Index>& samples) const {
+    std::vector<Index> rows;
+    rows.reserve(samples.size());
+    for (const Index s : samples) {
+      if (s < 0 || s >= size())
+        throw data_error(detail::concat("DrugResponseDataset::subset: sample ", s, " out of range [0, ", size(), ")"));
+      rows.push_back(rows_[static_cast<std::size_t>(s)]);
+    }
+    return DrugResponseDataset(data_, std::move(rows));
+  }
+
+  /// Writes samples `indices[0..count)` as columns of `x` (`[cell | drug1 | drug2]`) and `y`.
+  void gather(const Index* indices, Index count, host_matrix<T>& x, host_matrix<T>& y) const {
+    const Index cw = data_->cells.width(), dw = data_->drugs.width();
+    if (x.rows() != input_width() || x.cols() != count) x.resize(input_width(), count);
+    if (y.rows() != 1 || y.cols() != count) y.resize(1, count);
+    const T* cells = data_->cells.features().data();
+    const T* drugs = data_->drugs.features().data();
+    for (Index j = 0; j < count; ++j) {
+      const Index i = indices[j];
+      if (i < 0 || i >= size())
+        throw data_error(detail::concat("DrugResponseDataset: sample index ", i, " out of range [0, ", size(), ")"));
+      const response_tuple& t = tuple(i);
+      T* column = x.data() + j * x.rows();
+      std::memcpy(column, cells + static_cast<Index>(t.cell) * cw, sizeof(T) * static_cast<std::size_t>(cw));
+      std::memcpy(column + cw, drugs + static_cast<Index>(t.drug1) * dw, sizeof(T) * static_cast<std::size_t>(dw));
+      std::memcpy(column + cw + dw, drugs + static_cast<Index>(t.drug2) * dw, sizeof(T) * static_cast<std::size_t>(dw));
+      y(0, j) = static_cast<T>(t.response);
+    }
+  }
+
+ private:
+  std::shared_ptr<const drug_response_data<T>> data_;
+  std::vector<Index> rows_;
+};
+
+}  // namespace strata
