@@ -74,6 +74,62 @@ TEST_CASE("Resuming from a checkpoint gives the weights of an uninterrupted run,
   CHECK(weights(resumed) == weights(uninterrupted));
 }
 
+namespace {
+/// Simulates a crash: throws from inside the training loop after `step` steps.
+struct crash_after : callback {
+  std::uint64_t step;
+  explicit crash_after(std::uint64_t s) : step(s) {}
+  void on_batch_end(const batch_progress& p) override {
+    if (p.step == step) throw std::runtime_error("simulated crash");
+  }
+};
+}  // namespace
+
+TEST_CASE("A run that dies mid-epoch resumes from its last checkpoint to the same weights and losses") {
+  const auto train = data(200);  // 7 batches of 32 per epoch
+  temp_file file("strata_test_mid_epoch.ck");
+  auto uninterrupted = trainer();
+  const auto expected = uninterrupted.fit(train, 3);
+
+  auto crashing = [&] {
+    Model<Net> model(Net{Dense<16>{}, ReLU{}, Dropout{0.1}, BatchNorm{}, Dense<1>{}});
+    model.build(4, 3);
+    trainer_options options;
+    options.batch_size = 32;
+    options.checkpoint_path = file.path;
+    options.checkpoint_every = 3;
+    return Trainer<Net>(std::move(model), MSE{}, Adam{}, Serial{}, options);
+  };
+  auto first = crashing();
+  checkpoint extras;
+  extras.meta["note"] = "kept";
+  extras.add("scaler/mean", matrix_f(matrix_f::Constant(2, 1, 1.5f)));
+  first.set_checkpoint_extras(extras);
+  first.add_callback(std::make_shared<crash_after>(11));  // epoch 2, batch 5; last checkpoint at step 9
+  CHECK_THROWS_WITH(first.fit(train, 3), "simulated crash");
+
+  auto resumed = crashing();
+  const checkpoint file_content = resumed.load(file.path);
+  CHECK(resumed.step() == 9);
+  CHECK(resumed.epoch() == 1);
+  CHECK(file_content.meta.at("note") == "kept");
+  REQUIRE(file_content.find("scaler/mean") != nullptr);
+  const auto history = resumed.fit(train, 3);
+  REQUIRE(history.size() == 2);
+  CHECK(history[0].train_loss == expected[1].train_loss);
+  CHECK(history[1].train_loss == expected[2].train_loss);
+  CHECK(weights(resumed) == weights(uninterrupted));
+
+  SECTION("resuming mid-epoch with another batch size is refused") {
+    auto other = trainer();  // batch 32 too, but write a checkpoint claiming 64
+    checkpoint edited = checkpoint::read(file.path);
+    edited.meta["batch_size"] = "64";
+    edited.meta["batch_in_epoch"] = "2";
+    edited.write(file.path);
+    CHECK_THROWS_WITH(other.load(file.path), Contains("written mid-epoch with batch size 64"));
+  }
+}
+
 TEST_CASE("Bad checkpoints are rejected with a message that says what is wrong") {
   const auto train = data(64);
   temp_file file("strata_test_bad.ck");

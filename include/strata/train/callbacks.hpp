@@ -49,11 +49,13 @@ class ProgressPrinter : public callback {
 
   void on_train_begin(const train_info& info) override {
     root_ = info.is_root;
+    started_ = std::chrono::steady_clock::now();
     if (root_)
       out_ << "training: " << info.samples_per_epoch << " samples per epoch, batch " << info.batch_size
            << ", epochs " << info.first_epoch + 1 << ".." << info.epochs << "\n";
   }
-  void on_epoch_begin(Index, training_control&) override { last_print_ = -1e300; }
+  // On a terminal the line appears at once; in a log the first line of an epoch waits one interval.
+  void on_epoch_begin(Index, training_control&) override { last_print_ = live_ ? -1e300 : 0.0; }
 
   void on_batch_end(const batch_progress& p) override {
     if (!root_) return;
@@ -76,12 +78,14 @@ class ProgressPrinter : public callback {
     // Formatted into a local stream so the user's stream keeps its own flags and precision.
     std::ostringstream line;
     line << "epoch " << r.epoch + 1 << ": train loss " << std::setprecision(5) << r.train_loss;
-    for (const char* key : {"loss", "r2", "mae", "spearman"}) {
+    for (const char* key : {"mse", "mae", "r2", "pearson"}) {
       const auto it = r.validation.find(key);
       if (it != r.validation.end()) line << "  val " << key << " " << std::setprecision(5) << it->second;
     }
     line << "  lr " << std::setprecision(3) << r.learning_rate << "  " << std::fixed << std::setprecision(0)
-         << r.samples_per_second << " samples/s  " << std::setprecision(1) << r.seconds << " s\n";
+         << r.samples_per_second << " samples/s  " << std::setprecision(1) << r.seconds << " s  elapsed "
+         << detail::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count())
+         << "\n";
     if (live_) out_ << "\r\x1b[K";
     out_ << line.str() << std::flush;
   }
@@ -92,6 +96,7 @@ class ProgressPrinter : public callback {
   bool live_;
   bool root_ = true;
   double last_print_ = -1e300;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 /// Stops training when a validation figure has not improved by more than `min_delta` for

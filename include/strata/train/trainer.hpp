@@ -9,6 +9,7 @@
 /// and reused. The loss gradient is normalised by the *global* batch, so summing gradients over
 /// ranks gives exactly the serial gradient.
 
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <cmath>
@@ -18,6 +19,7 @@
 
 #include "../backend/eigen_backend.hpp"
 #include "../core/random.hpp"
+#include "../data/loader.hpp"
 #include "../graph/model.hpp"
 #include "../loss/mse.hpp"
 #include "../optim/adam.hpp"
@@ -32,11 +34,18 @@ namespace strata {
 /// Settings of the training loop that are not hyperparameters of the model or optimizer.
 struct trainer_options {
   Index batch_size = 256;         ///< global minibatch size
-  Index eval_batch_size = 4096;   ///< samples per forward pass in evaluation
+  Index eval_batch_size = 1024;   ///< samples per forward pass in evaluation (memory grows with it)
   std::uint64_t seed = 0;         ///< shuffling seed (per-epoch permutations)
   bool shuffle = true;            ///< reshuffle the training samples every epoch
   bool check_finite = true;       ///< stop with the layer named on the first NaN/infinity
   double clip_norm = 0.0;         ///< clip gradients to this global norm; 0 disables
+  /// Ramp the learning rate linearly over the first this many steps (Goyal et al., 2017): Adam's
+  /// first steps move every weight by about the full rate, which can throw a wide network far
+  /// off before its moment estimates settle. 0 disables.
+  std::uint64_t warmup_steps = 0;
+  bool prefetch = true;           ///< gather the next minibatch on a worker thread during compute
+  std::string checkpoint_path;    ///< where `fit` writes checkpoints; empty: none
+  std::uint64_t checkpoint_every = 0;  ///< also checkpoint every this many steps; 0: epoch ends only
 };
 
 /// Loss and metrics of a model on a dataset.
@@ -77,11 +86,17 @@ class Trainer {
   Index epoch() const { return epoch_; }
   /// Optimizer steps taken so far.
   std::uint64_t step() const { return step_; }
-  /// Restores the loop position (used when resuming from a checkpoint).
+  /// Restores the loop position (used when resuming from a checkpoint) to the start of `epoch`.
   void set_position(Index epoch, std::uint64_t step) {
     epoch_ = epoch;
     step_ = step;
+    partial_ = {};
   }
+
+  /// Tensors and metadata written into every checkpoint besides the trainer's own (a feature
+  /// scaler, a data description): keys must not start with parameter/, buffer/ or optimizer/.
+  /// `load` returns the whole file, so the caller reads them back from there.
+  void set_checkpoint_extras(checkpoint extras) { extras_ = std::move(extras); }
 
   /// Writes weights, buffers, optimizer state and the loop position to `path` (root rank only).
   void save(const std::string& path) {
@@ -92,6 +107,15 @@ class Trainer {
     file.meta["step"] = std::to_string(step_);
     file.meta["optimizer_steps"] = std::to_string(optimizer_->step_count());
     file.meta["learning_rate"] = detail::concat(std::setprecision(17), learning_rate_);
+    // Mid-epoch position: the next batch and the running loss, so a resumed epoch reports the
+    // same training loss as an uninterrupted one.
+    file.meta["batch_in_epoch"] = std::to_string(partial_.batch);
+    file.meta["epoch_samples"] = std::to_string(partial_.samples);
+    file.meta["epoch_loss_sum"] = detail::concat(std::setprecision(17), partial_.loss_sum);
+    file.meta["batch_size"] = std::to_string(options_.batch_size);
+    file.meta["shuffle_seed"] = std::to_string(options_.seed);
+    for (const auto& [key, value] : extras_.meta) file.meta.emplace(key, value);
+    file.tensors = extras_.tensors;
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
       B::download(m, host);
@@ -103,8 +127,8 @@ class Trainer {
   /// Restores everything `save` wrote. The file is checked completely first (integrity, the
   /// optimizer, every tensor's presence and shape): on any mismatch it throws io_error naming
   /// the first difference and leaves the trainer untouched.
-  void load(const std::string& path) {
-    const checkpoint file = checkpoint::read(path);
+  checkpoint load(const std::string& path) {
+    checkpoint file = checkpoint::read(path);
     const auto fail = [&](const std::string& what) { return io_error("checkpoint '" + path + "' " + what); };
     const auto meta = [&](const char* key) {
       const auto it = file.meta.find(key);
@@ -122,8 +146,14 @@ class Trainer {
         throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
                                   " in the file but ", shape_string(m.rows(), m.cols()), " in this model"));
     });
-    if (file.tensors.size() != expected) {
+    const auto is_state = [](const std::string& name) {
+      return name.rfind("parameter/", 0) == 0 || name.rfind("buffer/", 0) == 0 || name.rfind("optimizer/", 0) == 0;
+    };
+    const auto state_tensors = static_cast<std::size_t>(
+        std::count_if(file.tensors.begin(), file.tensors.end(), [&](const checkpoint::tensor& t) { return is_state(t.name); }));
+    if (state_tensors != expected) {
       for (const auto& t : file.tensors) {
+        if (!is_state(t.name)) continue;
         bool known = false;
         for_each_state_tensor([&](const std::string& key, matrix&) { known = known || key == t.name; });
         if (!known) throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
@@ -132,13 +162,30 @@ class Trainer {
     Index epoch;
     std::uint64_t step, optimizer_steps;
     double lr;
+    partial_epoch partial;
     try {
       epoch = static_cast<Index>(std::stoll(meta("epoch")));
       step = std::stoull(meta("step"));
       optimizer_steps = std::stoull(meta("optimizer_steps"));
       lr = std::stod(meta("learning_rate"));
+      const auto optional = [&](const char* key) {
+        const auto it = file.meta.find(key);
+        return it == file.meta.end() ? std::string("0") : it->second;
+      };
+      partial.batch = static_cast<Index>(std::stoll(optional("batch_in_epoch")));
+      partial.samples = static_cast<Index>(std::stoll(optional("epoch_samples")));
+      partial.loss_sum = std::stod(optional("epoch_loss_sum"));
     } catch (const std::logic_error&) {
       throw fail("has a malformed loop position");
+    }
+    if (partial.batch > 0) {
+      // Resuming inside an epoch replays the same permutation only with the same batch size and seed.
+      if (meta("batch_size") != std::to_string(options_.batch_size))
+        throw fail("was written mid-epoch with batch size " + meta("batch_size") + "; resume it with that batch size, not " +
+                   std::to_string(options_.batch_size));
+      if (meta("shuffle_seed") != std::to_string(options_.seed))
+        throw fail("was written mid-epoch with seed " + meta("shuffle_seed") + "; resume it with that seed, not " +
+                   std::to_string(options_.seed));
     }
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
@@ -147,7 +194,9 @@ class Trainer {
     });
     optimizer_->set_step_count(optimizer_steps);
     set_position(epoch, step);
+    partial_ = partial;
     learning_rate_ = lr;
+    return file;
   }
 
   /// Adds a callback; it is called in the order added.
@@ -169,12 +218,14 @@ class Trainer {
     for (auto& cb : callbacks_) cb->on_train_begin(info);
     std::vector<epoch_record> history;
     training_control control;
-    for (; epoch_ < epochs; ++epoch_) {
+    BatchLoader<Dataset> loader(train, loader_options{options_.batch_size, options_.shuffle, options_.seed, options_.prefetch},
+                                [this](Index global) { return strategy_.local_range(global); });
+    while (epoch_ < epochs) {
       control.learning_rate = learning_rate_;
       for (auto& cb : callbacks_) cb->on_epoch_begin(epoch_, control);
       learning_rate_ = control.learning_rate;
 
-      epoch_record record = train_epoch(train, epochs);
+      epoch_record record = train_epoch(loader, train.size(), epochs);
       if (validation != nullptr) {
         const evaluation e = evaluate(*validation);
         record.validation = e.metrics;
@@ -183,10 +234,9 @@ class Trainer {
       for (auto& cb : callbacks_) cb->on_epoch_end(record, control);
       learning_rate_ = control.learning_rate;
       history.push_back(record);
-      if (control.stop) {
-        ++epoch_;
-        break;
-      }
+      ++epoch_;
+      if (!options_.checkpoint_path.empty()) save(options_.checkpoint_path);
+      if (control.stop) break;
     }
     for (auto& cb : callbacks_) cb->on_train_end();
     return history;
@@ -223,51 +273,52 @@ class Trainer {
   }
 
   template <class Dataset>
-  epoch_record train_epoch(const Dataset& train, Index epochs) {
+  epoch_record train_epoch(BatchLoader<Dataset>& loader, Index n, Index epochs) {
     const auto start = std::chrono::steady_clock::now();
-    const Index n = train.size();
-    order_.resize(static_cast<std::size_t>(n));
-    std::iota(order_.begin(), order_.end(), Index{0});
-    if (options_.shuffle) shuffle(order_, random_stream(options_.seed, purpose::shuffle).substream(static_cast<std::uint64_t>(epoch_)));
-
-    double loss_sum = 0.0;
-    Index done = 0;
-    for (Index begin = 0; begin < n; begin += options_.batch_size) {
-      const Index global = std::min(options_.batch_size, n - begin);
-      const auto [offset, count] = strategy_.local_range(global);
-      train.gather(order_.data() + begin + offset, count, host_x_, host_y_);
-      B::upload(host_x_, x_);
-      B::upload(host_y_, y_);
+    const Index resumed_samples = partial_.samples;
+    loader.start_epoch(static_cast<std::uint64_t>(epoch_), partial_.batch);
+    while (const minibatch<T>* batch = loader.next()) {
+      B::upload(batch->x, x_);
+      B::upload(batch->y, y_);
 
       pass_info pass;
       pass.phase = mode::train;
       pass.step = step_;
-      pass.first_sample = static_cast<std::uint64_t>(begin + offset);
+      pass.first_sample = static_cast<std::uint64_t>(batch->first + batch->offset);
       pass.check_finite = options_.check_finite;
       const matrix& prediction = model_.forward(x_, pass);
-      const double normalizer = static_cast<double>(global * model_.output_width());
+      const double normalizer = static_cast<double>(batch->global * model_.output_width());
       const double local_loss = loss_.template evaluate<B>(prediction, y_, loss_grad_, normalizer);
       model_.backward(loss_grad_);
       strategy_.reduce_gradients(model_.parameters());
       if (options_.clip_norm > 0) clip_grad_norm<B>(model_.parameters(), options_.clip_norm);
-      optimizer_->step(model_.parameters(), learning_rate_);
+      const double ramp = options_.warmup_steps > step_
+                              ? static_cast<double>(step_ + 1) / static_cast<double>(options_.warmup_steps)
+                              : 1.0;
+      optimizer_->step(model_.parameters(), learning_rate_ * ramp);
       ++step_;
 
       const double batch_loss = strategy_.sum(local_loss) / normalizer;
       if (options_.check_finite && !std::isfinite(batch_loss))
         throw numeric_error(detail::concat("training loss became ", batch_loss, " at epoch ", epoch_, ", step ", step_,
                                            " (learning rate ", learning_rate_, ")"));
-      loss_sum += batch_loss * static_cast<double>(global);
-      done += global;
-      batch_progress progress{epoch_, epochs, done, n, loss_sum / static_cast<double>(done), seconds_since(start), step_};
+      partial_.loss_sum += batch_loss * static_cast<double>(batch->global);
+      partial_.samples += batch->global;
+      partial_.batch = batch->index + 1;
+      batch_progress progress{epoch_, epochs, partial_.samples, n, partial_.loss_sum / static_cast<double>(partial_.samples),
+                              seconds_since(start), step_};
       for (auto& cb : callbacks_) cb->on_batch_end(progress);
+      if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0 && !options_.checkpoint_path.empty() &&
+          partial_.batch < loader.batches())
+        save(options_.checkpoint_path);
     }
     epoch_record record;
     record.epoch = epoch_;
-    record.train_loss = loss_sum / static_cast<double>(n);
+    record.train_loss = partial_.samples > 0 ? partial_.loss_sum / static_cast<double>(partial_.samples) : NAN;
     record.learning_rate = learning_rate_;
     record.seconds = seconds_since(start);
-    record.samples_per_second = record.seconds > 0 ? static_cast<double>(n) / record.seconds : 0.0;
+    record.samples_per_second = record.seconds > 0 ? static_cast<double>(n - resumed_samples) / record.seconds : 0.0;
+    partial_ = {};
     return record;
   }
 
@@ -309,15 +360,6 @@ class Trainer {
     return count > 0 ? loss_.template evaluate<H>(predictions, targets, grad, count) / count : NAN;
   }
 
-  /// Fisher-Yates driven by the counter-based generator: the permutation depends only on the
-  /// seed and the epoch.
-  static void shuffle(std::vector<Index>& order, const random_stream& rng) {
-    for (std::size_t i = order.size(); i > 1; --i) {
-      const auto j = static_cast<std::size_t>(rng.below(i, i));
-      std::swap(order[i - 1], order[j]);
-    }
-  }
-
   static double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
@@ -332,7 +374,14 @@ class Trainer {
   double learning_rate_ = 0.0;
   Index epoch_ = 0;
   std::uint64_t step_ = 0;
-  std::vector<Index> order_;
+  /// Progress through the current epoch (non-zero only between batches of an unfinished epoch).
+  struct partial_epoch {
+    Index batch = 0;        ///< next batch to train
+    Index samples = 0;      ///< samples trained so far in this epoch
+    double loss_sum = 0.0;  ///< their summed loss
+  };
+  partial_epoch partial_;
+  checkpoint extras_;
   host_matrix<T> host_x_, host_y_;
   matrix x_, y_, loss_grad_;
 };
