@@ -51,7 +51,8 @@ struct settings {
   std::uint64_t seed = 1;
   std::string checkpoint, resume, metrics_out;
   std::uint64_t checkpoint_every = 0;
-  bool use_synthetic() const { return data_dir.empty() && cell_file.empty(); }
+  bool synthetic_flag = false;
+  bool use_synthetic() const { return data_dir.empty() && cell_file.empty() && drug_file.empty() && response_file.empty(); }
 };
 
 /// Everything that decides which samples are trained on and how: a checkpoint written under one
@@ -61,11 +62,12 @@ std::string describe_run(const settings& s) {
   if (s.use_synthetic())
     d << "synthetic seed " << s.synthetic.seed << " cells " << s.synthetic.cells << " drugs " << s.synthetic.drugs
       << " widths " << s.synthetic.cell_width << "/" << s.synthetic.drug_width << " tuples " << s.synthetic.tuples
-      << " control " << s.control;
+      << " ceiling " << s.synthetic.ceiling << " control " << s.control;
   else
     d << "files " << s.cell_file << " | " << s.drug_file << " | " << s.response_file;
   d << "; split " << s.split << " " << s.validation_fraction << "; train samples " << s.train_samples << "; width "
-    << s.width << "; dropout " << s.dropout << "; seed " << s.seed << "; warmup " << s.warmup_steps;
+    << s.width << "; dropout " << s.dropout << "; batch " << s.batch << "; seed " << s.seed << "; warmup "
+    << s.warmup_steps;
   return d.str();
 }
 
@@ -115,7 +117,11 @@ drug_response_data<float> load_data(const settings& s, double& ceiling) {
                              : read_response_tuples(s.response_file, data.cells, data.drugs, options, &report);
   std::cout << "data: " << s.response_file << ": " << report.rows << " rows -> " << data.tuples.size() << " tuples";
   if (report.invalid_rows > 0) std::cout << ", " << report.invalid_rows << " rows not VALID";
-  if (report.unknown_rows > 0) std::cout << ", " << report.unknown_rows << " rows with unknown ids skipped";
+  if (report.unknown_rows > 0) {
+    std::cout << ", " << report.unknown_rows << " rows with unknown ids skipped (e.g.";
+    for (const auto& example : report.unknown_examples) std::cout << " " << example << ";";
+    std::cout << ")";
+  }
   std::cout << "; " << data.cells.size() << " cells x " << data.cells.width() << ", " << data.drugs.size() << " drugs x "
             << data.drugs.width() << "\n";
   return data;
@@ -130,7 +136,30 @@ std::uint64_t weights_checksum(Model<Combo>& model) {
   return h;
 }
 
+/// Rejects option values that make no sense before any data is loaded.
+void check_options(const settings& s) {
+  const auto positive = [](const char* option, double v) {
+    if (!(v > 0)) throw config_error(detail::concat("--", option, " must be positive, got ", v));
+  };
+  positive("epochs", static_cast<double>(s.epochs));
+  positive("batch", static_cast<double>(s.batch));
+  positive("width", static_cast<double>(s.width));
+  positive("lr", s.lr);
+  if (!(s.validation_fraction > 0 && s.validation_fraction < 1))
+    throw config_error(detail::concat("--validation-fraction must be in (0, 1), got ", s.validation_fraction));
+  if (!(s.dropout >= 0 && s.dropout < 1)) throw config_error(detail::concat("--dropout must be in [0, 1), got ", s.dropout));
+  if (s.train_samples < 0 || s.validation_samples < 0 || s.threads < 0)
+    throw config_error("--train-samples, --validation-samples and --threads take 0 (all / default) or a positive count");
+  if (s.synthetic_flag && !s.use_synthetic()) throw config_error("--synthetic and data files exclude each other");
+  if (!s.metrics_out.empty()) {
+    const auto ext = fs::path(s.metrics_out).extension().string();
+    if (ext != ".csv" && ext != ".jsonl" && ext != ".json")
+      throw config_error("--metrics-out " + s.metrics_out + ": use a .csv or .jsonl file");
+  }
+}
+
 int run(settings s) {
+  check_options(s);
   if (s.threads > 0) {
     Eigen::setNbThreads(static_cast<int>(s.threads));
 #ifdef _OPENMP
@@ -143,7 +172,6 @@ int run(settings s) {
   s.synthetic.control = parse_synthetic_control(s.control);
   if (s.synthetic.control != synthetic_control::none && !s.use_synthetic())
     throw config_error("--control applies to synthetic data only");
-  if (s.epochs <= 0 || s.batch <= 0 || s.width <= 0) throw config_error("--epochs, --batch and --width must be positive");
   const split_scheme scheme = parse_split_scheme(s.split);
 
   std::cout << "drug_response: Combo two-subnetwork model\n  " << describe_run(s) << "\n  epochs " << s.epochs
@@ -153,6 +181,8 @@ int run(settings s) {
   drug_response_data<float> data = load_data(s, ceiling);
   split parts = make_split(data, scheme, s.validation_fraction, s.seed);
   const std::size_t all_train = parts.train.size(), all_validation = parts.validation.size();
+  if (s.train_samples > static_cast<Index>(parts.train.size()) || s.validation_samples > static_cast<Index>(parts.validation.size()))
+    std::cout << "note: fewer tuples available than requested; using all of them\n";
   if (s.train_samples > 0) parts.train = subsample(parts.train, s.train_samples, s.seed + 1);
   if (s.validation_samples > 0) parts.validation = subsample(parts.validation, s.validation_samples, s.seed + 2);
   if (parts.train.empty() || parts.validation.empty())
@@ -252,7 +282,7 @@ int main(int argc, char** argv) try {
       ("train-samples", po::value(&s.train_samples)->default_value(s.train_samples), "train on a random subsample of this many tuples (0: all)")
       ("validation-samples", po::value(&s.validation_samples)->default_value(s.validation_samples), "validate on this many held-out tuples (0: all)");
   synth.add_options()
-      ("synthetic", "use the synthetic generator (the default)")
+      ("synthetic", po::bool_switch(&s.synthetic_flag), "use the synthetic generator (the default without files)")
       ("cells", po::value(&s.synthetic.cells)->default_value(s.synthetic.cells), "cell lines")
       ("drugs", po::value(&s.synthetic.drugs)->default_value(s.synthetic.drugs), "drugs")
       ("cell-width", po::value(&s.synthetic.cell_width)->default_value(s.synthetic.cell_width), "features per cell")
@@ -263,7 +293,7 @@ int main(int argc, char** argv) try {
   model.add_options()
       ("epochs", po::value(&s.epochs)->default_value(s.epochs), "train until this many epochs are complete")
       ("batch", po::value(&s.batch)->default_value(s.batch), "minibatch size")
-      ("lr", po::value(&s.lr)->default_value(s.lr), "Adam learning rate")
+      ("lr", po::value(&s.lr)->default_value(s.lr), "Adam learning rate (a resumed run continues with the checkpoint's)")
       ("warmup-steps", po::value(&s.warmup_steps)->default_value(s.warmup_steps), "ramp the learning rate up linearly over this many steps")
       ("width", po::value(&s.width)->default_value(s.width), "width of every hidden layer")
       ("dropout", po::value(&s.dropout)->default_value(s.dropout), "dropout rate after every hidden layer")

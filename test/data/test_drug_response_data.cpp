@@ -193,6 +193,13 @@ TEST_CASE("Missing values are imputed and features scaled with training statisti
   CHECK(restored.scale() == scaler.scale());
   CHECK_THROWS_WITH(restored.load(file, "scaler/drug"), Contains("no feature scaler 'scaler/drug'"));
 
+  SECTION("a column no training entity has a value for becomes 0 everywhere") {
+    EntityTable<float> sparse({"a", "b"}, {"x"}, (matrix_f(1, 2) << NAN, 4).finished());
+    StandardScaler s;
+    s.fit(sparse, {0});
+    s.transform(sparse);
+    CHECK(sparse.features()(0, 1) == 0.0f);
+  }
   restored.transform(table);
   CHECK(table.features()(0, 0) == -1.0f);
   CHECK(table.features()(0, 1) == 1.0f);
@@ -297,6 +304,7 @@ TEST_CASE("The loader visits every sample once per epoch in a seeded order") {
   const indexed_dataset data{1000};
   BatchLoader<indexed_dataset> loader(data, loader_options{64, true, 11, true});
   CHECK(loader.batches() == 16);
+  CHECK_THROWS_WITH(loader.next(), Contains("before start_epoch"));
   const auto e0 = epoch_batches(loader, 0), e1 = epoch_batches(loader, 1);
   REQUIRE(e0.size() == 16);
   CHECK(e0.back().size() == 1000 - 15 * 64);
@@ -336,5 +344,8 @@ TEST_CASE("The loader visits every sample once per epoch in a seeded order") {
       }
     };
     CHECK_THROWS_WITH(drain(), Contains("sample 500 is unreadable"));
+    CHECK_THROWS_WITH(failing.next(), Contains("could not be gathered"));  // never a stale batch
+    failing.start_epoch(1);  // a new epoch starts clean
+    CHECK(failing.next() != nullptr);
   }
 }

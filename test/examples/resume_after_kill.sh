@@ -15,7 +15,7 @@ expected=$(grep '^weights fnv1a64:' "$work/uninterrupted.log")
 
 "$program" "${args[@]}" --checkpoint "$work/run.ck" --checkpoint-every 5 > "$work/killed.log" &
 pid=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 6000); do  # up to 60 s on a loaded machine
   [[ -s $work/run.ck ]] && break
   sleep 0.01
 done

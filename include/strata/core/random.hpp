@@ -20,6 +20,7 @@ enum class purpose : std::uint32_t {
   shuffle = 3,
   data = 4,
   tournament = 5,
+  split = 6,
   user = 100,
 };
 

@@ -394,6 +394,9 @@ std::vector<response_tuple> read_combo_response(const std::string& path, const E
     tuples.push_back(tuple);
   }
   counts.tuples = static_cast<Index>(tuples.size());
+  if (tuples.empty())
+    throw data_error(detail::concat(path, ": no usable rows (", counts.rows, " rows read, ", counts.invalid_rows,
+                                    " not VALID, ", counts.unknown_rows, " with unknown ids)"));
   if (report) *report = std::move(counts);
   return tuples;
 }
@@ -436,6 +439,9 @@ std::vector<response_tuple> read_response_tuples(const std::string& path, const 
   }
   unknown.settle(path, options, counts);
   counts.tuples = static_cast<Index>(tuples.size());
+  if (tuples.empty())
+    throw data_error(detail::concat(path, ": no usable rows (", counts.rows, " rows read, ", counts.invalid_rows,
+                                    " not VALID, ", counts.unknown_rows, " with unknown ids)"));
   if (report) *report = std::move(counts);
   return tuples;
 }

@@ -70,15 +70,20 @@ class DrugResponseDataset {
         throw data_error(detail::concat("DrugResponseDataset: tuple index ", r, " out of range [0, ", n, ")"));
   }
 
+  /// Samples (tuples) in this view.
   Index size() const { return static_cast<Index>(rows_.size()); }
+  /// Features per sample: cell, drug 1 and drug 2 features side by side.
   Index input_width() const { return data_->cells.width() + 2 * data_->drugs.width(); }
+  /// One response per sample.
   Index target_width() const { return 1; }
 
   /// The tuple behind sample `i`.
   const response_tuple& tuple(Index i) const { return data_->tuples[static_cast<std::size_t>(rows_[static_cast<std::size_t>(i)])]; }
   /// Indices into `data().tuples` of this view's samples, in sample order.
   const std::vector<Index>& rows() const { return rows_; }
+  /// The tables and tuples this view reads from.
   const drug_response_data<T>& data() const { return *data_; }
+  /// The same, shared (to build other views of the same data).
   const std::shared_ptr<const drug_response_data<T>>& shared_data() const { return data_; }
 
   /// A view of some of this view's samples (`samples` index this view, not the tuples).

@@ -15,6 +15,7 @@
 
 namespace strata {
 
+/// Entities with unique string ids and one feature vector each (see the file comment).
 template <class T = float>
 class EntityTable {
  public:
@@ -41,8 +42,11 @@ class EntityTable {
   /// Features per entity.
   Index width() const { return features_.rows(); }
 
+  /// Id of entity `entity`.
   const std::string& id(Index entity) const { return ids_[static_cast<std::size_t>(entity)]; }
+  /// All ids, in entity order.
   const std::vector<std::string>& ids() const { return ids_; }
+  /// Names of the feature columns (rows of `features()`).
   const std::vector<std::string>& columns() const { return columns_; }
 
   /// Index of the entity called `id`, or `npos`.

@@ -43,6 +43,8 @@ struct minibatch {
   Index count = 0;       ///< columns this rank holds
 };
 
+/// The minibatches of a dataset, epoch by epoch (see the file comment). Not copyable: it owns
+/// the prefetch thread and refers to the dataset.
 template <class Dataset>
 class BatchLoader {
  public:
@@ -81,7 +83,7 @@ class BatchLoader {
   }
 
   /// Batches per epoch (the last one may be partial).
-  Index batches() const { return (data_.size() + options_.batch_size - 1) / options_.batch_size; }
+  Index batches() const { return data_.size() / options_.batch_size + (data_.size() % options_.batch_size != 0); }
 
   /// Starts `epoch` at batch `first_batch` (0 for a whole epoch).
   void start_epoch(std::uint64_t epoch, Index first_batch = 0) {
@@ -89,6 +91,9 @@ class BatchLoader {
     if (first_batch < 0 || first_batch > batches())
       throw config_error(detail::concat("BatchLoader: epoch has ", batches(), " batches, cannot start at ", first_batch));
     order_ = epoch_order(data_.size(), options_.seed, epoch, options_.shuffle);
+    error_ = nullptr;  // a failure while prefetching an abandoned epoch is not this epoch's
+    failed_ = false;
+    started_ = true;
     next_ = first_batch;
     if (options_.prefetch && next_ < batches()) request(next_);
   }
@@ -96,33 +101,46 @@ class BatchLoader {
   /// The next batch of the epoch, or nullptr at its end. The batch stays valid until the next
   /// call (or `start_epoch`); errors raised while gathering it (bad data) are rethrown here.
   const minibatch<T>* next() {
+    if (!started_) throw error("BatchLoader::next called before start_epoch");
+    if (failed_) throw data_error("BatchLoader: a batch of this epoch could not be gathered; start the epoch again");
     if (next_ >= batches()) return nullptr;
     minibatch<T>* out;
     if (options_.prefetch) {
       wait_idle();
-      if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+      if (error_) {
+        failed_ = true;  // the slot holds no batch: later calls must not hand it out
+        std::rethrow_exception(std::exchange(error_, nullptr));
+      }
       out = &slots_[static_cast<std::size_t>(next_ % 2)];
       if (next_ + 1 < batches()) request(next_ + 1);
     } else {
       out = &slots_[0];
-      fill(*out, next_);
+      place(*out, next_);
+      fill(*out);
     }
     ++next_;
     return out;
   }
 
  private:
-  void fill(minibatch<T>& b, Index k) const {
+  /// Sets batch k's position and this rank's share; runs on the caller's thread, since the range
+  /// function may consult a parallel strategy.
+  void place(minibatch<T>& b, Index k) const {
     b.index = k;
     b.first = k * options_.batch_size;
     b.global = std::min(options_.batch_size, data_.size() - b.first);
     const auto [offset, count] = local_range_(b.global);
+    if (offset < 0 || count < 0 || offset + count > b.global)
+      throw config_error(detail::concat("BatchLoader: the local range (", offset, ", ", count, ") does not fit a batch of ",
+                                        b.global));
     b.offset = offset;
     b.count = count;
-    data_.gather(order_.data() + b.first + offset, count, b.x, b.y);
   }
 
+  void fill(minibatch<T>& b) const { data_.gather(order_.data() + b.first + b.offset, b.count, b.x, b.y); }
+
   void request(Index k) {
+    place(slots_[static_cast<std::size_t>(k % 2)], k);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = k;
@@ -144,7 +162,7 @@ class BatchLoader {
       const Index k = job_;
       lock.unlock();
       try {
-        fill(slots_[static_cast<std::size_t>(k % 2)], k);
+        fill(slots_[static_cast<std::size_t>(k % 2)]);
       } catch (...) {
         error_ = std::current_exception();  // read by the consumer after wait_idle()
       }
@@ -165,6 +183,7 @@ class BatchLoader {
   std::condition_variable wake_, done_;
   Index job_ = -1;  ///< batch the worker is asked to fill; -1 when idle
   bool stop_ = false;
+  bool started_ = false, failed_ = false;
   std::exception_ptr error_;
 };
 

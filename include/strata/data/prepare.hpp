@@ -20,9 +20,9 @@ namespace strata {
 /// The prepared data: two views sharing one set of scaled tables, and what preparation did.
 template <class T = float>
 struct prepared_drug_response {
-  DrugResponseDataset<T> train, validation;
-  StandardScaler cell_scaler, drug_scaler;
-  std::vector<std::string> dropped_cell_columns, dropped_drug_columns;
+  DrugResponseDataset<T> train, validation;                           ///< views of the scaled tables
+  StandardScaler cell_scaler, drug_scaler;                             ///< the statistics applied (save them with the model)
+  std::vector<std::string> dropped_cell_columns, dropped_drug_columns;  ///< all-missing columns removed
 };
 
 /// Cells and drugs (ascending) that the tuples `rows` use.

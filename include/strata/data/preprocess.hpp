@@ -5,7 +5,9 @@
 /// statistics come from the training split's entities only, so nothing about the validation
 /// entities leaks into training, and they travel with the model in its checkpoint.
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,8 +35,9 @@ std::vector<std::string> drop_all_nan_columns(EntityTable<T>& table) {
 }
 
 /// Per-column mean imputation and standard scaling: `x -> (x - mean) / std`, missing values
-/// becoming 0 (the mean). Columns that are constant over the fitted entities get scale 1, and a
-/// column with no finite value among them gets mean 0.
+/// becoming 0 (the mean). Columns that are constant over the fitted entities get scale 1. A
+/// column with no finite value among them carries nothing the model could have learned from, so
+/// it becomes 0 for every entity (scale infinite) rather than passing raw values through.
 class StandardScaler {
  public:
   /// Fits the statistics on the entities `fit_on` of `table` (each entity counts once).
@@ -51,7 +54,10 @@ class StandardScaler {
         sum += v;
         ++n;
       }
-      if (n == 0) continue;
+      if (n == 0) {
+        scale_[static_cast<std::size_t>(c)] = std::numeric_limits<double>::infinity();
+        continue;
+      }
       const double mean = sum / static_cast<double>(n);
       for (const Index e : fit_on) {
         const double v = static_cast<double>(table.features()(c, e));
@@ -73,12 +79,15 @@ class StandardScaler {
       for (Index c = 0; c < f.rows(); ++c) {
         const double v = static_cast<double>(f(c, e));
         const auto k = static_cast<std::size_t>(c);
-        f(c, e) = std::isfinite(v) ? static_cast<T>((v - mean_[k]) / scale_[k]) : T(0);
+        f(c, e) = std::isfinite(v) && std::isfinite(scale_[k]) ? static_cast<T>((v - mean_[k]) / scale_[k]) : T(0);
       }
   }
 
+  /// Columns the scaler was fitted on.
   Index width() const { return static_cast<Index>(mean_.size()); }
+  /// Per-column means (the imputed value).
   const std::vector<double>& mean() const { return mean_; }
+  /// Per-column standard deviations (1 for constant columns, infinite for unfitted ones).
   const std::vector<double>& scale() const { return scale_; }
 
   /// Stores the statistics in `file` as tensors `<prefix>/mean` and `<prefix>/scale`.

@@ -30,6 +30,7 @@ inline split_scheme parse_split_scheme(const std::string& name) {
   throw config_error("unknown split '" + name + "' (expected random, cell or drug)");
 }
 
+/// "random", "cell-blind" or "drug-blind".
 inline const char* to_string(split_scheme s) {
   switch (s) {
     case split_scheme::random: return "random";
@@ -48,7 +49,7 @@ struct split {
 inline std::vector<Index> seeded_permutation(Index n, std::uint64_t seed, std::uint64_t stream = 0) {
   std::vector<Index> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), Index{0});
-  const random_stream rng = random_stream(seed, purpose::shuffle).substream(stream);
+  const random_stream rng = random_stream(seed, purpose::split).substream(stream);
   for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<std::size_t>(rng.below(i, i))]);
   return order;
 }

@@ -16,8 +16,9 @@
 ///     scaled to a growth-like range (mean 0.35, standard deviation 0.45);
 ///   * Gaussian noise with variance var(signal) (1 - ceiling) / ceiling is added, so no
 ///     predictor can exceed R² = ceiling on average (0.92 by default).
-/// Everything is counter-based: a feature depends only on (seed, entity, column), a tuple's
-/// selection, orientation and noise only on (seed, cell, drug 1, drug 2).
+/// Everything is counter-based: for given table widths and drug count, a feature depends only on
+/// (seed, entity, column) and a tuple's selection rank, orientation and noise only on (seed,
+/// cell, drug 1, drug 2); the response scale is fitted once over the selected tuples.
 ///
 /// Controls, which must train to R² ≈ 0: `scrambled_labels` permutes the responses across tuples;
 /// `noise_drugs` replaces the drug table by pure noise and shows each tuple the features of
@@ -53,9 +54,10 @@ struct synthetic_drug_response_options {
   double feature_noise = 0.2;     ///< standard deviation of the noise on every feature
   double missing_fraction = 0.002;  ///< drug descriptor values left missing (NaN)
   Index empty_drug_columns = 4;   ///< drug descriptor columns with no value at all
-  std::uint64_t seed = 1;
-  synthetic_control control = synthetic_control::none;
+  std::uint64_t seed = 1;         ///< the data set is a pure function of the seed and the sizes
+  synthetic_control control = synthetic_control::none;  ///< a negative control instead of the real task
 
+  /// Throws config_error for sizes or rates that make no sense.
   void validate() const {
     if (cells < 1 || drugs < 2 || cell_width < 1 || drug_width < 1 || tuples < 1 || latent < 1)
       throw config_error(detail::concat("synthetic drug response: sizes must be positive (cells ", cells, ", drugs ",

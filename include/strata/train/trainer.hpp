@@ -70,6 +70,8 @@ class Trainer {
         options_(options) {
     if (!model_.built()) throw config_error("Trainer: build the model (model.build(width, seed)) before training it");
     if (options_.batch_size <= 0) throw config_error(detail::concat("Trainer: batch size must be positive, got ", options_.batch_size));
+    if (options_.eval_batch_size <= 0)
+      throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", options_.eval_batch_size));
     hyper_.validate();
     optimizer_ = std::make_unique<optimizer_state>(hyper_, model_.parameters());
     learning_rate_ = hyper_.lr;
