@@ -52,7 +52,7 @@ class ProgressPrinter : public callback {
     started_ = std::chrono::steady_clock::now();
     if (root_)
       out_ << "training: " << info.samples_per_epoch << " samples per epoch, batch " << info.batch_size
-           << ", epochs " << info.first_epoch + 1 << ".." << info.epochs << "\n";
+           << ", epochs " << info.first_epoch + 1 << ".." << info.epochs << "\n" << std::flush;
   }
   // On a terminal the line appears at once; in a log the first line of an epoch waits one interval.
   void on_epoch_begin(Index, training_control&) override { last_print_ = live_ ? -1e300 : 0.0; }
@@ -70,7 +70,7 @@ class ProgressPrinter : public callback {
          << std::setprecision(4) << p.mean_loss << "  " << std::fixed << std::setprecision(0) << rate
          << " samples/s  ETA " << detail::format_duration(eta);
     if (live_) out_ << "\r" << line.str() << "\x1b[K" << std::flush;
-    else if (p.samples_done < p.samples_total) out_ << line.str() << "\n";
+    else if (p.samples_done < p.samples_total) out_ << line.str() << "\n" << std::flush;
   }
 
   void on_epoch_end(const epoch_record& r, training_control&) override {
