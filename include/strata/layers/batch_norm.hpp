@@ -95,7 +95,7 @@ class batch_norm_layer {
     return output_;
   }
 
-  const matrix& backward(const matrix& x, const matrix& dy, const pass_info&, bool need_dx) {
+  const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     const Index rows = x.rows(), cols = x.cols();
     const T* g = B::data(dy);
     const T* xhat = B::data(normalized_);
@@ -123,6 +123,8 @@ class batch_norm_layer {
                          : static_cast<T>(scale * g[k]);
       }
     });
+    pass.gradient_ready(gamma_grad_);
+    pass.gradient_ready(beta_grad_);
     return input_grad_;
   }
 

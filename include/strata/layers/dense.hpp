@@ -68,9 +68,14 @@ class dense_layer {
     return output_;
   }
 
-  const matrix& backward(const matrix& x, const matrix& dy, const pass_info&, bool need_dx) {
+  const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     B::gemm(T(1), dy, false, x, true, T(0), weight_grad_);
-    if (bias_) B::row_sum(dy, bias_grad_);
+    pass.gradient_ready(weight_grad_);
+    if (bias_) {
+      B::row_sum(dy, bias_grad_);
+      pass.gradient_ready(bias_grad_);
+    }
+    // The input gradient comes last, so reducing this layer's gradients overlaps with it.
     if (need_dx) B::gemm(T(1), weight_, true, dy, false, T(0), input_grad_);
     return input_grad_;
   }

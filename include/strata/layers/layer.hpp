@@ -34,6 +34,15 @@ namespace strata {
 enum class mode { train, eval };
 
 /// Information that travels with one forward/backward pass.
+/// Told during backward each time a layer has written one parameter's gradient, so a
+/// data-parallel strategy can start reducing it while the rest of backward runs.
+class gradient_listener {
+ public:
+  virtual ~gradient_listener() = default;
+  /// `gradient` is the address of the parameter's gradient matrix (as in its `parameter`).
+  virtual void gradient_ready(const void* gradient) = 0;
+};
+
 struct pass_info {
   mode phase = mode::train;
   /// The optimizer step: dropout draws new masks every step.
@@ -47,6 +56,14 @@ struct pass_info {
   Index batch = 0;
   /// Check every layer's output for NaN or infinity and name the first layer that produced one.
   bool check_finite = false;
+  /// Who to tell when a parameter's gradient is final (null: nobody).
+  gradient_listener* gradients = nullptr;
+
+  /// Announces that `gradient` (a parameter's gradient matrix) is final for this pass.
+  template <class M>
+  void gradient_ready(const M& gradient) const {
+    if (gradients != nullptr) gradients->gradient_ready(&gradient);
+  }
 
   /// A globally unique id of the sample in column `col`, the same whatever the rank count.
   STRATA_HD std::uint64_t sample_id(Index col) const {

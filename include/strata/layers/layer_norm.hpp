@@ -72,7 +72,7 @@ class layer_norm_layer {
     return output_;
   }
 
-  const matrix& backward(const matrix& x, const matrix& dy, const pass_info&, bool need_dx) {
+  const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     const Index rows = x.rows(), cols = x.cols();
     const T* g = B::data(dy);
     const T* xhat = B::data(normalized_);
@@ -89,6 +89,8 @@ class layer_norm_layer {
       dgamma[i] = static_cast<T>(sum_gx);
       dbeta[i] = static_cast<T>(sum_g);
     });
+    pass.gradient_ready(gamma_grad_);
+    pass.gradient_ready(beta_grad_);
     if (!need_dx) return input_grad_;
     B::resize(input_grad_, rows, cols);
     T* dx = B::data(input_grad_);

@@ -4,18 +4,24 @@
 /// parallel strategy implements, so the trainer is written once:
 ///   rank(), ranks(), is_root()             who this process is
 ///   local_range(global_batch)              the columns of a global batch this rank computes
-///   synchronize(parameters, buffers)       make every rank start from the same model
+///   local_blocks(global_batch)             how those columns are cut into forward/backward passes
+///   synchronize(parameters, buffers, settings)  make every rank start from the same model, and
+///                                          check that all ranks agree on the settings hash
+///   listener()                             a gradient_listener told during backward, or null
+///   block_done(parameters)                 after each block's backward
 ///   reduce_gradients(parameters)           combine per-rank gradients (sum over ranks)
 ///   sum(value)                             all-reduce a scalar (losses, counts)
 ///   gather(host matrix)                    concatenate per-rank columns (predictions) on all ranks
 /// Layers never see a strategy, and a strategy never sees a layer's math: both meet only in the
 /// parameter list.
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "../core/parameter.hpp"
 #include "../core/tensor.hpp"
+#include "../layers/layer.hpp"
 
 namespace strata {
 
@@ -29,9 +35,14 @@ struct Serial {
 
   /// First column and number of columns of a global batch that this rank computes.
   std::pair<Index, Index> local_range(Index global_batch) const { return {0, global_batch}; }
+  /// One pass over the whole batch.
+  std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const { return {{0, global_batch}}; }
 
   template <class B>
-  void synchronize(std::vector<parameter<B>>&, std::vector<buffer<B>>&) const {}
+  void synchronize(std::vector<parameter<B>>&, std::vector<buffer<B>>&, std::uint64_t = 0) const {}
+  gradient_listener* listener() const { return nullptr; }
+  template <class B>
+  void block_done(std::vector<parameter<B>>&) const {}
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>&) const {}
   double sum(double local) const { return local; }

@@ -75,7 +75,10 @@ class Trainer {
     hyper_.validate();
     optimizer_ = std::make_unique<optimizer_state>(hyper_, model_.parameters());
     learning_rate_ = hyper_.lr;
-    strategy_.synchronize(model_.parameters(), model_.buffers());
+    // Settings every rank must share for the ranks' work to add up to one training run.
+    const std::uint64_t settings = mix64(static_cast<std::uint64_t>(options_.batch_size)) ^
+                                   mix64(options_.seed + 0x51ull) ^ mix64(model_.seed() + 0x7Full);
+    strategy_.synchronize(model_.parameters(), model_.buffers(), settings);
   }
 
   model_type& model() { return model_; }
@@ -280,18 +283,30 @@ class Trainer {
     const Index resumed_samples = partial_.samples;
     loader.start_epoch(static_cast<std::uint64_t>(epoch_), partial_.batch);
     while (const minibatch<T>* batch = loader.next()) {
-      B::upload(batch->x, x_);
-      B::upload(batch->y, y_);
-
-      pass_info pass;
-      pass.phase = mode::train;
-      pass.step = step_;
-      pass.first_sample = static_cast<std::uint64_t>(batch->first + batch->offset);
-      pass.check_finite = options_.check_finite;
-      const matrix& prediction = model_.forward(x_, pass);
       const double normalizer = static_cast<double>(batch->global * model_.output_width());
-      const double local_loss = loss_.template evaluate<B>(prediction, y_, loss_grad_, normalizer);
-      model_.backward(loss_grad_);
+      double local_loss = 0.0;
+      const auto blocks = strategy_.local_blocks(batch->global);
+      for (const auto& [begin, columns] : blocks) {
+        // One forward/backward per block: the whole local batch, or (deterministic data
+        // parallelism) fixed sample blocks whose gradients the strategy adds in a fixed order.
+        if (blocks.size() == 1) {
+          B::upload(batch->x, x_);
+          B::upload(batch->y, y_);
+        } else {
+          B::upload(batch->x.middleCols(begin, columns), x_);
+          B::upload(batch->y.middleCols(begin, columns), y_);
+        }
+        pass_info pass;
+        pass.phase = mode::train;
+        pass.step = step_;
+        pass.first_sample = static_cast<std::uint64_t>(batch->first + batch->offset + begin);
+        pass.check_finite = options_.check_finite;
+        pass.gradients = strategy_.listener();
+        const matrix& prediction = model_.forward(x_, pass);
+        local_loss += loss_.template evaluate<B>(prediction, y_, loss_grad_, normalizer);
+        model_.backward(loss_grad_);
+        strategy_.block_done(model_.parameters());
+      }
       strategy_.reduce_gradients(model_.parameters());
       if (options_.clip_norm > 0) clip_grad_norm<B>(model_.parameters(), options_.clip_norm);
       const double ramp = options_.warmup_steps > step_

@@ -1,0 +1,27 @@
+#pragma once
+/// \file abort_on_error.hpp
+/// `run_or_abort(comm, f)`: runs a rank's work and turns an exception on any one rank into the end
+/// of the whole job. Without it, a rank that throws (a bad file, a NaN, a shape error) leaves the
+/// others waiting in their next collective forever; with it, the failing rank prints its message
+/// (prefixed by its rank) and aborts the job, so mpirun exits non-zero within seconds.
+
+#include <exception>
+#include <iostream>
+
+namespace strata {
+
+/// Returns f()'s exit code; on an exception prints "rank R/P: error: what" to stderr and calls
+/// `comm.abort(1)` (which never returns).
+template <class Comm, class F>
+int run_or_abort(Comm& comm, F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    std::cerr << "rank " << comm.rank() << "/" << comm.size() << ": error: " << e.what() << std::endl;
+  } catch (...) {
+    std::cerr << "rank " << comm.rank() << "/" << comm.size() << ": error: unknown exception" << std::endl;
+  }
+  comm.abort(1);
+}
+
+}  // namespace strata

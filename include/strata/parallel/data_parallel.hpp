@@ -1,0 +1,329 @@
+#pragma once
+/// \file data_parallel.hpp
+/// `DataParallel<Comm>`: every rank holds the whole model and computes its share of each global
+/// minibatch; gradients are summed over ranks before the (replicated) optimizer step.
+///
+/// Two ways to sum, chosen by `data_parallel_options::deterministic`:
+///   * fast (default): the rank's columns go through one forward/backward; gradients are cut into
+///     fixed buckets (reverse build order, about `bucket_bytes` each) and each bucket's
+///     non-blocking all-reduce starts as soon as backward has written its last gradient, so
+///     communication overlaps the rest of backward. Results match serial training to float
+///     rounding (MPI and the GEMMs sum in an order that depends on the rank count).
+///   * deterministic: the global batch is cut into `blocks` equal sample blocks (a power of two);
+///     each block gets its own forward/backward, and block gradients are added in one fixed
+///     pairwise tree ((b0+b1)+(b2+b3))+... A rank owns an aligned run of blocks, sums its subtree
+///     locally, and the ranks' subtrees are combined in the same tree order by the owner of each
+///     slice of the gradient (all-to-all, ordered sum, all-gather). Every rank count that divides
+///     `blocks` therefore produces the same bits, given the same threads per rank (Eigen's GEMM
+///     blocking may depend on the thread count). BatchNorm statistics are per block in this mode.
+/// Start-up broadcasts rank 0's weights and buffers and checks that every rank built the same
+/// model with the same settings, failing on every rank with a clear message if not.
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <type_traits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parameter.hpp"
+#include "../core/tensor.hpp"
+#include "../layers/layer.hpp"
+#include "communicator.hpp"
+
+namespace strata {
+
+/// Settings of `DataParallel`.
+struct data_parallel_options {
+  /// Gradient bytes per all-reduce bucket in fast mode (a bucket starts when it is complete).
+  std::size_t bucket_bytes = std::size_t{4} << 20;
+  /// Sum gradients in a fixed tree order so results do not depend on the rank count.
+  bool deterministic = false;
+  /// Sample blocks per global batch in deterministic mode: a power of two that the rank count divides.
+  Index blocks = 8;
+};
+
+template <class Comm>
+class DataParallel : private gradient_listener {
+ public:
+  static constexpr const char* name = "data-parallel";
+
+  explicit DataParallel(Comm comm = {}, data_parallel_options options = {})
+      : comm_(std::move(comm)), options_(options) {
+    if (options_.deterministic) {
+      const Index p = comm_.size(), b = options_.blocks;
+      const auto power_of_two = [](Index v) { return v > 0 && (v & (v - 1)) == 0; };
+      if (!power_of_two(b) || !power_of_two(p) || b % p != 0)
+        throw config_error(detail::concat("DataParallel (deterministic): ", b, " sample blocks over ", p,
+                                          " ranks; both must be powers of two and the ranks must divide the blocks"));
+    }
+  }
+
+  int rank() const { return comm_.rank(); }
+  int ranks() const { return comm_.size(); }
+  bool is_root() const { return comm_.rank() == 0; }
+  Comm& communicator() { return comm_; }
+  const data_parallel_options& options() const { return options_; }
+
+  /// First column and number of columns of a global batch that this rank computes: an even
+  /// split, or in deterministic mode this rank's aligned run of sample blocks.
+  std::pair<Index, Index> local_range(Index global_batch) const {
+    const Index p = ranks(), r = rank();
+    if (!options_.deterministic) return {r * global_batch / p, (r + 1) * global_batch / p - r * global_batch / p};
+    const Index per_rank = options_.blocks / p;
+    const Index begin = block_start(global_batch, r * per_rank), end = block_start(global_batch, (r + 1) * per_rank);
+    return {begin, end - begin};
+  }
+
+  /// Column ranges of this rank's share that get one forward/backward each (relative to it).
+  std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const {
+    const auto [offset, count] = local_range(global_batch);
+    if (!options_.deterministic) return {{0, count}};
+    std::vector<std::pair<Index, Index>> blocks;
+    const Index per_rank = options_.blocks / ranks();
+    for (Index k = rank() * per_rank; k < (rank() + 1) * per_rank; ++k) {
+      const Index begin = block_start(global_batch, k), end = block_start(global_batch, k + 1);
+      blocks.emplace_back(begin - offset, end - begin);
+    }
+    return blocks;
+  }
+
+  /// Broadcasts rank 0's parameters and buffers after checking that every rank has the same
+  /// model layout and settings; lays out the gradient buckets.
+  template <class B>
+  void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
+    check_agreement(layout_signature(params, buffers) ^ (settings * 0x9E3779B97F4A7C15ull));
+    for (auto& p : params) broadcast_matrix<B>(*p.value);
+    for (auto& b : buffers) broadcast_matrix<B>(*b.value);
+    plan_buckets(params);
+  }
+
+  /// The listener that starts bucket all-reduces during backward (fast mode only).
+  gradient_listener* listener() { return options_.deterministic || ranks() == 1 ? nullptr : this; }
+
+  /// After each block's backward (deterministic mode: adds the block to the local tree).
+  template <class B>
+  void block_done(std::vector<parameter<B>>& params) {
+    if (!options_.deterministic) return;
+    std::vector<float_type<B>> block;
+    flatten<B>(params, block);
+    push_block(std::move(block), 0);
+  }
+
+  /// Makes every parameter's gradient the sum over ranks.
+  template <class B>
+  void reduce_gradients(std::vector<parameter<B>>& params) {
+    if (options_.deterministic) return reduce_deterministic<B>(params);
+    if (ranks() == 1) return;
+    if (planned_for_ != params.size()) plan_buckets(params);
+    start_complete_buckets(true);
+    for (auto& bucket : buckets_) bucket.request.wait();
+    for (auto& bucket : buckets_) {
+      std::size_t offset = 0;
+      for (const std::size_t i : bucket.members) {
+        auto& g = *params[i].gradient;
+        host_matrix<typename B::scalar> host(g.rows(), g.cols());
+        std::memcpy(host.data(), bucket.values.data() + offset, sizeof(typename B::scalar) * static_cast<std::size_t>(host.size()));
+        B::upload(host, g);
+        offset += static_cast<std::size_t>(host.size());
+      }
+      bucket.ready = 0;
+    }
+    next_to_start_ = 0;
+  }
+
+  /// Sum of a scalar over ranks (losses, counts).
+  double sum(double local) {
+    comm_.all_reduce_sum(&local, 1);
+    return local;
+  }
+
+  /// Concatenates every rank's columns (in rank order) on every rank.
+  template <class T>
+  void gather(host_matrix<T>& m) {
+    if (ranks() == 1) return;
+    std::uint64_t cols = static_cast<std::uint64_t>(m.cols());
+    std::vector<std::uint64_t> all_cols(static_cast<std::size_t>(ranks()));
+    comm_.all_gather(&cols, all_cols.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), 1));
+    std::vector<std::size_t> counts;
+    std::uint64_t total = 0;
+    for (const auto c : all_cols) {
+      counts.push_back(static_cast<std::size_t>(c) * static_cast<std::size_t>(m.rows()));
+      total += c;
+    }
+    host_matrix<T> all(m.rows(), static_cast<Index>(total));
+    comm_.all_gather(m.data(), all.data(), counts);
+    m = std::move(all);
+  }
+
+ private:
+  template <class B>
+  using float_type = typename B::scalar;
+
+  struct bucket {
+    std::vector<std::size_t> members;  ///< parameter indices, in the order their values are packed
+    std::size_t ready = 0;      ///< members whose gradient backward has announced this step
+    std::vector<float> values;  ///< the members' gradients, packed
+    typename Comm::request request;
+  };
+
+  Index block_start(Index global_batch, Index block) const { return block * global_batch / options_.blocks; }
+
+  /// A hash of every parameter's and buffer's name and shape.
+  template <class B>
+  static std::uint64_t layout_signature(const std::vector<parameter<B>>& params, const std::vector<buffer<B>>& buffers) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    const auto mix = [&](const std::string& s, Index rows, Index cols) {
+      for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+      h = (h ^ static_cast<std::uint64_t>(rows)) * 0x100000001b3ull;
+      h = (h ^ static_cast<std::uint64_t>(cols)) * 0x100000001b3ull;
+    };
+    for (const auto& p : params) mix(p.name, p.value->rows(), p.value->cols());
+    for (const auto& b : buffers) mix(b.name, b.value->rows(), b.value->cols());
+    return h;
+  }
+
+  void check_agreement(std::uint64_t mine) {
+    std::vector<std::uint64_t> all(static_cast<std::size_t>(ranks()));
+    comm_.all_gather(&mine, all.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), 1));
+    for (std::size_t r = 1; r < all.size(); ++r)
+      if (all[r] != all[0])
+        throw config_error(detail::concat("DataParallel: rank ", r, " built a different model or uses different settings "
+                                          "(model layout, batch size, seed or mode) than rank 0; every rank must run "
+                                          "the same program with the same options"));
+  }
+
+  template <class B>
+  void broadcast_matrix(typename B::matrix& m) {
+    host_matrix<typename B::scalar> host;
+    B::download(m, host);
+    comm_.broadcast(host.data(), static_cast<std::size_t>(host.size()), 0);
+    B::upload(host, m);
+  }
+
+  // ---- fast mode: buckets -------------------------------------------------------------------
+
+  template <class B>
+  void plan_buckets(std::vector<parameter<B>>& params) {
+    static_assert(std::is_same_v<typename B::scalar, float>, "DataParallel: float models only for now");
+    buckets_.clear();
+    owner_.clear();
+    std::size_t bytes = 0;
+    for (std::size_t n = params.size(); n-- > 0;) {  // reverse build order: backward's order
+      if (buckets_.empty() || bytes >= options_.bucket_bytes) {
+        buckets_.emplace_back();
+        bytes = 0;
+      }
+      buckets_.back().members.push_back(n);
+      owner_[params[n].gradient] = buckets_.size() - 1;
+      bytes += sizeof(float) * static_cast<std::size_t>(params[n].gradient->size());
+    }
+    for (auto& b : buckets_) {
+      std::size_t size = 0;
+      for (const std::size_t i : b.members) size += static_cast<std::size_t>(params[i].gradient->size());
+      b.values.resize(size);
+    }
+    // The packer keeps its own copy of the parameter views (pointers into the layers, which stay
+    // put when the model or the trainer moves) and no pointer to this strategy.
+    pack_ = [params](bucket& b) {
+      std::size_t offset = 0;
+      host_matrix<float> host;
+      for (const std::size_t i : b.members) {
+        B::download(*params[i].gradient, host);
+        std::memcpy(b.values.data() + offset, host.data(), sizeof(float) * static_cast<std::size_t>(host.size()));
+        offset += static_cast<std::size_t>(host.size());
+      }
+    };
+    next_to_start_ = 0;
+    planned_for_ = params.size();
+  }
+
+  /// Starts, in bucket order, every bucket whose gradients are all written (or every remaining
+  /// one with `all`): every rank issues the same collectives in the same order.
+  void start_complete_buckets(bool all) {
+    while (next_to_start_ < buckets_.size() &&
+           (all || buckets_[next_to_start_].ready == buckets_[next_to_start_].members.size())) {
+      auto& b = buckets_[next_to_start_];
+      pack_(b);
+      b.request = comm_.iall_reduce_sum(b.values.data(), b.values.size());
+      ++next_to_start_;
+    }
+  }
+
+  /// Called by layers during backward: when a bucket is complete, it and every complete bucket
+  /// before it start, always in bucket order so every rank issues the same collectives.
+  void gradient_ready(const void* gradient) override {
+    const auto it = owner_.find(gradient);
+    if (it == owner_.end()) return;
+    ++buckets_[it->second].ready;
+    start_complete_buckets(false);
+    for (std::size_t k = 0; k < next_to_start_; ++k) buckets_[k].request.test();  // let MPI progress
+  }
+
+  // ---- deterministic mode: a fixed pairwise tree over sample blocks ---------------------------
+
+  template <class B>
+  static void flatten(std::vector<parameter<B>>& params, std::vector<float_type<B>>& out) {
+    out.clear();
+    host_matrix<float_type<B>> host;
+    for (auto& p : params) {
+      B::download(*p.gradient, host);
+      out.insert(out.end(), host.data(), host.data() + host.size());
+    }
+  }
+
+  /// Adds a subtree of `level` to the stack, merging equal levels (left + right), so blocks
+  /// pushed in order form the pairwise tree.
+  void push_block(std::vector<float> values, int level) {
+    while (!tree_.empty() && tree_.back().second == level) {
+      std::vector<float>& left = tree_.back().first;
+      for (std::size_t i = 0; i < left.size(); ++i) values[i] = left[i] + values[i];
+      tree_.pop_back();
+      ++level;
+    }
+    tree_.emplace_back(std::move(values), level);
+  }
+
+  template <class B>
+  void reduce_deterministic(std::vector<parameter<B>>& params) {
+    if (tree_.size() != 1)
+      throw error(detail::concat("DataParallel (deterministic): ", tree_.size(), " partial sums after the local blocks; "
+                                 "block_done must be called once per block"));
+    std::vector<float> mine = std::move(tree_.back().first);
+    tree_.clear();
+    const std::size_t n = mine.size(), p = static_cast<std::size_t>(ranks());
+    if (p > 1) {
+      // Rank j owns slice j (m values, zero padded); it receives slice j of every rank's subtree
+      // sum, adds them in the tree's order, and all-gathers the result.
+      const std::size_t m = (n + p - 1) / p;
+      mine.resize(m * p, 0.0f);
+      std::vector<float> slices(m * p);
+      comm_.all_to_all(mine.data(), slices.data(), m);
+      for (std::size_t width = 1; width < p; width *= 2)
+        for (std::size_t left = 0; left + width < p; left += 2 * width)
+          for (std::size_t i = 0; i < m; ++i) slices[left * m + i] = slices[left * m + i] + slices[(left + width) * m + i];
+      comm_.all_gather(slices.data(), mine.data(), std::vector<std::size_t>(p, m));
+    }
+    std::size_t offset = 0;
+    host_matrix<float> host;
+    for (auto& prm : params) {
+      host.resize(prm.gradient->rows(), prm.gradient->cols());
+      std::memcpy(host.data(), mine.data() + offset, sizeof(float) * static_cast<std::size_t>(host.size()));
+      B::upload(host, *prm.gradient);
+      offset += static_cast<std::size_t>(host.size());
+    }
+  }
+
+  Comm comm_;
+  data_parallel_options options_;
+  std::vector<bucket> buckets_;
+  std::unordered_map<const void*, std::size_t> owner_;  ///< gradient matrix -> its bucket
+  std::function<void(bucket&)> pack_;
+  std::size_t next_to_start_ = 0, planned_for_ = 0;
+  std::vector<std::pair<std::vector<float>, int>> tree_;
+};
+
+}  // namespace strata

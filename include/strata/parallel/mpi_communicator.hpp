@@ -1,0 +1,208 @@
+#pragma once
+/// \file mpi_communicator.hpp
+/// `MpiCommunicator`: the communicator interface (communicator.hpp) over Boost.MPI and Open MPI.
+/// Create a `boost::mpi::environment` at the start of `main` (it initialises and finalises MPI);
+/// `MpiCommunicator{}` is then the world. Collectives where Boost.MPI has a raw-buffer form use
+/// it; in-place, non-blocking and reduce-scatter calls go to the C API through the Boost
+/// communicator's `MPI_Comm`. Every collective is cut into pieces of at most `max_message_bytes`.
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/datatype.hpp>
+#include <boost/mpi/environment.hpp>
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "communicator.hpp"
+
+namespace strata {
+
+/// Outstanding non-blocking operations (one per piece of a cut-up collective).
+class mpi_request {
+ public:
+  mpi_request() = default;
+  explicit mpi_request(std::vector<MPI_Request> pieces) : pieces_(std::move(pieces)) {}
+  /// Blocks until every piece is complete.
+  void wait() {
+    if (!pieces_.empty()) MPI_Waitall(static_cast<int>(pieces_.size()), pieces_.data(), MPI_STATUSES_IGNORE);
+    pieces_.clear();
+  }
+  /// True when every piece is complete; also lets MPI progress the transfer.
+  bool test() {
+    if (pieces_.empty()) return true;
+    int done = 0;
+    MPI_Testall(static_cast<int>(pieces_.size()), pieces_.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) pieces_.clear();
+    return done != 0;
+  }
+
+ private:
+  std::vector<MPI_Request> pieces_;
+};
+
+class MpiCommunicator {
+ public:
+  using request = mpi_request;
+
+  /// The world communicator (MPI must be initialised: create a boost::mpi::environment first).
+  MpiCommunicator() : comm_() {}
+  explicit MpiCommunicator(boost::mpi::communicator comm) : comm_(std::move(comm)) {}
+
+  int rank() const { return comm_.rank(); }
+  int size() const { return comm_.size(); }
+  const boost::mpi::communicator& boost_communicator() const { return comm_; }
+
+  template <class T>
+  void all_reduce_sum(T* data, std::size_t n) {
+    for_pieces<T>(n, [&](std::size_t begin, int count) {
+      check(MPI_Allreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw()), "all-reduce");
+    });
+  }
+
+  template <class T>
+  request iall_reduce_sum(T* data, std::size_t n) {
+    std::vector<MPI_Request> pieces;
+    for_pieces<T>(n, [&](std::size_t begin, int count) {
+      MPI_Request r;
+      check(MPI_Iallreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw(), &r), "non-blocking all-reduce");
+      pieces.push_back(r);
+    });
+    return request(std::move(pieces));
+  }
+
+  /// Rank r receives the sum over ranks of block r of `in` (blocks laid out in rank order).
+  template <class T>
+  void reduce_scatter_sum(const T* in, T* out, const std::vector<std::size_t>& counts) {
+    check_counts(counts);
+    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
+      std::vector<int> piece_counts(counts.size());
+      std::vector<T> packed;
+      for (std::size_t r = 0; r < counts.size(); ++r) {
+        const auto [b, e] = piece_range(counts[r], piece, pieces);
+        piece_counts[r] = static_cast<int>(e - b);
+        packed.insert(packed.end(), in + offsets[r] + b, in + offsets[r] + e);
+      }
+      const auto [b, e] = piece_range(counts[static_cast<std::size_t>(rank())], piece, pieces);
+      std::vector<T> result(e - b);
+      check(MPI_Reduce_scatter(packed.data(), result.data(), piece_counts.data(), type<T>(), MPI_SUM, raw()),
+            "reduce-scatter");
+      std::copy(result.begin(), result.end(), out + b);
+    });
+  }
+
+  /// Every rank receives all ranks' contributions in rank order; rank r gives `counts[r]` values.
+  template <class T>
+  void all_gather(const T* in, T* out, const std::vector<std::size_t>& counts) {
+    check_counts(counts);
+    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
+      std::vector<int> piece_counts(counts.size()), displacements(counts.size());
+      int total = 0;
+      for (std::size_t r = 0; r < counts.size(); ++r) {
+        const auto [b, e] = piece_range(counts[r], piece, pieces);
+        piece_counts[r] = static_cast<int>(e - b);
+        displacements[r] = total;
+        total += piece_counts[r];
+      }
+      const auto [b, e] = piece_range(counts[static_cast<std::size_t>(rank())], piece, pieces);
+      std::vector<T> gathered(static_cast<std::size_t>(total));
+      check(MPI_Allgatherv(in + b, static_cast<int>(e - b), type<T>(), gathered.data(), piece_counts.data(),
+                           displacements.data(), type<T>(), raw()),
+            "all-gather");
+      for (std::size_t r = 0; r < counts.size(); ++r) {
+        const auto [rb, re] = piece_range(counts[r], piece, pieces);
+        std::copy_n(gathered.begin() + displacements[r], re - rb, out + offsets[r] + rb);
+      }
+    });
+  }
+
+  template <class T>
+  void broadcast(T* data, std::size_t n, int root) {
+    for_pieces<T>(n, [&](std::size_t begin, int count) { boost::mpi::broadcast(comm_, data + begin, count, root); });
+  }
+
+  /// `in` holds n values for every rank (rank order); `out` receives n values from every rank.
+  template <class T>
+  void all_to_all(const T* in, T* out, std::size_t n) {
+    const std::vector<std::size_t> counts(static_cast<std::size_t>(size()), n);
+    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>&) {
+      const auto [b, e] = piece_range(n, piece, pieces);
+      std::vector<T> packed, received((e - b) * counts.size());
+      for (std::size_t r = 0; r < counts.size(); ++r) packed.insert(packed.end(), in + r * n + b, in + r * n + e);
+      boost::mpi::all_to_all(comm_, packed.data(), static_cast<int>(e - b), received.data());
+      for (std::size_t r = 0; r < counts.size(); ++r)
+        std::copy_n(received.begin() + static_cast<std::ptrdiff_t>(r * (e - b)), e - b, out + r * n + b);
+    });
+  }
+
+  template <class T>
+  void send(const T* data, std::size_t n, int dest, int tag) {
+    for_pieces<T>(n, [&](std::size_t begin, int count) { comm_.send(dest, tag, data + begin, count); });
+  }
+  template <class T>
+  void recv(T* data, std::size_t n, int source, int tag) {
+    for_pieces<T>(n, [&](std::size_t begin, int count) { comm_.recv(source, tag, data + begin, count); });
+  }
+
+  void barrier() { comm_.barrier(); }
+  MpiCommunicator split(int color, int key) const { return MpiCommunicator(comm_.split(color, key)); }
+  /// Ends every process of the job (MPI_Abort) with exit code `code`.
+  [[noreturn]] void abort(int code) {
+    MPI_Abort(raw(), code);
+    std::abort();
+  }
+
+ private:
+  MPI_Comm raw() const { return static_cast<MPI_Comm>(comm_); }
+
+  template <class T>
+  static MPI_Datatype type() {
+    static_assert(std::is_arithmetic_v<T>, "MpiCommunicator: collectives take arithmetic scalars");
+    return boost::mpi::get_mpi_datatype<T>(T());
+  }
+
+  static void check(int status, const char* what) {
+    if (status != MPI_SUCCESS) throw error(detail::concat("MPI ", what, " failed with error code ", status));
+  }
+
+  void check_counts(const std::vector<std::size_t>& counts) const {
+    if (counts.size() != static_cast<std::size_t>(size()))
+      throw config_error(detail::concat("MpiCommunicator: ", counts.size(), " counts for ", size(), " ranks"));
+  }
+
+  /// Calls f(begin, count) for consecutive pieces of at most max_message_bytes.
+  template <class T, class F>
+  static void for_pieces(std::size_t n, F&& f) {
+    const std::size_t step = std::max<std::size_t>(1, max_message_bytes / sizeof(T));
+    for (std::size_t begin = 0; begin < n; begin += step) f(begin, static_cast<int>(std::min(step, n - begin)));
+  }
+
+  /// Piece `piece` of `pieces` of a block of n elements: [begin, end).
+  static std::pair<std::size_t, std::size_t> piece_range(std::size_t n, std::size_t piece, std::size_t pieces) {
+    return {n * piece / pieces, n * (piece + 1) / pieces};
+  }
+
+  /// Runs a per-rank-block collective in pieces small enough that each call moves at most
+  /// max_message_bytes in total: f(piece, pieces, block offsets).
+  template <class T, class F>
+  static void blockwise(const std::vector<std::size_t>& counts, F&& f) {
+    std::vector<std::size_t> offsets(counts.size(), 0);
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      offsets[r] = total;
+      total += counts[r];
+    }
+    const std::size_t pieces = std::max<std::size_t>(1, (total * sizeof(T) + max_message_bytes - 1) / max_message_bytes);
+    for (std::size_t p = 0; p < pieces; ++p) f(p, pieces, offsets);
+  }
+
+  boost::mpi::communicator comm_;
+};
+
+}  // namespace strata

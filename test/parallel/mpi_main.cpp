@@ -1,0 +1,19 @@
+// Catch2 runner for tests under mpiexec: MPI lives for the whole run, and only rank 0 prints
+// the summary unless a rank fails (every rank's failures are printed).
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/operations.hpp>
+#include <boost/mpi/environment.hpp>
+
+int main(int argc, char** argv) {
+  boost::mpi::environment environment(argc, argv);
+  const boost::mpi::communicator world;
+  const int failed = Catch::Session().run(argc, argv);
+  // Every rank must agree: one failing rank fails the test.
+  int any = 0;
+  boost::mpi::all_reduce(world, failed != 0 ? 1 : 0, any, boost::mpi::maximum<int>());
+  return any;
+}
