@@ -6,6 +6,10 @@
 // on a worker thread while the model trains. Feature statistics are fitted on the training split
 // only and saved in the checkpoint with the weights, the optimizer state and the loop position,
 // so `--resume` continues to the same weights, bit for bit, as an uninterrupted run.
+//
+// Under `mpirun -n P` (when built with MPI) the ranks train data-parallel: each global batch is
+// split across them and gradients are summed; `--deterministic` makes the weights bit-identical
+// for every rank count that divides the 8 sample blocks. Only rank 0 prints and checkpoints.
 
 #include <boost/program_options.hpp>
 
@@ -19,6 +23,12 @@
 #include <strata/train/callbacks.hpp>
 #include <strata/train/trainer.hpp>
 
+#ifdef STRATA_EXAMPLE_MPI
+#include <strata/parallel/abort_on_error.hpp>
+#include <strata/parallel/data_parallel.hpp>
+#include <strata/parallel/mpi_communicator.hpp>
+#endif
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -30,7 +40,9 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <cstdlib>
 #include <memory>
+#include <thread>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -38,6 +50,12 @@ namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
+
+#ifdef STRATA_EXAMPLE_MPI
+using Strategy = DataParallel<MpiCommunicator>;
+#else
+using Strategy = Serial;
+#endif
 
 struct settings {
   std::string data_dir, cell_file, drug_file, response_file;
@@ -51,7 +69,7 @@ struct settings {
   std::uint64_t seed = 1;
   std::string checkpoint, resume, metrics_out;
   std::uint64_t checkpoint_every = 0;
-  bool synthetic_flag = false;
+  bool synthetic_flag = false, deterministic = false;
   bool use_synthetic() const { return data_dir.empty() && cell_file.empty() && drug_file.empty() && response_file.empty(); }
 };
 
@@ -67,7 +85,7 @@ std::string describe_run(const settings& s) {
     d << "files " << s.cell_file << " | " << s.drug_file << " | " << s.response_file;
   d << "; split " << s.split << " " << s.validation_fraction << "; train samples " << s.train_samples << "; width "
     << s.width << "; dropout " << s.dropout << "; batch " << s.batch << "; seed " << s.seed << "; warmup "
-    << s.warmup_steps;
+    << s.warmup_steps << (s.deterministic ? "; deterministic" : "");
   return d.str();
 }
 
@@ -127,6 +145,18 @@ drug_response_data<float> load_data(const settings& s, double& ceiling) {
   return data;
 }
 
+/// The training strategy: data-parallel over all MPI ranks when built with MPI, else serial.
+Strategy make_strategy(const settings& s) {
+#ifdef STRATA_EXAMPLE_MPI
+  data_parallel_options options;
+  options.deterministic = s.deterministic;
+  return Strategy(MpiCommunicator{}, options);
+#else
+  if (s.deterministic) throw config_error("--deterministic needs a build with MPI (it is about rank counts)");
+  return Strategy{};
+#endif
+}
+
 std::uint64_t weights_checksum(Model<Combo>& model) {
   std::uint64_t h = 0xcbf29ce484222325ull;
   for (auto& p : model.parameters()) {
@@ -160,6 +190,13 @@ void check_options(const settings& s) {
 
 int run(settings s) {
   check_options(s);
+  Strategy strategy = make_strategy(s);
+  if (s.threads == 0 && strategy.ranks() > 1) {
+    // Ranks on one node share its cores: give each its part rather than all of them.
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const long ranks_here = local != nullptr ? std::max(1L, std::atol(local)) : 1L;
+    s.threads = std::max<Index>(1, static_cast<Index>(std::thread::hardware_concurrency()) / ranks_here);
+  }
   if (s.threads > 0) {
     Eigen::setNbThreads(static_cast<int>(s.threads));
 #ifdef _OPENMP
@@ -175,7 +212,11 @@ int run(settings s) {
   const split_scheme scheme = parse_split_scheme(s.split);
 
   std::cout << "drug_response: Combo two-subnetwork model\n  " << describe_run(s) << "\n  epochs " << s.epochs
-            << ", batch " << s.batch << ", Adam lr " << s.lr << ", threads " << Eigen::nbThreads() << "\n";
+            << ", batch " << s.batch << ", Adam lr " << s.lr << ", threads " << Eigen::nbThreads();
+  if (strategy.ranks() > 1)
+    std::cout << " per rank; " << strategy.ranks() << " ranks, data-parallel"
+              << (s.deterministic ? " (deterministic: bit-identical for any rank count dividing 8)" : "");
+  std::cout << "\n";
 
   double ceiling = NAN;
   drug_response_data<float> data = load_data(s, ceiling);
@@ -228,7 +269,7 @@ int run(settings s) {
   options.checkpoint_path = s.checkpoint;
   options.checkpoint_every = s.checkpoint_every;
   options.warmup_steps = s.warmup_steps;
-  Trainer<Combo> trainer(std::move(model), MSE{}, Adam{s.lr}, Serial{}, options);
+  Trainer<Combo, MSE, Adam, Strategy> trainer(std::move(model), MSE{}, Adam{s.lr}, std::move(strategy), options);
   checkpoint extras;
   extras.meta["run"] = description;
   prepared.cell_scaler.save(extras, "scaler/cell");
@@ -264,9 +305,8 @@ int run(settings s) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) try {
+/// Parses the options and trains; exceptions propagate to the caller.
+int parse_and_run(int argc, char** argv) {
   settings s;
   po::options_description data("Data"), model("Model and training"), output("Checkpoints and output"),
       synth("Synthetic data (the default when no files are given)");
@@ -298,6 +338,8 @@ int main(int argc, char** argv) try {
       ("width", po::value(&s.width)->default_value(s.width), "width of every hidden layer")
       ("dropout", po::value(&s.dropout)->default_value(s.dropout), "dropout rate after every hidden layer")
       ("seed", po::value(&s.seed)->default_value(s.seed), "seed for data, split, weights, dropout and shuffling")
+      ("deterministic", po::bool_switch(&s.deterministic), "under mpirun: sum gradients in a fixed order over 8 sample "
+       "blocks, so 1, 2, 4 or 8 ranks give bit-identical weights")
       ("threads", po::value(&s.threads)->default_value(s.threads), "compute threads (0: OpenMP's default)");
   output.add_options()
       ("checkpoint", po::value(&s.checkpoint), "write a checkpoint here after every epoch (atomically)")
@@ -319,6 +361,20 @@ int main(int argc, char** argv) try {
   po::notify(vm);
   s.synthetic.seed = s.seed;
   return run(s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+#ifdef STRATA_EXAMPLE_MPI
+  boost::mpi::environment environment(argc, argv);
+  MpiCommunicator world;
+  // Only rank 0 speaks: the other ranks' standard output is switched off.
+  if (world.rank() != 0) std::cout.setstate(std::ios::badbit);
+  // Under mpirun a failure on any rank must end the whole job, not leave the others waiting.
+  if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
+#endif
+  return parse_and_run(argc, argv);
 } catch (const po::error& e) {
   std::cerr << "drug_response: " << e.what() << " (see --help)\n";
   return 2;
