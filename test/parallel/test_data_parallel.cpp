@@ -197,3 +197,48 @@ TEST_CASE("Ranks that built different models fail together at start-up") {
   const Index width = comm.rank() == 1 ? 9 : 8;
   CHECK_THROWS_WITH(make_trainer(DataParallel<MpiCommunicator>(comm), width), Contains("built a different model"));
 }
+
+TEST_CASE("ZeRO-1 keeps 1/P of the optimizer state and gives the weights of plain data parallelism") {
+  const auto train = make_data(256, 1);
+  const int p = MpiCommunicator{}.size();
+  data_parallel_options sharded;
+  sharded.shard_optimizer = true;
+
+  SECTION("fast mode, to float rounding") {
+    auto plain = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}));
+    auto zero = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}, sharded));
+    plain.fit(train, 2);
+    zero.fit(train, 2);
+    const auto a = weights(plain), b = weights(zero);
+    double worst = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(static_cast<double>(a[i]) - b[i]) / (1.0 + std::abs(a[i])));
+    CHECK(worst < 1e-5);
+
+    // Adam's two moments: 2 N values without sharding, 2 ceil(N / P) with it.
+    const Index n = plain.model().parameter_count();
+    Index state = 0;
+    zero.optimizer().for_each_state([&](const std::string&, matrix_f& m) { state += m.size(); });
+    CHECK(state == 2 * ((n + p - 1) / p));
+    Index unsharded = 0;
+    plain.optimizer().for_each_state([&](const std::string&, matrix_f& m) { unsharded += m.size(); });
+    CHECK(unsharded == 2 * n);
+  }
+  SECTION("deterministic mode, bit for bit, and checkpoints move between sharded and plain runs") {
+    sharded.deterministic = true;
+    auto plain = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}, deterministic()));
+    auto zero = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}, sharded));
+    plain.fit(train, 3);
+    zero.fit(train, 2);
+    const std::string path = "strata_zero_resume.ck";  // written by rank 0, read by all ranks
+    zero.save(path);
+    MpiCommunicator{}.barrier();
+    auto resumed = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}, deterministic()));
+    resumed.load(path);
+    resumed.fit(train, 3);
+    zero.fit(train, 3);
+    MpiCommunicator{}.barrier();
+    if (MpiCommunicator{}.rank() == 0) std::remove(path.c_str());
+    CHECK(weights(zero) == weights(plain));
+    CHECK(weights(resumed) == weights(plain));
+  }
+}

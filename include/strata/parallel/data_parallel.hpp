@@ -18,6 +18,13 @@
 ///     blocking may depend on the thread count). BatchNorm statistics are per block in this mode.
 /// Start-up broadcasts rank 0's weights and buffers and checks that every rank built the same
 /// model with the same settings, failing on every rank with a clear message if not.
+///
+/// `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the flattened parameters; gradients
+/// are reduce-scattered to their owner, the owner alone runs the optimizer on its slice (so the
+/// optimizer state per rank falls as 1/P), and the updated slices are all-gathered into every
+/// rank's weights. Optimizers are element-wise, so this is the same update as without sharding.
+/// Checkpoints hold the optimizer state in the unsharded, per-parameter layout, so they move
+/// freely between sharded and unsharded runs and between rank counts.
 
 #include <cstdint>
 #include <cstring>
@@ -28,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "../backend/eigen_backend.hpp"
 #include "../core/error.hpp"
 #include "../core/parameter.hpp"
 #include "../core/tensor.hpp"
@@ -44,6 +52,8 @@ struct data_parallel_options {
   bool deterministic = false;
   /// Sample blocks per global batch in deterministic mode: a power of two that the rank count divides.
   Index blocks = 8;
+  /// Shard the optimizer state across ranks (ZeRO stage 1); host float models (EigenBackend<float>).
+  bool shard_optimizer = false;
 };
 
 template <class Comm>
@@ -60,6 +70,25 @@ class DataParallel : private gradient_listener {
         throw config_error(detail::concat("DataParallel (deterministic): ", b, " sample blocks over ", p,
                                           " ranks; both must be powers of two and the ranks must divide the blocks"));
     }
+  }
+
+  // Moves keep the shard view pointing at this object's own storage.
+  DataParallel(DataParallel&& other) noexcept { *this = std::move(other); }
+  DataParallel& operator=(DataParallel&& other) noexcept {
+    comm_ = std::move(other.comm_);
+    options_ = other.options_;
+    buckets_ = std::move(other.buckets_);
+    owner_ = std::move(other.owner_);
+    pack_ = std::move(other.pack_);
+    next_to_start_ = other.next_to_start_;
+    planned_for_ = other.planned_for_;
+    tree_ = std::move(other.tree_);
+    shard_size_ = other.shard_size_;
+    shard_value_ = std::move(other.shard_value_);
+    shard_grad_ = std::move(other.shard_grad_);
+    shard_.clear();
+    if (!other.shard_.empty()) shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
+    return *this;
   }
 
   int rank() const { return comm_.rank(); }
@@ -102,7 +131,52 @@ class DataParallel : private gradient_listener {
   }
 
   /// The listener that starts bucket all-reduces during backward (fast mode only).
-  gradient_listener* listener() { return options_.deterministic || ranks() == 1 ? nullptr : this; }
+  gradient_listener* listener() {
+    return options_.deterministic || options_.shard_optimizer || ranks() == 1 ? nullptr : this;
+  }
+
+  bool shards_optimizer() const { return options_.shard_optimizer; }
+
+  /// What the optimizer updates: every parameter, or with sharding this rank's slice of them.
+  template <class B>
+  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) {
+    if (!options_.shard_optimizer) return params;
+    static_assert(std::is_same_v<B, EigenBackend<float>>, "DataParallel: optimizer sharding needs EigenBackend<float>");
+    if (shard_.empty()) plan_shard(params);
+    return shard_;
+  }
+
+  /// With sharding: every rank's updated slice is gathered into every rank's weights.
+  template <class B>
+  void after_step(std::vector<parameter<B>>& params) {
+    if (!options_.shard_optimizer) return;
+    std::vector<float> flat(shard_size_ * static_cast<std::size_t>(ranks()));
+    comm_.all_gather(shard_value_.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
+    unflatten<B>(flat, params, &parameter<B>::value);
+  }
+
+  /// Calls f(name, matrix&) for the optimizer's state in the unsharded layout ("<parameter>.<state>");
+  /// with sharding, every rank's slices are gathered into temporaries first and whatever f
+  /// leaves in them (a checkpoint being loaded) is scattered back. Collective with sharding.
+  template <class Optimizer, class B, class F>
+  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
+    if (!options_.shard_optimizer) return optimizer.for_each_state(f);
+    if constexpr (std::is_same_v<B, EigenBackend<float>>) optimizer.for_each_state([&](const std::string& name, typename B::matrix& slice) {
+      const std::string state = name.substr(name.find('.') + 1);  // "shard.exp_avg" -> "exp_avg"
+      std::vector<float> flat(shard_size_ * static_cast<std::size_t>(ranks()));
+      comm_.all_gather(slice.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
+      std::size_t offset = 0;
+      typename B::matrix full;
+      for (auto& p : params) {
+        full.resize(p.value->rows(), p.value->cols());
+        std::memcpy(full.data(), flat.data() + offset, sizeof(float) * static_cast<std::size_t>(full.size()));
+        f(p.name + "." + state, full);
+        std::memcpy(flat.data() + offset, full.data(), sizeof(float) * static_cast<std::size_t>(full.size()));
+        offset += static_cast<std::size_t>(full.size());
+      }
+      std::memcpy(slice.data(), flat.data() + shard_size_ * static_cast<std::size_t>(rank()), sizeof(float) * shard_size_);
+    });
+  }
 
   /// After each block's backward (deterministic mode: adds the block to the local tree).
   template <class B>
@@ -116,7 +190,22 @@ class DataParallel : private gradient_listener {
   /// Makes every parameter's gradient the sum over ranks.
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>& params) {
+    if (options_.shard_optimizer) {
+      if (shard_.empty()) plan_shard(params);
+      // The owner's optimizer starts from the current weights of its slice.
+      std::vector<float> flat;
+      flatten_values<B>(params, flat);
+      std::memcpy(shard_value_.data(), flat.data() + shard_size_ * static_cast<std::size_t>(rank()),
+                  sizeof(float) * shard_size_);
+    }
     if (options_.deterministic) return reduce_deterministic<B>(params);
+    if (options_.shard_optimizer) {
+      std::vector<float> flat;
+      flatten<B>(params, flat);
+      flat.resize(shard_size_ * static_cast<std::size_t>(ranks()), 0.0f);
+      comm_.reduce_scatter_sum(flat.data(), shard_grad_.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
+      return;
+    }
     if (ranks() == 1) return;
     if (planned_for_ != params.size()) plan_buckets(params);
     start_complete_buckets(true);
@@ -263,6 +352,44 @@ class DataParallel : private gradient_listener {
     for (std::size_t k = 0; k < next_to_start_; ++k) buckets_[k].request.test();  // let MPI progress
   }
 
+  // ---- ZeRO stage 1 -----------------------------------------------------------------------------
+
+  /// Rank r owns flat elements [r m, (r + 1) m) of the parameters (m = ceil(N / P), zero padded).
+  template <class B>
+  void plan_shard(std::vector<parameter<B>>& params) {
+    std::size_t n = 0;
+    for (auto& p : params) n += static_cast<std::size_t>(p.value->size());
+    const auto p = static_cast<std::size_t>(ranks());
+    shard_size_ = (n + p - 1) / p;
+    shard_value_ = host_matrix<float>::Zero(static_cast<Index>(shard_size_), 1);
+    shard_grad_ = host_matrix<float>::Zero(static_cast<Index>(shard_size_), 1);
+    shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
+  }
+
+  template <class B>
+  static void flatten_values(std::vector<parameter<B>>& params, std::vector<float>& out) {
+    out.clear();
+    host_matrix<float> host;
+    for (auto& p : params) {
+      B::download(*p.value, host);
+      out.insert(out.end(), host.data(), host.data() + host.size());
+    }
+  }
+
+  /// Copies consecutive runs of `flat` into each parameter's `member` (value or gradient).
+  template <class B, class Member>
+  static void unflatten(const std::vector<float>& flat, std::vector<parameter<B>>& params, Member member) {
+    std::size_t offset = 0;
+    host_matrix<float> host;
+    for (auto& p : params) {
+      auto& target = *(p.*member);
+      host.resize(target.rows(), target.cols());
+      std::memcpy(host.data(), flat.data() + offset, sizeof(float) * static_cast<std::size_t>(host.size()));
+      B::upload(host, target);
+      offset += static_cast<std::size_t>(host.size());
+    }
+  }
+
   // ---- deterministic mode: a fixed pairwise tree over sample blocks ---------------------------
 
   template <class B>
@@ -305,16 +432,16 @@ class DataParallel : private gradient_listener {
       for (std::size_t width = 1; width < p; width *= 2)
         for (std::size_t left = 0; left + width < p; left += 2 * width)
           for (std::size_t i = 0; i < m; ++i) slices[left * m + i] = slices[left * m + i] + slices[(left + width) * m + i];
+      if (options_.shard_optimizer) {  // the owner keeps its slice; weights are gathered after the step
+        std::memcpy(shard_grad_.data(), slices.data(), sizeof(float) * m);
+        return;
+      }
       comm_.all_gather(slices.data(), mine.data(), std::vector<std::size_t>(p, m));
+    } else if (options_.shard_optimizer) {
+      std::memcpy(shard_grad_.data(), mine.data(), sizeof(float) * n);
+      return;
     }
-    std::size_t offset = 0;
-    host_matrix<float> host;
-    for (auto& prm : params) {
-      host.resize(prm.gradient->rows(), prm.gradient->cols());
-      std::memcpy(host.data(), mine.data() + offset, sizeof(float) * static_cast<std::size_t>(host.size()));
-      B::upload(host, *prm.gradient);
-      offset += static_cast<std::size_t>(host.size());
-    }
+    unflatten<B>(mine, params, &parameter<B>::gradient);
   }
 
   Comm comm_;
@@ -324,6 +451,9 @@ class DataParallel : private gradient_listener {
   std::function<void(bucket&)> pack_;
   std::size_t next_to_start_ = 0, planned_for_ = 0;
   std::vector<std::pair<std::vector<float>, int>> tree_;
+  std::size_t shard_size_ = 0;
+  host_matrix<float> shard_value_, shard_grad_;
+  std::vector<parameter<EigenBackend<float>>> shard_;  ///< the one view the sharded optimizer updates
 };
 
 }  // namespace strata

@@ -10,6 +10,10 @@
 ///   listener()                             a gradient_listener told during backward, or null
 ///   block_done(parameters)                 after each block's backward
 ///   reduce_gradients(parameters)           combine per-rank gradients (sum over ranks)
+///   optimizer_parameters(parameters)       what the optimizer updates (a shard with ZeRO-1)
+///   after_step(parameters)                 after the optimizer step (ZeRO-1: gather weights)
+///   for_each_optimizer_state(opt, parameters, f)  the optimizer state in the model's layout
+///   shards_optimizer()                     whether the optimizer state is sharded
 ///   sum(value)                             all-reduce a scalar (losses, counts)
 ///   gather(host matrix)                    concatenate per-rank columns (predictions) on all ranks
 /// Layers never see a strategy, and a strategy never sees a layer's math: both meet only in the
@@ -45,6 +49,17 @@ struct Serial {
   void block_done(std::vector<parameter<B>>&) const {}
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>&) const {}
+  template <class B>
+  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) const {
+    return params;
+  }
+  template <class B>
+  void after_step(std::vector<parameter<B>>&) const {}
+  template <class Optimizer, class B, class F>
+  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>&, F&& f) const {
+    optimizer.for_each_state(f);
+  }
+  bool shards_optimizer() const { return false; }
   double sum(double local) const { return local; }
   template <class T>
   void gather(host_matrix<T>&) const {}

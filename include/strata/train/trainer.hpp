@@ -73,12 +73,14 @@ class Trainer {
     if (options_.eval_batch_size <= 0)
       throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", options_.eval_batch_size));
     hyper_.validate();
-    optimizer_ = std::make_unique<optimizer_state>(hyper_, model_.parameters());
-    learning_rate_ = hyper_.lr;
+    if (strategy_.shards_optimizer() && options_.clip_norm > 0)
+      throw config_error("Trainer: gradient clipping needs whole gradients; it cannot be combined with a sharded optimizer");
     // Settings every rank must share for the ranks' work to add up to one training run.
     const std::uint64_t settings = mix64(static_cast<std::uint64_t>(options_.batch_size)) ^
                                    mix64(options_.seed + 0x51ull) ^ mix64(model_.seed() + 0x7Full);
     strategy_.synchronize(model_.parameters(), model_.buffers(), settings);
+    optimizer_ = std::make_unique<optimizer_state>(hyper_, strategy_.optimizer_parameters(model_.parameters()));
+    learning_rate_ = hyper_.lr;
   }
 
   model_type& model() { return model_; }
@@ -103,9 +105,9 @@ class Trainer {
   /// `load` returns the whole file, so the caller reads them back from there.
   void set_checkpoint_extras(checkpoint extras) { extras_ = std::move(extras); }
 
-  /// Writes weights, buffers, optimizer state and the loop position to `path` (root rank only).
+  /// Writes weights, buffers, optimizer state and the loop position to `path`. Every rank must
+  /// call it (a sharded optimizer state is gathered); only the root rank writes.
   void save(const std::string& path) {
-    if (!strategy_.is_root()) return;
     checkpoint file;
     file.meta["optimizer"] = Optimizer::name;
     file.meta["epoch"] = std::to_string(epoch_);
@@ -123,10 +125,11 @@ class Trainer {
     file.tensors = extras_.tensors;
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
+      if (!strategy_.is_root()) return;
       B::download(m, host);
       file.add(key, host);
     });
-    file.write(path);
+    if (strategy_.is_root()) file.write(path);
   }
 
   /// Restores everything `save` wrote. The file is checked completely first (integrity, the
@@ -274,7 +277,8 @@ class Trainer {
   void for_each_state_tensor(F&& f) {
     for (auto& p : model_.parameters()) f("parameter/" + p.name, *p.value);
     for (auto& b : model_.buffers()) f("buffer/" + b.name, *b.value);
-    optimizer_->for_each_state([&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
+    strategy_.for_each_optimizer_state(*optimizer_, model_.parameters(),
+                                       [&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
   }
 
   template <class Dataset>
@@ -312,7 +316,8 @@ class Trainer {
       const double ramp = options_.warmup_steps > step_
                               ? static_cast<double>(step_ + 1) / static_cast<double>(options_.warmup_steps)
                               : 1.0;
-      optimizer_->step(model_.parameters(), learning_rate_ * ramp);
+      optimizer_->step(strategy_.optimizer_parameters(model_.parameters()), learning_rate_ * ramp);
+      strategy_.after_step(model_.parameters());
       ++step_;
 
       const double batch_loss = strategy_.sum(local_loss) / normalizer;
