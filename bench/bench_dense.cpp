@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <strata/strata.hpp>
+#include <strata/models/combo.hpp>
 #include <strata/optim/adam.hpp>
 
 using namespace strata;
@@ -44,16 +45,8 @@ void BM_dense_backward(benchmark::State& state) {
 }
 BENCHMARK(BM_dense_backward)->Args({1000, 1000})->Unit(benchmark::kMillisecond);
 
-using Layer = Sequential<Dense<1000>, ReLU, Dropout>;
-using Encoder = Repeat<3, Layer>;
-using Combo = Sequential<Input<8579>, Fork<Branch<Encoder, Slice<0, 921>>, Shared<Encoder, Slice<921, 4750>, Slice<4750, 8579>>>,
-                         Encoder, Dense<1>>;
-
 void BM_combo_train_step(benchmark::State& state) {
-  const Layer layer{Dense<1000>{}, ReLU{}, Dropout{0.05}};
-  const Encoder encoder{layer};
-  Model<Combo> model(Combo{Input<8579>{}, {Branch<Encoder, Slice<0, 921>>{{}, encoder}, Shared<Encoder, Slice<921, 4750>, Slice<4750, 8579>>{encoder, {}, {}}},
-                           encoder, Dense<1>{}});
+  Model<Combo> model(make_combo(combo_options{}));
   model.build(8579, 1);
   Adam::impl<EigenBackend<float>> adam(Adam{}, model.parameters());
   const matrix_f x = random_batch(8579, batch);

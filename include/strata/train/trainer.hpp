@@ -293,6 +293,11 @@ class Trainer {
       for (const auto& [begin, columns] : blocks) {
         // One forward/backward per block: the whole local batch, or (deterministic data
         // parallelism) fixed sample blocks whose gradients the strategy adds in a fixed order.
+        if (columns == 0) {  // a batch with fewer samples than blocks: this block contributes zero
+          for (auto& p : model_.parameters()) B::fill(*p.gradient, T(0));
+          strategy_.block_done(model_.parameters());
+          continue;
+        }
         if (blocks.size() == 1) {
           B::upload(batch->x, x_);
           B::upload(batch->y, y_);

@@ -1,0 +1,175 @@
+// Data-parallel costs under mpirun (not a unit test; speed belongs here):
+//  1. all-reduce bandwidth by message size (1 KiB - 64 MiB) for one raw MPI_Allreduce call, the
+//     communicator's chunked all-reduce, DataParallel's bucketed reduction and its deterministic
+//     reduction (all-to-all, ordered sum, all-gather);
+//  2. a Combo training step (batch 256, the full 13.76 M-parameter model) split into compute
+//     (forward + backward, with fast mode's buckets starting during backward), exposed
+//     communication (what is left to wait for after backward) and the optimizer step, in fast
+//     and deterministic mode.
+// Prints a table and one JSON line per measurement on rank 0.
+//   mpirun -n 2 bench_data_parallel [--quick]     (1 thread per rank: OMP_NUM_THREADS=1)
+
+#include <strata/models/combo.hpp>
+#include <strata/optim/adam.hpp>
+#include <strata/parallel/data_parallel.hpp>
+#include <strata/parallel/mpi_communicator.hpp>
+#include <strata/graph/model.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace strata;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double seconds(clock_type::time_point a, clock_type::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Gradients of `bytes` in total, as 1 MiB parameters (the last one smaller).
+struct fake_parameters {
+  std::vector<matrix_f> values, gradients;
+  std::vector<parameter<EigenBackend<float>>> list;
+  explicit fake_parameters(std::size_t bytes) {
+    std::size_t left = bytes / sizeof(float);
+    while (left > 0) {
+      const std::size_t n = std::min<std::size_t>(left, (1u << 20) / sizeof(float));
+      values.emplace_back(matrix_f::Zero(static_cast<Index>(n), 1));
+      gradients.emplace_back(matrix_f::Constant(static_cast<Index>(n), 1, 1.0f));
+      left -= n;
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) list.push_back({"p" + std::to_string(i), &values[i], &gradients[i]});
+  }
+};
+
+template <class F>
+double time_median(MpiCommunicator& comm, int repeats, F&& f) {
+  std::vector<double> t;
+  f();  // warm-up
+  for (int i = 0; i < repeats; ++i) {
+    comm.barrier();
+    const auto start = clock_type::now();
+    f();
+    t.push_back(seconds(start, clock_type::now()));
+  }
+  // The slowest rank decides.
+  double mine = median(t);
+  std::vector<double> all(static_cast<std::size_t>(comm.size()));
+  comm.all_gather(&mine, all.data(), std::vector<std::size_t>(static_cast<std::size_t>(comm.size()), 1));
+  return *std::max_element(all.begin(), all.end());
+}
+
+void bandwidth(MpiCommunicator& comm, bool quick) {
+  const bool root = comm.rank() == 0;
+  if (root)
+    std::printf("all-reduce of float gradients, %d ranks: algorithm bandwidth GB/s (bytes / time)\n%10s %10s %10s %10s %14s\n",
+                comm.size(), "bytes", "raw call", "chunked", "bucketed", "deterministic");
+  for (std::size_t bytes = 1024; bytes <= (std::size_t{64} << 20); bytes *= 4) {
+    const int repeats = quick ? 3 : (bytes <= (1u << 20) ? 50 : 8);
+    fake_parameters p(bytes);
+    std::vector<float> values(bytes / sizeof(float), 1.0f);
+    const double raw = time_median(comm, repeats, [&] {
+      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    });
+    const double chunked = time_median(comm, repeats, [&] { comm.all_reduce_sum(values.data(), values.size()); });
+    DataParallel<MpiCommunicator> fast(comm);
+    std::vector<buffer<EigenBackend<float>>> none;
+    fast.synchronize(p.list, none);
+    const double bucketed = time_median(comm, repeats, [&] { fast.reduce_gradients(p.list); });
+    data_parallel_options o;
+    o.deterministic = true;
+    DataParallel<MpiCommunicator> exact(comm, o);
+    exact.synchronize(p.list, none);
+    const Index local_blocks = o.blocks / comm.size();
+    const double deterministic = time_median(comm, repeats, [&] {
+      for (Index b = 0; b < local_blocks; ++b) exact.block_done(p.list);
+      exact.reduce_gradients(p.list);
+    });
+    if (root) {
+      const double b = static_cast<double>(bytes);
+      std::printf("%10zu %10.2f %10.2f %10.2f %14.2f\n", bytes, b / raw / 1e9, b / chunked / 1e9, b / bucketed / 1e9,
+                  b / deterministic / 1e9);
+      std::printf("{\"bench\":\"allreduce\",\"ranks\":%d,\"bytes\":%zu,\"raw_s\":%.6g,\"chunked_s\":%.6g,\"bucketed_s\":%.6g,"
+                  "\"deterministic_s\":%.6g}\n",
+                  comm.size(), bytes, raw, chunked, bucketed, deterministic);
+    }
+  }
+}
+
+void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool quick) {
+  const Index batch = 256;
+  Model<Combo> model(make_combo(combo_options{}));
+  model.build(8579, 1);
+  data_parallel_options o;
+  o.deterministic = deterministic;
+  o.blocks = blocks;
+  DataParallel<MpiCommunicator> dp(comm, o);
+  dp.synchronize(model.parameters(), model.buffers());
+  Adam::impl<EigenBackend<float>> adam(Adam{}, model.parameters());
+  const random_stream rng(3, purpose::user);
+  const auto [offset, count] = dp.local_range(batch);
+  matrix_f x(8579, count), dy(1, count);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
+  dy.setConstant(1.0f / batch);
+  std::vector<double> compute, exposed, update;
+  const int steps = quick ? 3 : 10;
+  for (int s = 0; s < steps + 2; ++s) {
+    comm.barrier();
+    const auto t0 = clock_type::now();
+    pass_info pass;
+    pass.step = static_cast<std::uint64_t>(s);
+    pass.gradients = dp.listener();
+    for (const auto& [begin, columns] : dp.local_blocks(batch)) {
+      const matrix_f xb = x.middleCols(begin, columns), dyb = dy.middleCols(begin, columns);
+      pass.first_sample = static_cast<std::uint64_t>(offset + begin);
+      model.forward(xb, pass);
+      model.backward(dyb);
+      dp.block_done(model.parameters());
+    }
+    const auto t1 = clock_type::now();
+    dp.reduce_gradients(model.parameters());
+    const auto t2 = clock_type::now();
+    adam.step(model.parameters(), 1e-4);
+    const auto t3 = clock_type::now();
+    if (s < 2) continue;  // warm-up
+    compute.push_back(seconds(t0, t1));
+    exposed.push_back(seconds(t1, t2));
+    update.push_back(seconds(t2, t3));
+  }
+  const double c = median(compute), e = median(exposed), u = median(update), total = c + e + u;
+  if (comm.rank() == 0) {
+    const std::string mode = deterministic ? "deterministic/" + std::to_string(blocks) + " blocks" : "fast";
+    std::printf("Combo step, %d rank(s), %s: %.1f ms (compute %.1f, exposed communication %.1f = %.1f%%, Adam %.1f); "
+                "%.0f samples/s\n",
+                comm.size(), mode.c_str(), 1e3 * total, 1e3 * c, 1e3 * e, 100 * e / total, 1e3 * u,
+                batch / total);
+    std::printf("{\"bench\":\"combo_step\",\"ranks\":%d,\"mode\":\"%s\",\"step_s\":%.6g,\"compute_s\":%.6g,\"exposed_s\":%.6g,"
+                "\"adam_s\":%.6g,\"samples_per_s\":%.6g}\n",
+                comm.size(), mode.c_str(), total, c, e, u, batch / total);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  boost::mpi::environment environment(argc, argv);
+  MpiCommunicator world;
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (argc > 1 && !quick) {
+    if (world.rank() == 0) std::printf("usage: mpirun -n P bench_data_parallel [--quick]\n");
+    return argc > 1 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  }
+  bandwidth(world, quick);
+  training_step(world, false, 0, quick);
+  for (const Index blocks : {4, 8})
+    if (blocks % world.size() == 0) training_step(world, true, blocks, quick);
+  return 0;
+}
