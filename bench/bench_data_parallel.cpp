@@ -160,7 +160,8 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
 }  // namespace
 
 int main(int argc, char** argv) {
-  boost::mpi::environment environment(argc, argv);
+  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
   MpiCommunicator world;
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   if (argc > 1 && !quick) {

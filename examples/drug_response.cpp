@@ -367,7 +367,8 @@ int parse_and_run(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
 #ifdef STRATA_EXAMPLE_MPI
-  boost::mpi::environment environment(argc, argv);
+  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
   MpiCommunicator world;
   // Only rank 0 speaks: the other ranks' standard output is switched off.
   if (world.rank() != 0) std::cout.setstate(std::ios::badbit);

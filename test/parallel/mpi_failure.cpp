@@ -30,7 +30,8 @@ struct flaky_dataset {
 }  // namespace
 
 int main(int argc, char** argv) {
-  boost::mpi::environment environment(argc, argv);
+  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
   MpiCommunicator world;
   return run_or_abort(world, [&] {
     using Net = Sequential<Dense<8>, ReLU, Dense<1>>;

@@ -9,7 +9,8 @@
 #include <boost/mpi/environment.hpp>
 
 int main(int argc, char** argv) {
-  boost::mpi::environment environment(argc, argv);
+  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
   const boost::mpi::communicator world;
   const int failed = Catch::Session().run(argc, argv);
   // Every rank must agree: one failing rank fails the test.

@@ -242,3 +242,20 @@ TEST_CASE("ZeRO-1 keeps 1/P of the optimizer state and gives the weights of plai
     CHECK(weights(resumed) == weights(plain));
   }
 }
+
+TEST_CASE("BatchNorm running statistics are the same on every rank after data-parallel steps") {
+  using Normed = Sequential<Dense<6>, BatchNorm, ReLU, Dense<1>>;
+  Model<Normed> model;
+  model.build(11, 2);
+  trainer_options options;
+  options.batch_size = 32;
+  Trainer<Normed, MSE, Adam, DataParallel<MpiCommunicator>> trainer(std::move(model), MSE{}, Adam{}, DataParallel<MpiCommunicator>{},
+                                                                    options);
+  trainer.fit(make_data(256, 3), 1);
+  MpiCommunicator comm;
+  std::vector<float> mine;
+  for (auto& b : trainer.model().buffers()) mine.insert(mine.end(), b.value->data(), b.value->data() + b.value->size());
+  std::vector<float> root = mine;
+  comm.broadcast(root.data(), root.size(), 0);
+  CHECK(mine == root);
+}

@@ -19,6 +19,10 @@
 /// Start-up broadcasts rank 0's weights and buffers and checks that every rank built the same
 /// model with the same settings, failing on every rank with a clear message if not.
 ///
+/// BatchNorm normalises with each rank's own samples (as without synchronised batch norm in
+/// other frameworks), so a BatchNorm model is not bit-for-bit the serial one; running statistics
+/// are averaged over ranks after every step so all ranks evaluate the same model.
+///
 /// `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the flattened parameters; gradients
 /// are reduce-scattered to their owner, the owner alone runs the optimizer on its slice (so the
 /// optimizer state per rank falls as 1/P), and the updated slices are all-gathered into every
@@ -81,6 +85,8 @@ class DataParallel : private gradient_listener {
     owner_ = std::move(other.owner_);
     pack_ = std::move(other.pack_);
     next_to_start_ = other.next_to_start_;
+    announced_ = std::move(other.announced_);
+    order_known_ = other.order_known_;
     planned_for_ = other.planned_for_;
     tree_ = std::move(other.tree_);
     shard_size_ = other.shard_size_;
@@ -89,6 +95,14 @@ class DataParallel : private gradient_listener {
     shard_.clear();
     if (!other.shard_.empty()) shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
     return *this;
+  }
+
+  /// A rank that unwinds after an error may leave bucket all-reduces running; MPI may still write
+  /// into their buffers, and waiting could hang (the other ranks may never join). Those buffers
+  /// are therefore left allocated: the job is about to end anyway.
+  ~DataParallel() {
+    for (auto& b : buckets_)
+      if (!b.request.test()) new std::vector<float>(std::move(b.values));  // deliberately never freed
   }
 
   int rank() const { return comm_.rank(); }
@@ -124,7 +138,11 @@ class DataParallel : private gradient_listener {
   /// model layout and settings; lays out the gradient buckets.
   template <class B>
   void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
-    check_agreement(layout_signature(params, buffers) ^ (settings * 0x9E3779B97F4A7C15ull));
+    const std::uint64_t mode = mix64(options_.deterministic + 2u * options_.shard_optimizer) ^
+                               mix64(static_cast<std::uint64_t>(options_.blocks) + 0x100u) ^ mix64(options_.bucket_bytes + 0x200u);
+    check_agreement(layout_signature(params, buffers) ^ (settings * 0x9E3779B97F4A7C15ull) ^ mode,
+                    "built a different model or uses different settings (model layout, batch size, seeds, optimizer "
+                    "or parallel mode)");
     for (auto& p : params) broadcast_matrix<B>(*p.value);
     for (auto& b : buffers) broadcast_matrix<B>(*b.value);
     plan_buckets(params);
@@ -195,6 +213,7 @@ class DataParallel : private gradient_listener {
       // The owner's optimizer starts from the current weights of its slice.
       std::vector<float> flat;
       flatten_values<B>(params, flat);
+      flat.resize(shard_size_ * static_cast<std::size_t>(ranks()), 0.0f);  // the last slice is zero padded
       std::memcpy(shard_value_.data(), flat.data() + shard_size_ * static_cast<std::size_t>(rank()),
                   sizeof(float) * shard_size_);
     }
@@ -208,20 +227,39 @@ class DataParallel : private gradient_listener {
     }
     if (ranks() == 1) return;
     if (planned_for_ != params.size()) plan_buckets(params);
+    if (!order_known_) {
+      // First step: backward announced every gradient in its real order (Fork runs its branches
+      // first to last, so it is not simply reverse build order). Buckets follow it from now on;
+      // it is the same on every rank, so every rank plans the same buckets.
+      if (announced_.size() == params.size()) plan_buckets(params, announced_);
+      order_known_ = true;
+    }
     start_complete_buckets(true);
     for (auto& bucket : buckets_) bucket.request.wait();
     for (auto& bucket : buckets_) {
       std::size_t offset = 0;
-      for (const std::size_t i : bucket.members) {
-        auto& g = *params[i].gradient;
-        host_matrix<typename B::scalar> host(g.rows(), g.cols());
-        std::memcpy(host.data(), bucket.values.data() + offset, sizeof(typename B::scalar) * static_cast<std::size_t>(host.size()));
-        B::upload(host, g);
-        offset += static_cast<std::size_t>(host.size());
-      }
+      for (const std::size_t i : bucket.members) offset += copy_in<B>(bucket.values.data() + offset, *params[i].gradient);
       bucket.ready = 0;
     }
     next_to_start_ = 0;
+  }
+
+  /// Fails on every rank unless all ranks pass the same value: a hash of what decides how many
+  /// collectives each rank will issue (dataset sizes, epochs, the loop position after a resume).
+  void agree(std::uint64_t value, const char* what) { check_agreement(value, what); }
+
+  /// Averages buffers (running statistics) over ranks, so every rank evaluates with the same
+  /// model. Each rank's statistics saw only its own samples; the mean is the usual estimate.
+  template <class B>
+  void average_buffers(std::vector<buffer<B>>& buffers) {
+    if (ranks() == 1 || buffers.empty()) return;
+    host_matrix<typename B::scalar> host;
+    for (auto& b : buffers) {
+      B::download(*b.value, host);
+      comm_.all_reduce_sum(host.data(), static_cast<std::size_t>(host.size()));
+      host /= static_cast<typename B::scalar>(ranks());
+      B::upload(host, *b.value);
+    }
   }
 
   /// Sum of a scalar over ranks (losses, counts).
@@ -275,14 +313,13 @@ class DataParallel : private gradient_listener {
     return h;
   }
 
-  void check_agreement(std::uint64_t mine) {
+  void check_agreement(std::uint64_t mine, const char* what) {
     std::vector<std::uint64_t> all(static_cast<std::size_t>(ranks()));
     comm_.all_gather(&mine, all.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), 1));
     for (std::size_t r = 1; r < all.size(); ++r)
       if (all[r] != all[0])
-        throw config_error(detail::concat("DataParallel: rank ", r, " built a different model or uses different settings "
-                                          "(model layout, batch size, seed or mode) than rank 0; every rank must run "
-                                          "the same program with the same options"));
+        throw config_error(detail::concat("DataParallel: rank ", r, " ", what, " than rank 0; every rank must run the "
+                                          "same program with the same options and data"));
   }
 
   template <class B>
@@ -295,19 +332,50 @@ class DataParallel : private gradient_listener {
 
   // ---- fast mode: buckets -------------------------------------------------------------------
 
+  /// Copies `values` into `target` (a B matrix); returns the count.
   template <class B>
-  void plan_buckets(std::vector<parameter<B>>& params) {
+  static std::size_t copy_in(const float* values, typename B::matrix& target) {
+    const auto n = static_cast<std::size_t>(target.size());
+    if constexpr (std::is_same_v<B, EigenBackend<float>>) {
+      std::memcpy(target.data(), values, sizeof(float) * n);
+    } else {
+      host_matrix<float> host(target.rows(), target.cols());
+      std::memcpy(host.data(), values, sizeof(float) * n);
+      B::upload(host, target);
+    }
+    return n;
+  }
+
+  /// Copies `source` (a B matrix) to `values`; returns the count.
+  template <class B>
+  static std::size_t copy_out(const typename B::matrix& source, float* values) {
+    const auto n = static_cast<std::size_t>(source.size());
+    if constexpr (std::is_same_v<B, EigenBackend<float>>) {
+      std::memcpy(values, source.data(), sizeof(float) * n);
+    } else {
+      host_matrix<float> host;
+      B::download(source, host);
+      std::memcpy(values, host.data(), sizeof(float) * n);
+    }
+    return n;
+  }
+
+  /// Buckets of about bucket_bytes over the parameters in `order` (default: reverse build order).
+  template <class B>
+  void plan_buckets(std::vector<parameter<B>>& params, std::vector<std::size_t> order = {}) {
     static_assert(std::is_same_v<typename B::scalar, float>, "DataParallel: float models only for now");
+    if (order.empty())
+      for (std::size_t n = params.size(); n-- > 0;) order.push_back(n);
     buckets_.clear();
     owner_.clear();
     std::size_t bytes = 0;
-    for (std::size_t n = params.size(); n-- > 0;) {  // reverse build order: backward's order
+    for (const std::size_t n : order) {
       if (buckets_.empty() || bytes >= options_.bucket_bytes) {
         buckets_.emplace_back();
         bytes = 0;
       }
       buckets_.back().members.push_back(n);
-      owner_[params[n].gradient] = buckets_.size() - 1;
+      owner_[params[n].gradient] = {buckets_.size() - 1, n};
       bytes += sizeof(float) * static_cast<std::size_t>(params[n].gradient->size());
     }
     for (auto& b : buckets_) {
@@ -319,12 +387,7 @@ class DataParallel : private gradient_listener {
     // put when the model or the trainer moves) and no pointer to this strategy.
     pack_ = [params](bucket& b) {
       std::size_t offset = 0;
-      host_matrix<float> host;
-      for (const std::size_t i : b.members) {
-        B::download(*params[i].gradient, host);
-        std::memcpy(b.values.data() + offset, host.data(), sizeof(float) * static_cast<std::size_t>(host.size()));
-        offset += static_cast<std::size_t>(host.size());
-      }
+      for (const std::size_t i : b.members) offset += copy_out<B>(*params[i].gradient, b.values.data() + offset);
     };
     next_to_start_ = 0;
     planned_for_ = params.size();
@@ -347,7 +410,11 @@ class DataParallel : private gradient_listener {
   void gradient_ready(const void* gradient) override {
     const auto it = owner_.find(gradient);
     if (it == owner_.end()) return;
-    ++buckets_[it->second].ready;
+    if (!order_known_) {  // first step: only learn the order (see reduce_gradients)
+      announced_.push_back(it->second.second);
+      return;
+    }
+    ++buckets_[it->second.first].ready;
     start_complete_buckets(false);
     for (std::size_t k = 0; k < next_to_start_; ++k) buckets_[k].request.test();  // let MPI progress
   }
@@ -447,7 +514,9 @@ class DataParallel : private gradient_listener {
   Comm comm_;
   data_parallel_options options_;
   std::vector<bucket> buckets_;
-  std::unordered_map<const void*, std::size_t> owner_;  ///< gradient matrix -> its bucket
+  std::unordered_map<const void*, std::pair<std::size_t, std::size_t>> owner_;  ///< gradient -> (bucket, parameter)
+  std::vector<std::size_t> announced_;  ///< parameter indices in the order backward announced them
+  bool order_known_ = false;
   std::function<void(bucket&)> pack_;
   std::size_t next_to_start_ = 0, planned_for_ = 0;
   std::vector<std::pair<std::vector<float>, int>> tree_;

@@ -14,6 +14,8 @@
 ///   after_step(parameters)                 after the optimizer step (ZeRO-1: gather weights)
 ///   for_each_optimizer_state(opt, parameters, f)  the optimizer state in the model's layout
 ///   shards_optimizer()                     whether the optimizer state is sharded
+///   agree(value, what)                     fail on every rank unless all pass the same value
+///   average_buffers(buffers)               make running statistics the same on every rank
 ///   sum(value)                             all-reduce a scalar (losses, counts)
 ///   gather(host matrix)                    concatenate per-rank columns (predictions) on all ranks
 /// Layers never see a strategy, and a strategy never sees a layer's math: both meet only in the
@@ -60,6 +62,9 @@ struct Serial {
     optimizer.for_each_state(f);
   }
   bool shards_optimizer() const { return false; }
+  void agree(std::uint64_t, const char*) const {}
+  template <class B>
+  void average_buffers(std::vector<buffer<B>>&) const {}
   double sum(double local) const { return local; }
   template <class T>
   void gather(host_matrix<T>&) const {}

@@ -222,6 +222,12 @@ class Trainer {
                                        " outputs, the training data has ", train.target_width(), " targets"));
     if (train.size() == 0) throw data_error("Trainer::fit: the training set is empty");
 
+    // Ranks that disagree on these would issue different numbers of collectives: fail, not hang.
+    strategy_.agree(mix64(static_cast<std::uint64_t>(train.size())) ^
+                        mix64(static_cast<std::uint64_t>(validation != nullptr ? validation->size() + 1 : 0) + 0x11u) ^
+                        mix64(static_cast<std::uint64_t>(epochs) + 0x22u) ^ mix64(static_cast<std::uint64_t>(epoch_) + 0x33u) ^
+                        mix64(step_ + 0x44u) ^ mix64(options_.checkpoint_every + 0x55u),
+                    "has different data sizes, epochs, checkpointing or loop position (a different checkpoint?)");
     train_info info{epochs, epoch_, train.size(), options_.batch_size, strategy_.is_root()};
     for (auto& cb : callbacks_) cb->on_train_begin(info);
     std::vector<epoch_record> history;
@@ -323,6 +329,7 @@ class Trainer {
                               : 1.0;
       optimizer_->step(strategy_.optimizer_parameters(model_.parameters()), learning_rate_ * ramp);
       strategy_.after_step(model_.parameters());
+      strategy_.average_buffers(model_.buffers());
       ++step_;
 
       const double batch_loss = strategy_.sum(local_loss) / normalizer;
