@@ -233,6 +233,18 @@ void validate_for_writing(const drug_response_data<T>& data, const std::string& 
   }
 }
 
+/// The common end of both response readers: a file that yields no tuple is an error that says
+/// why; otherwise the report is filled in and the tuples returned.
+inline std::vector<response_tuple> finish_response_read(const std::string& path, std::vector<response_tuple> tuples,
+                                                        response_read_report counts, response_read_report* report) {
+  counts.tuples = static_cast<Index>(tuples.size());
+  if (tuples.empty())
+    throw data_error(detail::concat(path, ": no usable rows (", counts.rows, " rows read, ", counts.invalid_rows,
+                                    " not VALID, ", counts.unknown_rows, " with unknown ids)"));
+  if (report) *report = std::move(counts);
+  return tuples;
+}
+
 /// A (cell, drug 1, drug 2) combination: the unit a ComboDrugGrowth file is summarised over.
 struct combination_key {
   std::int32_t cell, drug1, drug2;
@@ -393,12 +405,7 @@ std::vector<response_tuple> read_combo_response(const std::string& path, const E
     tuple.response = static_cast<float>(lowest / 100.0);
     tuples.push_back(tuple);
   }
-  counts.tuples = static_cast<Index>(tuples.size());
-  if (tuples.empty())
-    throw data_error(detail::concat(path, ": no usable rows (", counts.rows, " rows read, ", counts.invalid_rows,
-                                    " not VALID, ", counts.unknown_rows, " with unknown ids)"));
-  if (report) *report = std::move(counts);
-  return tuples;
+  return detail::finish_response_read(path, std::move(tuples), std::move(counts), report);
 }
 
 /// Reads a plain tuple file: CSV or TSV with columns (names matched ignoring case) `cell` (or
@@ -438,12 +445,7 @@ std::vector<response_tuple> read_response_tuples(const std::string& path, const 
     tuples.push_back(tuple);
   }
   unknown.settle(path, options, counts);
-  counts.tuples = static_cast<Index>(tuples.size());
-  if (tuples.empty())
-    throw data_error(detail::concat(path, ": no usable rows (", counts.rows, " rows read, ", counts.invalid_rows,
-                                    " not VALID, ", counts.unknown_rows, " with unknown ids)"));
-  if (report) *report = std::move(counts);
-  return tuples;
+  return detail::finish_response_read(path, std::move(tuples), std::move(counts), report);
 }
 
 /// Writes `table` as a delimited text file that `read_entity_table(path, id_column)` reads back
