@@ -7,7 +7,7 @@
 //     communication (what is left to wait for after backward) and the optimizer step, in fast
 //     and deterministic mode.
 // Prints a table and one JSON line per measurement on rank 0.
-//   mpirun -n 2 bench_data_parallel [--quick]     (1 thread per rank: OMP_NUM_THREADS=1)
+//   mpirun -n 2 bench_data_parallel [--quick] [--steps-only]   (1 thread per rank: OMP_NUM_THREADS=1)
 
 #include <strata/models/combo.hpp>
 #include <strata/optim/adam.hpp>
@@ -120,7 +120,7 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
   for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
   dy.setConstant(1.0f / batch);
   std::vector<double> compute, exposed, update;
-  const int steps = quick ? 3 : 10;
+  const int steps = quick ? 3 : 15;
   for (int s = 0; s < steps + 2; ++s) {
     comm.barrier();
     const auto t0 = clock_type::now();
@@ -163,12 +163,20 @@ int main(int argc, char** argv) {
   // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
   boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
   MpiCommunicator world;
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  if (argc > 1 && !quick) {
-    if (world.rank() == 0) std::printf("usage: mpirun -n P bench_data_parallel [--quick]\n");
-    return argc > 1 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  bool quick = false, run_bandwidth = true;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--steps-only") == 0) {
+      run_bandwidth = false;
+    } else {
+      if (world.rank() == 0)
+        std::printf("usage: mpirun -n P bench_data_parallel [--quick] [--steps-only]\n"
+                    "  --quick       fewer repetitions\n  --steps-only  skip the all-reduce bandwidth sweep\n");
+      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
   }
-  bandwidth(world, quick);
+  if (run_bandwidth) bandwidth(world, quick);
   training_step(world, false, 0, quick);
   for (const Index blocks : {4, 8})
     if (blocks % world.size() == 0) training_step(world, true, blocks, quick);

@@ -9,7 +9,7 @@
 //
 // Under `mpirun -n P` (when built with MPI) the ranks train data-parallel: each global batch is
 // split across them and gradients are summed; `--deterministic` makes the weights bit-identical
-// for every rank count that divides the 8 sample blocks. Only rank 0 prints and checkpoints.
+// for 1, 2 or 4 ranks (the rank counts that divide its 4 sample blocks). Only rank 0 prints and checkpoints.
 
 #include <boost/program_options.hpp>
 
@@ -215,7 +215,7 @@ int run(settings s) {
             << ", batch " << s.batch << ", Adam lr " << s.lr << ", threads " << Eigen::nbThreads();
   if (strategy.ranks() > 1)
     std::cout << " per rank; " << strategy.ranks() << " ranks, data-parallel"
-              << (s.deterministic ? " (deterministic: bit-identical for any rank count dividing 8)" : "");
+              << (s.deterministic ? " (deterministic: bit-identical for 1, 2 or 4 ranks)" : "");
   std::cout << "\n";
 
   double ceiling = NAN;
@@ -338,8 +338,8 @@ int parse_and_run(int argc, char** argv) {
       ("width", po::value(&s.width)->default_value(s.width), "width of every hidden layer")
       ("dropout", po::value(&s.dropout)->default_value(s.dropout), "dropout rate after every hidden layer")
       ("seed", po::value(&s.seed)->default_value(s.seed), "seed for data, split, weights, dropout and shuffling")
-      ("deterministic", po::bool_switch(&s.deterministic), "under mpirun: sum gradients in a fixed order over 8 sample "
-       "blocks, so 1, 2, 4 or 8 ranks give bit-identical weights")
+      ("deterministic", po::bool_switch(&s.deterministic), "under mpirun: sum gradients in a fixed order over 4 sample "
+       "blocks, so 1, 2 or 4 ranks give bit-identical weights")
       ("threads", po::value(&s.threads)->default_value(s.threads), "compute threads (0: OpenMP's default)");
   output.add_options()
       ("checkpoint", po::value(&s.checkpoint), "write a checkpoint here after every epoch (atomically)")

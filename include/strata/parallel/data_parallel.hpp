@@ -54,8 +54,10 @@ struct data_parallel_options {
   std::size_t bucket_bytes = std::size_t{4} << 20;
   /// Sum gradients in a fixed tree order so results do not depend on the rank count.
   bool deterministic = false;
-  /// Sample blocks per global batch in deterministic mode: a power of two that the rank count divides.
-  Index blocks = 8;
+  /// Sample blocks per global batch in deterministic mode: a power of two that the rank count
+  /// divides. 4 covers 1, 2 and 4 ranks; more blocks allow more ranks but run smaller GEMMs
+  /// (Combo at 2 ranks: 4 blocks cost 7% over fast mode, 8 blocks 23%; bench_data_parallel).
+  Index blocks = 4;
   /// Shard the optimizer state across ranks (ZeRO stage 1); host float models (EigenBackend<float>).
   bool shard_optimizer = false;
 };
@@ -89,6 +91,9 @@ class DataParallel : private gradient_listener {
     order_known_ = other.order_known_;
     planned_for_ = other.planned_for_;
     tree_ = std::move(other.tree_);
+    levels_ = std::move(other.levels_);
+    used_ = other.used_;
+    slices_ = std::move(other.slices_);
     shard_size_ = other.shard_size_;
     shard_value_ = std::move(other.shard_value_);
     shard_grad_ = std::move(other.shard_grad_);
@@ -200,9 +205,34 @@ class DataParallel : private gradient_listener {
   template <class B>
   void block_done(std::vector<parameter<B>>& params) {
     if (!options_.deterministic) return;
-    std::vector<float_type<B>> block;
-    flatten<B>(params, block);
-    push_block(std::move(block), 0);
+    if (tree_.empty()) {
+      // log2(blocks) + 1 partial sums at most, each padded to whole slices for the all-to-all;
+      // allocated once (fresh pages every step would cost more than the additions).
+      std::size_t n = 0;
+      for (auto& p : params) n += static_cast<std::size_t>(p.gradient->size());
+      const auto p = static_cast<std::size_t>(ranks());
+      std::size_t levels = 1;
+      for (Index b = 1; b < options_.blocks; b *= 2) ++levels;
+      tree_.assign(levels, std::vector<float>(((n + p - 1) / p) * p, 0.0f));
+      slices_.assign(tree_[0].size(), 0.0f);
+      levels_.assign(levels, 0);
+      used_ = 0;
+    }
+    // The new block is the right neighbour of a level-0 partial sum, or starts one.
+    if (used_ > 0 && levels_[used_ - 1] == 0) {
+      add_gradients<B>(params, tree_[used_ - 1].data());
+      levels_[used_ - 1] = 1;
+    } else {
+      copy_gradients<B>(params, tree_[used_].data());
+      levels_[used_++] = 0;
+    }
+    while (used_ >= 2 && levels_[used_ - 2] == levels_[used_ - 1]) {  // left + right, as in the tree
+      float* left = tree_[used_ - 2].data();
+      const float* right = tree_[used_ - 1].data();
+      for (std::size_t i = 0, n = tree_[0].size(); i < n; ++i) left[i] = left[i] + right[i];
+      ++levels_[used_ - 2];
+      --used_;
+    }
   }
 
   /// Makes every parameter's gradient the sum over ranks.
@@ -469,32 +499,44 @@ class DataParallel : private gradient_listener {
     }
   }
 
-  /// Adds a subtree of `level` to the stack, merging equal levels (left + right), so blocks
-  /// pushed in order form the pairwise tree.
-  void push_block(std::vector<float> values, int level) {
-    while (!tree_.empty() && tree_.back().second == level) {
-      std::vector<float>& left = tree_.back().first;
-      for (std::size_t i = 0; i < left.size(); ++i) values[i] = left[i] + values[i];
-      tree_.pop_back();
-      ++level;
+  /// Copies every parameter's gradient, in build order, to `out`.
+  template <class B>
+  static void copy_gradients(std::vector<parameter<B>>& params, float* out) {
+    for (auto& p : params) out += copy_out<B>(*p.gradient, out);
+  }
+
+  /// out[i] = out[i] + gradient[i] over the parameters in build order (out is the left operand).
+  template <class B>
+  void add_gradients(std::vector<parameter<B>>& params, float* out) {
+    for (auto& p : params) {
+      const float* g;
+      if constexpr (std::is_same_v<B, EigenBackend<float>>) {
+        g = p.gradient->data();
+      } else {
+        B::download(*p.gradient, staging_);
+        g = staging_.data();
+      }
+      const auto n = static_cast<std::size_t>(p.gradient->size());
+      for (std::size_t i = 0; i < n; ++i) out[i] = out[i] + g[i];
+      out += n;
     }
-    tree_.emplace_back(std::move(values), level);
   }
 
   template <class B>
   void reduce_deterministic(std::vector<parameter<B>>& params) {
-    if (tree_.size() != 1)
-      throw error(detail::concat("DataParallel (deterministic): ", tree_.size(), " partial sums after the local blocks; "
+    if (used_ != 1)
+      throw error(detail::concat("DataParallel (deterministic): ", used_, " partial sums after the local blocks; "
                                  "block_done must be called once per block"));
-    std::vector<float> mine = std::move(tree_.back().first);
-    tree_.clear();
-    const std::size_t n = mine.size(), p = static_cast<std::size_t>(ranks());
+    used_ = 0;
+    std::vector<float>& mine = tree_[0];  // this rank's subtree sum, zero padded to p slices
+    std::vector<float>& slices = slices_;
+    std::size_t n = 0;
+    for (auto& prm : params) n += static_cast<std::size_t>(prm.gradient->size());
+    const std::size_t p = static_cast<std::size_t>(ranks());
     if (p > 1) {
-      // Rank j owns slice j (m values, zero padded); it receives slice j of every rank's subtree
-      // sum, adds them in the tree's order, and all-gathers the result.
-      const std::size_t m = (n + p - 1) / p;
-      mine.resize(m * p, 0.0f);
-      std::vector<float> slices(m * p);
+      // Rank j owns slice j (m values); it receives slice j of every rank's subtree sum, adds
+      // them in the tree's order, and all-gathers the result.
+      const std::size_t m = mine.size() / p;
       comm_.all_to_all(mine.data(), slices.data(), m);
       for (std::size_t width = 1; width < p; width *= 2)
         for (std::size_t left = 0; left + width < p; left += 2 * width)
@@ -508,7 +550,8 @@ class DataParallel : private gradient_listener {
       std::memcpy(shard_grad_.data(), mine.data(), sizeof(float) * n);
       return;
     }
-    unflatten<B>(mine, params, &parameter<B>::gradient);
+    float* from = mine.data();
+    for (auto& prm : params) from += copy_in<B>(from, *prm.gradient);
   }
 
   Comm comm_;
@@ -519,7 +562,11 @@ class DataParallel : private gradient_listener {
   bool order_known_ = false;
   std::function<void(bucket&)> pack_;
   std::size_t next_to_start_ = 0, planned_for_ = 0;
-  std::vector<std::pair<std::vector<float>, int>> tree_;
+  std::vector<std::vector<float>> tree_;  ///< deterministic mode: partial sums (a stack), preallocated
+  std::vector<int> levels_;               ///< tree level of each partial sum in use
+  std::size_t used_ = 0;                  ///< partial sums in use
+  std::vector<float> slices_;             ///< the owned slice of every rank's sum
+  host_matrix<float> staging_;            ///< device gradients pass through here
   std::size_t shard_size_ = 0;
   host_matrix<float> shard_value_, shard_grad_;
   std::vector<parameter<EigenBackend<float>>> shard_;  ///< the one view the sharded optimizer updates

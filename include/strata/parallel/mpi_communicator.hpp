@@ -98,27 +98,21 @@ class MpiCommunicator {
   }
 
   /// Every rank receives all ranks' contributions in rank order; rank r gives `counts[r]` values.
+  /// Each piece goes straight from `in` to its place in `out` (displacements, no staging copy).
   template <class T>
   void all_gather(const T* in, T* out, const std::vector<std::size_t>& counts) {
     check_counts(counts);
     blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
       std::vector<int> piece_counts(counts.size()), displacements(counts.size());
-      int total = 0;
       for (std::size_t r = 0; r < counts.size(); ++r) {
         const auto [b, e] = piece_range(counts[r], piece, pieces);
         piece_counts[r] = static_cast<int>(e - b);
-        displacements[r] = total;
-        total += piece_counts[r];
+        displacements[r] = displacement(offsets[r] + b);
       }
       const auto [b, e] = piece_range(counts[static_cast<std::size_t>(rank())], piece, pieces);
-      std::vector<T> gathered(static_cast<std::size_t>(total));
-      check(MPI_Allgatherv(in + b, static_cast<int>(e - b), type<T>(), gathered.data(), piece_counts.data(),
-                           displacements.data(), type<T>(), raw()),
+      check(MPI_Allgatherv(in + b, static_cast<int>(e - b), type<T>(), out, piece_counts.data(), displacements.data(),
+                           type<T>(), raw()),
             "all-gather");
-      for (std::size_t r = 0; r < counts.size(); ++r) {
-        const auto [rb, re] = piece_range(counts[r], piece, pieces);
-        std::copy_n(gathered.begin() + displacements[r], re - rb, out + offsets[r] + rb);
-      }
     });
   }
 
@@ -128,16 +122,17 @@ class MpiCommunicator {
   }
 
   /// `in` holds n values for every rank (rank order); `out` receives n values from every rank.
+  /// Pieces are addressed in place through displacements (no staging copies).
   template <class T>
   void all_to_all(const T* in, T* out, std::size_t n) {
     const std::vector<std::size_t> counts(static_cast<std::size_t>(size()), n);
-    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>&) {
+    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
       const auto [b, e] = piece_range(n, piece, pieces);
-      std::vector<T> packed, received((e - b) * counts.size());
-      for (std::size_t r = 0; r < counts.size(); ++r) packed.insert(packed.end(), in + r * n + b, in + r * n + e);
-      boost::mpi::all_to_all(comm_, packed.data(), static_cast<int>(e - b), received.data());
-      for (std::size_t r = 0; r < counts.size(); ++r)
-        std::copy_n(received.begin() + static_cast<std::ptrdiff_t>(r * (e - b)), e - b, out + r * n + b);
+      std::vector<int> piece_counts(counts.size(), static_cast<int>(e - b)), displacements(counts.size());
+      for (std::size_t r = 0; r < counts.size(); ++r) displacements[r] = displacement(offsets[r] + b);
+      check(MPI_Alltoallv(in, piece_counts.data(), displacements.data(), type<T>(), out, piece_counts.data(),
+                          displacements.data(), type<T>(), raw()),
+            "all-to-all");
     });
   }
 
@@ -174,6 +169,13 @@ class MpiCommunicator {
   void check_counts(const std::vector<std::size_t>& counts) const {
     if (counts.size() != static_cast<std::size_t>(size()))
       throw config_error(detail::concat("MpiCommunicator: ", counts.size(), " counts for ", size(), " ranks"));
+  }
+
+  /// An element offset as MPI's int displacement; larger buffers need another layout.
+  static int displacement(std::size_t offset) {
+    if (offset > static_cast<std::size_t>(INT_MAX))
+      throw config_error(detail::concat("MpiCommunicator: offset ", offset, " exceeds MPI's int displacements"));
+    return static_cast<int>(offset);
   }
 
   /// Calls f(begin, count) for consecutive pieces of at most max_message_bytes.
