@@ -365,21 +365,29 @@ int parse_and_run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+/// Runs one process's part; errors become a message and an exit code (2: bad options).
+int run_reporting_errors(int argc, char** argv) {
+  try {
+    return parse_and_run(argc, argv);
+  } catch (const po::error& e) {
+    std::cerr << "drug_response: " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "drug_response: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int main(int argc, char** argv) {
 #ifdef STRATA_EXAMPLE_MPI
   // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
+  // Errors are handled below, before the environment ends, so it need not abort on them.
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
   MpiCommunicator world;
   // Only rank 0 speaks: the other ranks' standard output is switched off.
   if (world.rank() != 0) std::cout.setstate(std::ios::badbit);
   // Under mpirun a failure on any rank must end the whole job, not leave the others waiting.
   if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
 #endif
-  return parse_and_run(argc, argv);
-} catch (const po::error& e) {
-  std::cerr << "drug_response: " << e.what() << " (see --help)\n";
-  return 2;
-} catch (const std::exception& e) {
-  std::cerr << "drug_response: error: " << e.what() << "\n";
-  return 1;
+  return run_reporting_errors(argc, argv);
 }

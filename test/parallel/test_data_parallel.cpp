@@ -224,7 +224,8 @@ TEST_CASE("ZeRO-1 keeps 1/P of the optimizer state and gives the weights of plai
     CHECK(unsharded == 2 * n);
   }
   SECTION("deterministic mode, bit for bit, and checkpoints move between sharded and plain runs") {
-    sharded.deterministic = true;
+    sharded = deterministic();
+    sharded.shard_optimizer = true;
     auto plain = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}, deterministic()));
     auto zero = make_trainer(DataParallel<MpiCommunicator>(MpiCommunicator{}, sharded));
     plain.fit(train, 3);
