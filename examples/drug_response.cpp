@@ -63,7 +63,7 @@ struct settings {
   synthetic_drug_response_options synthetic;
   std::string split = "random", control = "none";
   double validation_fraction = 0.2;
-  Index epochs = 3, batch = 256, width = 1000, train_samples = 32000, validation_samples = 6000, threads = 0;
+  Index epochs = 3, batch = 256, width = 1000, train_samples = 48000, validation_samples = 6000, threads = 0;
   std::uint64_t warmup_steps = 200;
   double lr = 1e-3, dropout = 0.05;
   std::uint64_t seed = 1;
@@ -349,7 +349,7 @@ int parse_and_run(int argc, char** argv) {
       ("help,h", "show this help");
   po::options_description all(
       "drug_response: trains the two-subnetwork Combo model (CANDLE Pilot 1) on NCI-ALMANAC-shaped data.\n"
-      "Defaults take about two minutes on 2 cores at the full feature widths (32,000 training tuples, 3 epochs).\n"
+      "Defaults take about two minutes on 2 cores at the full feature widths (48,000 training tuples, 3 epochs).\n"
       "Full size: --train-samples 0 --validation-samples 0 --epochs 10\n");
   all.add(data).add(synth).add(model).add(output);
   po::variables_map vm;
