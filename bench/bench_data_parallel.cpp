@@ -104,16 +104,19 @@ void bandwidth(MpiCommunicator& comm, bool quick) {
   }
 }
 
-void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool quick) {
+void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool sharded, bool quick) {
   const Index batch = 256;
   Model<Combo> model(make_combo(combo_options{}));
   model.build(8579, 1);
   data_parallel_options o;
   o.deterministic = deterministic;
   o.blocks = blocks;
+  o.shard_optimizer = sharded;
   DataParallel<MpiCommunicator> dp(comm, o);
   dp.synchronize(model.parameters(), model.buffers());
-  Adam::impl<EigenBackend<float>> adam(Adam{}, model.parameters());
+  Adam::impl<EigenBackend<float>> adam(Adam{}, dp.optimizer_parameters(model.parameters()));
+  double state_bytes = 0;
+  adam.for_each_state([&](const std::string&, matrix_f& m) { state_bytes += sizeof(float) * static_cast<double>(m.size()); });
   const random_stream rng(3, purpose::user);
   const auto [offset, count] = dp.local_range(batch);
   matrix_f x(8579, count), dy(1, count);
@@ -137,7 +140,8 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
     const auto t1 = clock_type::now();
     dp.reduce_gradients(model.parameters());
     const auto t2 = clock_type::now();
-    adam.step(model.parameters(), 1e-4);
+    adam.step(dp.optimizer_parameters(model.parameters()), 1e-4);
+    dp.after_step(model.parameters());
     const auto t3 = clock_type::now();
     if (s < 2) continue;  // warm-up
     compute.push_back(seconds(t0, t1));
@@ -146,11 +150,12 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
   }
   const double c = median(compute), e = median(exposed), u = median(update), total = c + e + u;
   if (comm.rank() == 0) {
-    const std::string mode = deterministic ? "deterministic/" + std::to_string(blocks) + " blocks" : "fast";
+    const std::string mode =
+        (deterministic ? "deterministic/" + std::to_string(blocks) + " blocks" : std::string("fast")) + (sharded ? " + ZeRO-1" : "");
     std::printf("Combo step, %d rank(s), %s: %.1f ms (compute %.1f, exposed communication %.1f = %.1f%%, Adam %.1f); "
-                "%.0f samples/s\n",
+                "%.0f samples/s; Adam state %.0f MB per rank\n",
                 comm.size(), mode.c_str(), 1e3 * total, 1e3 * c, 1e3 * e, 100 * e / total, 1e3 * u,
-                batch / total);
+                batch / total, state_bytes / 1e6);
     std::printf("{\"bench\":\"combo_step\",\"ranks\":%d,\"mode\":\"%s\",\"step_s\":%.6g,\"compute_s\":%.6g,\"exposed_s\":%.6g,"
                 "\"adam_s\":%.6g,\"samples_per_s\":%.6g}\n",
                 comm.size(), mode.c_str(), total, c, e, u, batch / total);
@@ -177,8 +182,9 @@ int main(int argc, char** argv) {
     }
   }
   if (run_bandwidth) bandwidth(world, quick);
-  training_step(world, false, 0, quick);
+  training_step(world, false, 0, false, quick);
   for (const Index blocks : {4, 8})
-    if (blocks % world.size() == 0) training_step(world, true, blocks, quick);
+    if (blocks % world.size() == 0) training_step(world, true, blocks, false, quick);
+  training_step(world, false, 0, true, quick);
   return 0;
 }

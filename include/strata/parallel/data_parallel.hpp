@@ -96,6 +96,7 @@ class DataParallel : private gradient_listener {
     slices_ = std::move(other.slices_);
     shard_size_ = other.shard_size_;
     shard_value_ = std::move(other.shard_value_);
+    flat_ = std::move(other.flat_);
     shard_grad_ = std::move(other.shard_grad_);
     shard_.clear();
     if (!other.shard_.empty()) shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
@@ -150,7 +151,8 @@ class DataParallel : private gradient_listener {
                     "or parallel mode)");
     for (auto& p : params) broadcast_matrix<B>(*p.value);
     for (auto& b : buffers) broadcast_matrix<B>(*b.value);
-    plan_buckets(params);
+    // Buckets only serve fast mode; the other modes must not pay for a gradient-sized copy.
+    if (!options_.deterministic && !options_.shard_optimizer && ranks() > 1) plan_buckets(params);
   }
 
   /// The listener that starts bucket all-reduces during backward (fast mode only).
@@ -173,7 +175,7 @@ class DataParallel : private gradient_listener {
   template <class B>
   void after_step(std::vector<parameter<B>>& params) {
     if (!options_.shard_optimizer) return;
-    std::vector<float> flat(shard_size_ * static_cast<std::size_t>(ranks()));
+    std::vector<float>& flat = flat_scratch();
     comm_.all_gather(shard_value_.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
     unflatten<B>(flat, params, &parameter<B>::value);
   }
@@ -241,17 +243,16 @@ class DataParallel : private gradient_listener {
     if (options_.shard_optimizer) {
       if (shard_.empty()) plan_shard(params);
       // The owner's optimizer starts from the current weights of its slice.
-      std::vector<float> flat;
-      flatten_values<B>(params, flat);
-      flat.resize(shard_size_ * static_cast<std::size_t>(ranks()), 0.0f);  // the last slice is zero padded
+      std::vector<float>& flat = flat_scratch();
+      float* out = flat.data();
+      for (auto& p : params) out += copy_out<B>(*p.value, out);
       std::memcpy(shard_value_.data(), flat.data() + shard_size_ * static_cast<std::size_t>(rank()),
                   sizeof(float) * shard_size_);
     }
     if (options_.deterministic) return reduce_deterministic<B>(params);
     if (options_.shard_optimizer) {
-      std::vector<float> flat;
-      flatten<B>(params, flat);
-      flat.resize(shard_size_ * static_cast<std::size_t>(ranks()), 0.0f);
+      std::vector<float>& flat = flat_scratch();
+      copy_gradients<B>(params, flat.data());
       comm_.reduce_scatter_sum(flat.data(), shard_grad_.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
       return;
     }
@@ -451,6 +452,12 @@ class DataParallel : private gradient_listener {
 
   // ---- ZeRO stage 1 -----------------------------------------------------------------------------
 
+  /// A reused buffer of P shard sizes (the zero padding past the parameters stays zero).
+  std::vector<float>& flat_scratch() {
+    flat_.resize(shard_size_ * static_cast<std::size_t>(ranks()), 0.0f);
+    return flat_;
+  }
+
   /// Rank r owns flat elements [r m, (r + 1) m) of the parameters (m = ceil(N / P), zero padded).
   template <class B>
   void plan_shard(std::vector<parameter<B>>& params) {
@@ -463,41 +470,14 @@ class DataParallel : private gradient_listener {
     shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
   }
 
-  template <class B>
-  static void flatten_values(std::vector<parameter<B>>& params, std::vector<float>& out) {
-    out.clear();
-    host_matrix<float> host;
-    for (auto& p : params) {
-      B::download(*p.value, host);
-      out.insert(out.end(), host.data(), host.data() + host.size());
-    }
-  }
-
   /// Copies consecutive runs of `flat` into each parameter's `member` (value or gradient).
   template <class B, class Member>
   static void unflatten(const std::vector<float>& flat, std::vector<parameter<B>>& params, Member member) {
-    std::size_t offset = 0;
-    host_matrix<float> host;
-    for (auto& p : params) {
-      auto& target = *(p.*member);
-      host.resize(target.rows(), target.cols());
-      std::memcpy(host.data(), flat.data() + offset, sizeof(float) * static_cast<std::size_t>(host.size()));
-      B::upload(host, target);
-      offset += static_cast<std::size_t>(host.size());
-    }
+    const float* from = flat.data();
+    for (auto& p : params) from += copy_in<B>(from, *(p.*member));
   }
 
   // ---- deterministic mode: a fixed pairwise tree over sample blocks ---------------------------
-
-  template <class B>
-  static void flatten(std::vector<parameter<B>>& params, std::vector<float_type<B>>& out) {
-    out.clear();
-    host_matrix<float_type<B>> host;
-    for (auto& p : params) {
-      B::download(*p.gradient, host);
-      out.insert(out.end(), host.data(), host.data() + host.size());
-    }
-  }
 
   /// Copies every parameter's gradient, in build order, to `out`.
   template <class B>
@@ -569,6 +549,7 @@ class DataParallel : private gradient_listener {
   host_matrix<float> staging_;            ///< device gradients pass through here
   std::size_t shard_size_ = 0;
   host_matrix<float> shard_value_, shard_grad_;
+  std::vector<float> flat_;  ///< ZeRO: the whole parameter vector, padded (reused every step)
   std::vector<parameter<EigenBackend<float>>> shard_;  ///< the one view the sharded optimizer updates
 };
 
