@@ -67,7 +67,7 @@ struct settings {
   std::uint64_t warmup_steps = 200;
   double lr = 1e-3, dropout = 0.05;
   std::uint64_t seed = 1;
-  std::string checkpoint, resume, metrics_out;
+  std::string checkpoint, resume, metrics_out, write_candle;
   std::uint64_t checkpoint_every = 0;
   bool synthetic_flag = false, deterministic = false;
   bool use_synthetic() const { return data_dir.empty() && cell_file.empty() && drug_file.empty() && response_file.empty(); }
@@ -220,6 +220,19 @@ int run(settings s) {
 
   double ceiling = NAN;
   drug_response_data<float> data = load_data(s, ceiling);
+  if (!s.write_candle.empty()) {
+    if (!s.use_synthetic()) throw config_error("--write-candle writes synthetic data; do not give data files with it");
+    fs::create_directories(s.write_candle);
+    const fs::path dir(s.write_candle);
+    if (strategy.is_root()) {
+      write_entity_table((dir / "cell_expression.tsv").string(), data.cells, "Sample");
+      write_entity_table((dir / "drug_descriptors.tsv").string(), data.drugs, "NAME");
+      write_combo_response((dir / "ComboDrugGrowth_Nov2017.csv").string(), data);
+    }
+    std::cout << "wrote cell_expression.tsv, drug_descriptors.tsv and ComboDrugGrowth_Nov2017.csv to " << dir.string()
+              << "\n";
+    return 0;
+  }
   split parts = make_split(data, scheme, s.validation_fraction, s.seed);
   const std::size_t all_train = parts.train.size(), all_validation = parts.validation.size();
   if (s.train_samples > static_cast<Index>(parts.train.size()) || s.validation_samples > static_cast<Index>(parts.validation.size()))
@@ -329,7 +342,9 @@ int parse_and_run(int argc, char** argv) {
       ("drug-width", po::value(&s.synthetic.drug_width)->default_value(s.synthetic.drug_width), "features per drug")
       ("tuples", po::value(&s.synthetic.tuples)->default_value(s.synthetic.tuples), "(cell, drug, drug) tuples")
       ("ceiling", po::value(&s.synthetic.ceiling)->default_value(s.synthetic.ceiling), "best achievable R2 (sets the noise)")
-      ("control", po::value(&s.control)->default_value(s.control), "none | scramble (permuted labels) | noise-drugs: negative controls, R2 ~ 0");
+      ("control", po::value(&s.control)->default_value(s.control), "none | scramble (permuted labels) | noise-drugs: negative controls, R2 ~ 0")
+      ("write-candle", po::value(&s.write_candle), "write the synthetic data as CANDLE files into this directory and exit "
+       "(then train on them with --data-dir)");
   model.add_options()
       ("epochs", po::value(&s.epochs)->default_value(s.epochs), "train until this many epochs are complete")
       ("batch", po::value(&s.batch)->default_value(s.batch), "minibatch size")
