@@ -196,6 +196,27 @@ TEST_CASE("Ranks that built different models fail together at start-up") {
   if (comm.size() == 1) return;
   const Index width = comm.rank() == 1 ? 9 : 8;
   CHECK_THROWS_WITH(make_trainer(DataParallel<MpiCommunicator>(comm), width), Contains("built a different model"));
+
+  // Same shapes, another activation: only the architecture's type tells them apart.
+  using TanhHead = Sequential<Dense<4>, Tanh, Dense<1>>;
+  using ReluHead = Sequential<Dense<4>, ReLU, Dense<1>>;
+  const auto start = [&](auto spec) {
+    Model<decltype(spec)> model(spec);
+    model.build(11, 1);
+    Trainer<decltype(spec), MSE, Adam, DataParallel<MpiCommunicator>> t(std::move(model), MSE{}, Adam{},
+                                                                        DataParallel<MpiCommunicator>(comm));
+  };
+  const auto mixed = [&] { comm.rank() == 1 ? start(ReluHead{}) : start(TanhHead{}); };
+  CHECK_THROWS_WITH(mixed(), Contains("built a different model"));
+
+  // A different learning rate on one rank would let the replicas drift apart silently.
+  const auto drift = [&] {
+    Model<TanhHead> model;
+    model.build(11, 1);
+    Trainer<TanhHead, MSE, Adam, DataParallel<MpiCommunicator>> t(std::move(model), MSE{}, Adam{comm.rank() == 1 ? 2e-3 : 1e-3},
+                                                                  DataParallel<MpiCommunicator>(comm));
+  };
+  CHECK_THROWS_WITH(drift(), Contains("built a different model"));
 }
 
 TEST_CASE("ZeRO-1 keeps 1/P of the optimizer state and gives the weights of plain data parallelism") {

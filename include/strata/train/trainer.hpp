@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <functional>
+#include <typeinfo>
 #include <iomanip>
 #include <cmath>
 #include <memory>
@@ -76,8 +79,13 @@ class Trainer {
     if (strategy_.shards_optimizer() && options_.clip_norm > 0)
       throw config_error("Trainer: gradient clipping needs whole gradients; it cannot be combined with a sharded optimizer");
     // Settings every rank must share for the ranks' work to add up to one training run.
-    const std::uint64_t settings = mix64(static_cast<std::uint64_t>(options_.batch_size)) ^
-                                   mix64(options_.seed + 0x51ull) ^ mix64(model_.seed() + 0x7Full);
+    // The architecture's type covers what parameter shapes do not (activations, dropout layers).
+    std::uint64_t settings = mix64(static_cast<std::uint64_t>(options_.batch_size)) ^ mix64(options_.seed + 0x51ull) ^
+                             mix64(model_.seed() + 0x7Full) ^ mix64(std::hash<std::string>{}(typeid(Spec).name())) ^
+                             mix64(std::hash<std::string>{}(Optimizer::name) + 0x61ull);
+    std::uint64_t lr_bits;
+    std::memcpy(&lr_bits, &hyper_.lr, sizeof lr_bits);
+    settings ^= mix64(lr_bits + 0x93ull);
     strategy_.synchronize(model_.parameters(), model_.buffers(), settings);
     optimizer_ = std::make_unique<optimizer_state>(hyper_, strategy_.optimizer_parameters(model_.parameters()));
     learning_rate_ = hyper_.lr;
