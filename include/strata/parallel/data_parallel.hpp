@@ -318,9 +318,6 @@ class DataParallel : private gradient_listener {
   }
 
  private:
-  template <class B>
-  using float_type = typename B::scalar;
-
   struct bucket {
     std::vector<std::size_t> members;  ///< parameter indices, in the order their values are packed
     std::size_t ready = 0;      ///< members whose gradient backward has announced this step
