@@ -8,6 +8,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
 
 #include "config.hpp"
 
@@ -118,5 +121,14 @@ class random_stream {
   std::uint32_t k0_, k1_;
   std::uint64_t stream_;
 };
+
+/// A permutation of 0..n-1 (Fisher-Yates) that depends only on the stream: epoch orders, splits
+/// and hold-outs all come from here, each with its own purpose.
+inline std::vector<Index> permutation(Index n, const random_stream& rng) {
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), Index{0});
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<std::size_t>(rng.below(i, i))]);
+  return order;
+}
 
 }  // namespace strata

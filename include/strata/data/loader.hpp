@@ -54,12 +54,9 @@ class BatchLoader {
 
   /// The permutation of 0..n-1 used for `epoch` (identity without shuffling).
   static std::vector<Index> epoch_order(Index n, std::uint64_t seed, std::uint64_t epoch, bool shuffle = true) {
+    if (shuffle) return permutation(n, random_stream(seed, purpose::shuffle).substream(epoch));
     std::vector<Index> order(static_cast<std::size_t>(n));
     std::iota(order.begin(), order.end(), Index{0});
-    if (shuffle) {
-      const random_stream rng = random_stream(seed, purpose::shuffle).substream(epoch);
-      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<std::size_t>(rng.below(i, i))]);
-    }
     return order;
   }
 

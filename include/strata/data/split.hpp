@@ -47,11 +47,7 @@ struct split {
 
 /// A permutation of 0..n-1 that depends only on (seed, stream).
 inline std::vector<Index> seeded_permutation(Index n, std::uint64_t seed, std::uint64_t stream = 0) {
-  std::vector<Index> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), Index{0});
-  const random_stream rng = random_stream(seed, purpose::split).substream(stream);
-  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<std::size_t>(rng.below(i, i))]);
-  return order;
+  return permutation(n, random_stream(seed, purpose::split).substream(stream));
 }
 
 namespace detail {

@@ -30,6 +30,7 @@
 /// Checkpoints hold the optimizer state in the unsharded, per-parameter layout, so they move
 /// freely between sharded and unsharded runs and between rank counts.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -242,12 +243,8 @@ class DataParallel : private gradient_listener {
   void reduce_gradients(std::vector<parameter<B>>& params) {
     if (options_.shard_optimizer) {
       if (shard_.empty()) plan_shard(params);
-      // The owner's optimizer starts from the current weights of its slice.
-      std::vector<float>& flat = flat_scratch();
-      float* out = flat.data();
-      for (auto& p : params) out += copy_out<B>(*p.value, out);
-      std::memcpy(shard_value_.data(), flat.data() + shard_size_ * static_cast<std::size_t>(rank()),
-                  sizeof(float) * shard_size_);
+      // The owner's optimizer starts from the current weights of its slice (and only those are read).
+      copy_slice_out<B>(params, shard_size_ * static_cast<std::size_t>(rank()), shard_value_.data(), shard_size_);
     }
     if (options_.deterministic) return reduce_deterministic<B>(params);
     if (options_.shard_optimizer) {
@@ -451,6 +448,27 @@ class DataParallel : private gradient_listener {
   }
 
   // ---- ZeRO stage 1 -----------------------------------------------------------------------------
+
+  /// Copies flat elements [begin, begin + count) of the parameters' values to `out` (past the
+  /// last parameter the slice is zero padding and left as it is).
+  template <class B>
+  static void copy_slice_out(std::vector<parameter<B>>& params, std::size_t begin, float* out, std::size_t count) {
+    std::size_t offset = 0;
+    host_matrix<float> host;
+    for (auto& p : params) {
+      const auto n = static_cast<std::size_t>(p.value->size());
+      const std::size_t from = std::max(begin, offset), to = std::min(begin + count, offset + n);
+      if (from < to) {
+        const float* values = p.value->data();
+        if constexpr (!std::is_same_v<B, EigenBackend<float>>) {
+          B::download(*p.value, host);
+          values = host.data();
+        }
+        std::memcpy(out + (from - begin), values + (from - offset), sizeof(float) * (to - from));
+      }
+      offset += n;
+    }
+  }
 
   /// A reused buffer of P shard sizes (the zero padding past the parameters stays zero).
   std::vector<float>& flat_scratch() {

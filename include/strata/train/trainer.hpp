@@ -18,6 +18,7 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <set>
 #include <vector>
 
 #include "../backend/eigen_backend.hpp"
@@ -153,9 +154,9 @@ class Trainer {
     };
     if (meta("optimizer") != Optimizer::name)
       throw fail("holds " + meta("optimizer") + " optimizer state but this trainer uses " + Optimizer::name);
-    std::size_t expected = 0;
+    std::set<std::string> known;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
-      ++expected;
+      known.insert(key);
       const checkpoint::tensor* t = file.find(key);
       if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
       if (t->rows != m.rows() || t->cols != m.cols())
@@ -165,16 +166,9 @@ class Trainer {
     const auto is_state = [](const std::string& name) {
       return name.rfind("parameter/", 0) == 0 || name.rfind("buffer/", 0) == 0 || name.rfind("optimizer/", 0) == 0;
     };
-    const auto state_tensors = static_cast<std::size_t>(
-        std::count_if(file.tensors.begin(), file.tensors.end(), [&](const checkpoint::tensor& t) { return is_state(t.name); }));
-    if (state_tensors != expected) {
-      for (const auto& t : file.tensors) {
-        if (!is_state(t.name)) continue;
-        bool known = false;
-        for_each_state_tensor([&](const std::string& key, matrix&) { known = known || key == t.name; });
-        if (!known) throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
-      }
-    }
+    for (const auto& t : file.tensors)  // other keys are the caller's extras
+      if (is_state(t.name) && known.count(t.name) == 0)
+        throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
     Index epoch;
     std::uint64_t step, optimizer_steps;
     double lr;
@@ -315,9 +309,11 @@ class Trainer {
         if (blocks.size() == 1) {
           B::upload(batch->x, x_);
           B::upload(batch->y, y_);
-        } else {
-          B::upload(batch->x.middleCols(begin, columns), x_);
-          B::upload(batch->y.middleCols(begin, columns), y_);
+        } else {  // staged in reused host buffers: no allocation per block
+          block_x_ = batch->x.middleCols(begin, columns);
+          block_y_ = batch->y.middleCols(begin, columns);
+          B::upload(block_x_, x_);
+          B::upload(block_y_, y_);
         }
         pass_info pass;
         pass.phase = mode::train;
@@ -424,7 +420,7 @@ class Trainer {
   };
   partial_epoch partial_;
   checkpoint extras_;
-  host_matrix<T> host_x_, host_y_;
+  host_matrix<T> host_x_, host_y_, block_x_, block_y_;
   matrix x_, y_, loss_grad_;
 };
 
