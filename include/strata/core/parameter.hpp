@@ -6,7 +6,18 @@
 
 #include <string>
 
+#include "config.hpp"
+
 namespace strata {
+
+/// Which rows of a whole tensor this process holds when a model-parallel layer splits the
+/// tensor by rows (layers/partition.hpp); `whole_rows == 0` means the tensor is not split.
+struct row_split {
+  Index offset = 0;      ///< first row held here
+  Index rows = 0;        ///< rows held here
+  Index whole_rows = 0;  ///< rows of the whole tensor (0: not split)
+  bool split() const { return whole_rows > 0; }
+};
 
 /// A trainable tensor and its gradient, as the model exposes them. The pointers stay valid as
 /// long as the model that produced them lives (models never reallocate parameters after build).
@@ -15,6 +26,7 @@ struct parameter {
   std::string name;                      ///< e.g. "0:Fork/1:Shared/2:Dense.weight"
   typename Backend::matrix* value;       ///< the weights
   typename Backend::matrix* gradient;    ///< d(loss)/d(weights), written by backward
+  row_split split{};                     ///< the rows held here, when model parallelism splits it
 };
 
 /// Non-trainable state that belongs to the model (checkpointed and broadcast, never optimized).

@@ -33,10 +33,13 @@ class Model {
 
   /// Builds the layers for inputs of `input_width` features and initialises the weights from
   /// `seed`. Throws shape_error naming the layer when widths do not fit. Rebuilding resets.
-  Model& build(Index input_width, std::uint64_t seed = 0) {
+  /// With a `partition` (model parallelism, layers/partition.hpp), wide Dense layers keep only
+  /// this rank's rows of their weights; the initial weights are those of the unsplit model.
+  Model& build(Index input_width, std::uint64_t seed = 0, row_partition* partition = nullptr) {
     auto net = std::make_unique<bind_t<Spec, B>>(spec_);
     std::uint64_t layer_counter = 0;
     build_context ctx(seed, layer_counter, "model");
+    ctx.set_partition(partition);
     require_width("model input", input_width);
     output_width_ = net->build(ctx, input_width);
     net_ = std::move(net);

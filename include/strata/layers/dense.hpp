@@ -1,9 +1,11 @@
 #pragma once
 /// \file dense.hpp
-/// Fully connected layer: `Y = W X + b`, W is `width x input_width`.
+/// Fully connected layer: `Y = W X + b`, W is `width x input_width`. Built with a model-parallel
+/// partition (partition.hpp), a wide enough layer holds only its rank's rows of W and b.
 
 #include "../core/init.hpp"
 #include "layer.hpp"
+#include "partition.hpp"
 
 namespace strata {
 
@@ -47,12 +49,21 @@ class dense_layer {
     require_width(path_, width_);
     require_width(path_, input_width);
     B::resize(weight_, width_, input_width);
-    B::resize(weight_grad_, width_, input_width);
     initialize<B>(weight_, init_, random_stream(ctx.seed(), purpose::initialization, ctx.take_layer_id()));
+    partition_ = ctx.partition() != nullptr && ctx.partition()->splits(width_) ? ctx.partition() : nullptr;
+    split_ = {};
+    if (partition_ != nullptr) {
+      // The whole matrix is drawn first, so a split model starts from the unsplit one's weights.
+      split_ = partition_->rows_of(partition_->rank(), width_);
+      matrix whole = std::move(weight_);
+      detail::take_rows<B>(whole, split_, weight_);
+    }
+    const Index rows = local_rows();
+    B::resize(weight_grad_, rows, input_width);
     B::fill(weight_grad_, T(0));
     if (bias_) {
-      B::resize(bias_value_, width_, 1);
-      B::resize(bias_grad_, width_, 1);
+      B::resize(bias_value_, rows, 1);
+      B::resize(bias_grad_, rows, 1);
       B::fill(bias_value_, T(0));
       B::fill(bias_grad_, T(0));
     }
@@ -63,12 +74,20 @@ class dense_layer {
     if (x.rows() != weight_.cols())
       throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(),
                                        " rows, got ", shape_string(x.rows(), x.cols())));
-    B::gemm(T(1), weight_, false, x, false, T(0), output_);
-    if (bias_) B::add_bias(output_, bias_value_);
+    matrix& y = partition_ != nullptr ? local_output_ : output_;
+    B::gemm(T(1), weight_, false, x, false, T(0), y);
+    if (bias_) B::add_bias(y, bias_value_);
+    if (partition_ != nullptr) detail::all_gather_rows<B>(*partition_, local_output_, width_, gathered_, output_);
     return output_;
   }
 
-  const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
+  const matrix& backward(const matrix& x, const matrix& dy_whole, const pass_info& pass, bool need_dx) {
+    const matrix* rows_of_dy = &dy_whole;
+    if (partition_ != nullptr) {
+      detail::take_rows<B>(dy_whole, split_, local_dy_);
+      rows_of_dy = &local_dy_;
+    }
+    const matrix& dy = *rows_of_dy;
     B::gemm(T(1), dy, false, x, true, T(0), weight_grad_);
     pass.gradient_ready(weight_grad_);
     if (bias_) {
@@ -76,28 +95,40 @@ class dense_layer {
       pass.gradient_ready(bias_grad_);
     }
     // The input gradient comes last, so reducing this layer's gradients overlaps with it.
-    if (need_dx) B::gemm(T(1), weight_, true, dy, false, T(0), input_grad_);
+    if (need_dx) {
+      B::gemm(T(1), weight_, true, dy, false, T(0), input_grad_);
+      if (partition_ != nullptr) detail::all_reduce_rows<B>(*partition_, input_grad_);  // Σ_r W_rᵀ dY_r
+    }
     return input_grad_;
   }
 
   template <class F>
   void for_each_parameter(F&& f) {
-    f(parameter<B>{path_ + ".weight", &weight_, &weight_grad_});
-    if (bias_) f(parameter<B>{path_ + ".bias", &bias_value_, &bias_grad_});
+    f(parameter<B>{path_ + ".weight", &weight_, &weight_grad_, split_});
+    if (bias_) f(parameter<B>{path_ + ".bias", &bias_value_, &bias_grad_, split_});
   }
   template <class F>
   void for_each_buffer(F&&) {}
 
+  /// The weights held here: all of W, or this rank's rows when the layer is split.
   const matrix& weight() const { return weight_; }
   const std::string& path() const { return path_; }
+  /// The rows of W held here (`split()` false when the layer is whole).
+  const row_split& split() const { return split_; }
 
  private:
   Index width_;
   Init init_;
   bool bias_;
   std::string path_;
+  row_partition* partition_ = nullptr;
+  row_split split_;
   matrix weight_, weight_grad_, bias_value_, bias_grad_;
   matrix output_, input_grad_;
+  matrix local_output_, local_dy_;   // this rank's rows (split layers only)
+  host_matrix<T> gathered_;          // all-gather scratch (split layers only)
+
+  Index local_rows() const { return partition_ != nullptr ? split_.rows : width_; }
 };
 
 }  // namespace strata

@@ -73,6 +73,8 @@ struct pass_info {
   }
 };
 
+class row_partition;  // layers/partition.hpp
+
 /// Names and seeds layers while a model is built. Each layer gets a path such as
 /// "0:Fork/1:Shared/2:Dense" (position and kind at every level), used in error messages and as
 /// the prefix of its parameter names, and a layer id (depth-first order) that keys its random
@@ -96,10 +98,15 @@ class build_context {
   /// A fresh layer id: 0, 1, 2, ... in build order.
   std::uint64_t take_layer_id() { return (*next_id_)++; }
 
+  /// The model-parallel group that layers able to split their rows use (null: no split).
+  row_partition* partition() const { return partition_; }
+  void set_partition(row_partition* p) { partition_ = p; }
+
  private:
   std::uint64_t seed_;
   std::string path_;
   std::uint64_t* next_id_;  // shared by the whole tree
+  row_partition* partition_ = nullptr;
 };
 
 /// Throws a shape_error naming `path` when `got != expected`.

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -35,6 +36,20 @@ inline std::vector<std::size_t> even_counts(std::size_t n, int parts) {
   std::vector<std::size_t> counts(static_cast<std::size_t>(parts), n / static_cast<std::size_t>(parts));
   for (std::size_t r = 0; r < n % static_cast<std::size_t>(parts); ++r) ++counts[r];
   return counts;
+}
+
+/// Fails on every rank of `comm` unless all pass the same `mine`: a hash of what decides how
+/// many collectives each rank will issue. The message reads "<who>: rank r <what> than rank 0".
+template <class Comm>
+void check_agreement(Comm& comm, std::uint64_t mine, const char* who, const char* what) {
+  const auto p = static_cast<std::size_t>(comm.size());
+  if (p == 1) return;
+  std::vector<std::uint64_t> all(p);
+  comm.all_gather(&mine, all.data(), std::vector<std::size_t>(p, 1));
+  for (std::size_t r = 1; r < p; ++r)
+    if (all[r] != all[0])
+      throw config_error(detail::concat(who, ": rank ", r, " ", what, " than rank 0; every rank must run the same program "
+                                        "with the same options and data"));
 }
 
 /// A completed request: what the serial communicator's non-blocking calls return.

@@ -290,6 +290,12 @@ class DataParallel : private gradient_listener {
     }
   }
 
+  /// Calls f with the whole of a tensor: every rank holds whole tensors here.
+  template <class B, class F>
+  void with_whole(const row_split&, typename B::matrix& m, F&& f) {
+    f(m);
+  }
+
   /// Sum of a scalar over ranks (losses, counts).
   double sum(double local) {
     comm_.all_reduce_sum(&local, 1);
@@ -338,14 +344,7 @@ class DataParallel : private gradient_listener {
     return h;
   }
 
-  void check_agreement(std::uint64_t mine, const char* what) {
-    std::vector<std::uint64_t> all(static_cast<std::size_t>(ranks()));
-    comm_.all_gather(&mine, all.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), 1));
-    for (std::size_t r = 1; r < all.size(); ++r)
-      if (all[r] != all[0])
-        throw config_error(detail::concat("DataParallel: rank ", r, " ", what, " than rank 0; every rank must run the "
-                                          "same program with the same options and data"));
-  }
+  void check_agreement(std::uint64_t mine, const char* what) { strata::check_agreement(comm_, mine, "DataParallel", what); }
 
   template <class B>
   void broadcast_matrix(typename B::matrix& m) {

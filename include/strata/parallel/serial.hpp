@@ -13,6 +13,8 @@
 ///   optimizer_parameters(parameters)       what the optimizer updates (a shard with ZeRO-1)
 ///   after_step(parameters)                 after the optimizer step (ZeRO-1: gather weights)
 ///   for_each_optimizer_state(opt, parameters, f)  the optimizer state in the model's layout
+///   with_whole<B>(split, m, f)             f(whole tensor) for a tensor a model-parallel layer
+///                                          holds only rows of (collective; writes back f's changes)
 ///   shards_optimizer()                     whether the optimizer state is sharded
 ///   agree(value, what)                     fail on every rank unless all pass the same value
 ///   average_buffers(buffers)               make running statistics the same on every rank
@@ -60,6 +62,10 @@ struct Serial {
   template <class Optimizer, class B, class F>
   void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>&, F&& f) const {
     optimizer.for_each_state(f);
+  }
+  template <class B, class F>
+  void with_whole(const row_split&, typename B::matrix& m, F&& f) const {
+    f(m);
   }
   bool shards_optimizer() const { return false; }
   void agree(std::uint64_t, const char*) const {}

@@ -74,8 +74,8 @@ class checkpoint {
     }
   }
 
-  /// Writes the file atomically (temporary file, then rename).
-  void write(const std::string& path) const {
+  /// The file's bytes: header, payload, checksum (also what tournaments send between trainers).
+  std::string to_bytes() const {
     std::string payload;
     put_u32(payload, static_cast<std::uint32_t>(meta.size()));
     for (const auto& [key, value] : meta) {
@@ -90,18 +90,22 @@ class checkpoint {
       put_raw(payload, t.cols);
       payload.append(t.data.data(), t.data.size());
     }
+    std::string bytes(magic, sizeof magic);
+    put_u32(bytes, version);
+    put_raw(bytes, static_cast<std::uint64_t>(payload.size()));
+    bytes += payload;
+    put_raw(bytes, fnv1a(payload));
+    return bytes;
+  }
+
+  /// Writes the file atomically (temporary file, then rename).
+  void write(const std::string& path) const {
+    const std::string bytes = to_bytes();
     const std::string temporary = path + ".tmp";
     {
       std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
       if (!out) throw io_error("checkpoint: cannot open '" + temporary + "' for writing");
-      out.write(magic, sizeof magic);
-      const std::uint32_t v = version;
-      out.write(reinterpret_cast<const char*>(&v), sizeof v);
-      const std::uint64_t size = payload.size();
-      out.write(reinterpret_cast<const char*>(&size), sizeof size);
-      out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-      const std::uint64_t sum = fnv1a(payload);
-      out.write(reinterpret_cast<const char*>(&sum), sizeof sum);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
       out.flush();
       if (!out) throw io_error("checkpoint: writing '" + temporary + "' failed (disk full?)");
     }
@@ -113,8 +117,13 @@ class checkpoint {
   static checkpoint read(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw io_error("checkpoint: cannot open '" + path + "'");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto fail = [&](const std::string& what) { return io_error("checkpoint '" + path + "': " + what); };
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return from_bytes(bytes, "checkpoint '" + path + "'");
+  }
+
+  /// Parses and verifies bytes made by `to_bytes`; `source` names them in errors.
+  static checkpoint from_bytes(const std::string& bytes, const std::string& source) {
+    const auto fail = [&](const std::string& what) { return io_error(source + ": " + what); };
     const std::size_t header = sizeof magic + sizeof(std::uint32_t) + sizeof(std::uint64_t);
     if (bytes.size() < sizeof magic || std::memcmp(bytes.data(), magic, sizeof magic) != 0)
       throw fail("not a Strata checkpoint (bad magic bytes)");

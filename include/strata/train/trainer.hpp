@@ -117,6 +117,12 @@ class Trainer {
   /// Writes weights, buffers, optimizer state and the loop position to `path`. Every rank must
   /// call it (a sharded optimizer state is gathered); only the root rank writes.
   void save(const std::string& path) {
+    const checkpoint file = snapshot();
+    if (strategy_.is_root()) file.write(path);
+  }
+
+  /// What `save` writes, in memory. Collective; only the root rank's copy holds the tensors.
+  checkpoint snapshot() {
     checkpoint file;
     file.meta["optimizer"] = Optimizer::name;
     file.meta["epoch"] = std::to_string(epoch_);
@@ -138,7 +144,7 @@ class Trainer {
       B::download(m, host);
       file.add(key, host);
     });
-    if (strategy_.is_root()) file.write(path);
+    return file;
   }
 
   /// Restores everything `save` wrote. The file is checked completely first (integrity, the
@@ -146,7 +152,14 @@ class Trainer {
   /// the first difference and leaves the trainer untouched.
   checkpoint load(const std::string& path) {
     checkpoint file = checkpoint::read(path);
-    const auto fail = [&](const std::string& what) { return io_error("checkpoint '" + path + "' " + what); };
+    restore(file, "checkpoint '" + path + "'", true);
+    return file;
+  }
+
+  /// Restores the model and optimizer state from a snapshot (`source` names it in errors), and
+  /// the loop position too when `position` is set. Checks everything first, as `load`.
+  void restore(const checkpoint& file, const std::string& source, bool position) {
+    const auto fail = [&](const std::string& what) { return io_error(source + " " + what); };
     const auto meta = [&](const char* key) {
       const auto it = file.meta.find(key);
       if (it == file.meta.end()) throw fail(detail::concat("has no '", key, "' entry: not a trainer checkpoint"));
@@ -188,7 +201,7 @@ class Trainer {
     } catch (const std::logic_error&) {
       throw fail("has a malformed loop position");
     }
-    if (partial.batch > 0) {
+    if (position && partial.batch > 0) {
       // Resuming inside an epoch replays the same permutation only with the same batch size and seed.
       if (meta("batch_size") != std::to_string(options_.batch_size))
         throw fail("was written mid-epoch with batch size " + meta("batch_size") + "; resume it with that batch size, not " +
@@ -203,10 +216,10 @@ class Trainer {
       B::upload(host, m);
     });
     optimizer_->set_step_count(optimizer_steps);
+    if (!position) return;
     set_position(epoch, step);
     partial_ = partial;
     learning_rate_ = lr;
-    return file;
   }
 
   /// Adds a callback; it is called in the order added.
@@ -262,15 +275,22 @@ class Trainer {
   template <class Dataset>
   host_matrix<T> predict(const Dataset& data) {
     host_matrix<T> predictions, targets;
-    predict_with_targets(data, predictions, targets);
+    predict_with_targets(data, predictions, targets, options_.check_finite);
     return predictions;
   }
 
   /// Loss and metrics of the model on `data` (evaluation mode), computed over all samples.
   template <class Dataset>
   evaluation evaluate(const Dataset& data) {
+    return evaluate(data, options_.check_finite);
+  }
+
+  /// As above; `check_finite` false lets a model with non-finite outputs be scored (the metrics
+  /// come out NaN) instead of stopping, as a tournament needs.
+  template <class Dataset>
+  evaluation evaluate(const Dataset& data, bool check_finite) {
     host_matrix<T> predictions, targets;
-    predict_with_targets(data, predictions, targets);
+    predict_with_targets(data, predictions, targets, check_finite);
     evaluation result;
     const matrix_d p = predictions.template cast<double>(), t = targets.template cast<double>();
     result.loss = host_loss(predictions, targets);
@@ -283,7 +303,9 @@ class Trainer {
   /// Every tensor a checkpoint holds, under its key: parameters, buffers, optimizer state.
   template <class F>
   void for_each_state_tensor(F&& f) {
-    for (auto& p : model_.parameters()) f("parameter/" + p.name, *p.value);
+    // Whole tensors, also when model parallelism splits them, so checkpoints move between layouts.
+    for (auto& p : model_.parameters())
+      strategy_.template with_whole<B>(p.split, *p.value, [&](matrix& whole) { f("parameter/" + p.name, whole); });
     for (auto& b : model_.buffers()) f("buffer/" + b.name, *b.value);
     strategy_.for_each_optimizer_state(*optimizer_, model_.parameters(),
                                        [&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
@@ -361,7 +383,7 @@ class Trainer {
   }
 
   template <class Dataset>
-  void predict_with_targets(const Dataset& data, host_matrix<T>& predictions, host_matrix<T>& targets) {
+  void predict_with_targets(const Dataset& data, host_matrix<T>& predictions, host_matrix<T>& targets, bool check_finite) {
     const Index n = data.size();
     predictions.resize(model_.output_width(), 0);
     targets.resize(data.target_width(), 0);
@@ -379,7 +401,7 @@ class Trainer {
       pass_info pass;
       pass.phase = mode::eval;
       pass.first_sample = static_cast<std::uint64_t>(begin + offset);
-      pass.check_finite = options_.check_finite;
+      pass.check_finite = check_finite;
       B::download(model_.forward(x_, pass), part);
       strategy_.gather(part);
       strategy_.gather(host_y_);

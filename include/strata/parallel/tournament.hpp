@@ -1,0 +1,251 @@
+#pragma once
+/// \file tournament.hpp
+/// `Tournament<Inner, Comm>`: tournament parallelism (LTFB, "livermore tournament fast batch",
+/// Jacobs et al., MLHPC 2017). The world splits into T trainers of `ranks_per_trainer`
+/// consecutive ranks; each trainer is itself parallel by `Inner` (Serial, DataParallel or
+/// ModelParallel over the trainer's ranks) and trains its own model on its own data. Between
+/// rounds of training, trainers meet in pairs and the worse model of a pair is replaced.
+///
+/// As a strategy it forwards the training loop's calls to `Inner` over the trainer's
+/// communicator, so a trainer trains exactly as it would alone. Its own part is what a round
+/// needs, used by `LTFB` (train/ltfb.hpp):
+///   partners(round)       a shuffle of 0..T-1 from a generator every rank seeds alike, read in
+///                         pairs (no messages needed to agree); an odd one out plays itself
+///   exchange(mine, p)     the trainer roots swap byte strings (send/recv), then each root
+///                         broadcasts both inside its trainer
+///   check_round(n, done)  every rank of every trainer states how many rounds it has played and
+///                         whether it has finished; any disagreement fails on every rank at
+///                         once, so a trainer that runs more rounds than another cannot hang
+///   gather_record(...)    every trainer's result of a round, on every rank (for logs)
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parameter.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+#include "../layers/layer.hpp"
+#include "communicator.hpp"
+#include "serial.hpp"
+
+namespace strata {
+
+/// Settings of `Tournament`.
+struct tournament_options {
+  /// Ranks of each trainer; the world size must be a multiple (T = ranks / ranks_per_trainer).
+  int ranks_per_trainer = 1;
+  /// Seed of the pairing shuffles (the same on every rank).
+  std::uint64_t seed = 0;
+  /// Give every trainer the same seeds (initial weights, data order, dropout). By default each
+  /// trainer derives its own (`trainer_seed`), so the population starts diverse.
+  bool identical_seeds = false;
+};
+
+/// One trainer's side of one round.
+struct tournament_record {
+  std::uint64_t round = 0;
+  std::uint64_t step = 0;    ///< optimizer steps taken before the round
+  int trainer = 0;
+  int partner = 0;           ///< == trainer when it played itself
+  double own_score = NAN;    ///< its model on its tournament set, before the round
+  double partner_score = NAN;  ///< the partner's model on the same set
+  bool adopted = false;      ///< whether it now trains the partner's model
+  double learning_rate = 0;  ///< after the round (perturbed on adoption when enabled)
+};
+
+template <class Inner, class Comm>
+class Tournament {
+ public:
+  static constexpr const char* name = "tournament";
+  using inner_type = Inner;
+
+  /// Splits `world` into trainers; `make_inner` builds each trainer's strategy over the
+  /// trainer's communicator (by default `Inner(comm)` when Inner takes one, else `Inner{}`).
+  explicit Tournament(Comm world = {}, tournament_options options = {},
+                      std::function<Inner(Comm)> make_inner = default_inner)
+      : world_(std::move(world)),
+        options_(checked(options, world_.size())),
+        trainer_comm_(world_.split(world_.rank() / options_.ranks_per_trainer, world_.rank() % options_.ranks_per_trainer)),
+        inner_(make_inner(trainer_comm_)) {}
+
+  /// This rank's trainer (0..T-1) and the number of trainers.
+  int trainer() const { return world_.rank() / options_.ranks_per_trainer; }
+  int trainers() const { return world_.size() / options_.ranks_per_trainer; }
+  /// Whether this rank is its trainer's root (the one that exchanges and writes).
+  bool is_trainer_root() const { return trainer_comm_.rank() == 0; }
+  Inner& inner() { return inner_; }
+  Comm& world() { return world_; }
+  Comm& trainer_communicator() { return trainer_comm_; }
+  const tournament_options& options() const { return options_; }
+
+  /// The seed this trainer uses in place of `seed`: its own unless identical seeds are asked for.
+  std::uint64_t trainer_seed(std::uint64_t seed) const {
+    return options_.identical_seeds ? seed : mix64(seed ^ mix64(0x7E57ull + static_cast<std::uint64_t>(trainer())));
+  }
+
+  /// Partner of every trainer in round `round` (a trainer paired with itself sits out).
+  std::vector<int> partners(std::uint64_t round) const { return pairing(trainers(), options_.seed, round); }
+
+  /// The pairing of `trainers` in `round`: consecutive entries of a seeded shuffle play each other.
+  static std::vector<int> pairing(int trainers, std::uint64_t seed, std::uint64_t round) {
+    const auto order = permutation(trainers, random_stream(seed, purpose::tournament, round));
+    std::vector<int> partner(static_cast<std::size_t>(trainers));
+    for (std::size_t k = 0; k + 1 < order.size(); k += 2) {
+      partner[static_cast<std::size_t>(order[k])] = static_cast<int>(order[k + 1]);
+      partner[static_cast<std::size_t>(order[k + 1])] = static_cast<int>(order[k]);
+    }
+    if (order.size() % 2 == 1) partner[static_cast<std::size_t>(order.back())] = static_cast<int>(order.back());
+    return partner;
+  }
+
+  /// Fails on every rank unless every rank of every trainer is at round `round` and all agree
+  /// on whether training has finished: trainers that would play different numbers of rounds
+  /// stop with a message instead of waiting for each other forever.
+  void check_round(std::uint64_t round, bool finished) {
+    const std::uint64_t mine = round * 2 + (finished ? 1 : 0);
+    const auto p = static_cast<std::size_t>(world_.size());
+    std::vector<std::uint64_t> all(p);
+    world_.all_gather(&mine, all.data(), std::vector<std::size_t>(p, 1));
+    for (std::size_t r = 0; r < p; ++r) {
+      if (all[r] == all[0]) continue;
+      const auto describe = [&](std::size_t rank) {
+        const std::uint64_t v = all[rank];
+        return (v & 1u) != 0 ? detail::concat("has finished training after ", v / 2, " tournaments")
+                             : detail::concat("is about to play tournament ", v / 2 + 1);
+      };
+      throw config_error(detail::concat("Tournament: trainer ", static_cast<int>(r) / options_.ranks_per_trainer, " ",
+                                        describe(r), " but trainer 0 ", describe(0),
+                                        "; every trainer must play the same number of tournaments (same data size, "
+                                        "batch size, epochs and tournament interval)"));
+    }
+  }
+
+  /// Swaps byte strings with trainer `partner`'s root (only this trainer's root's `mine` counts)
+  /// and returns {mine, partner's} on every rank of this trainer.
+  std::pair<std::string, std::string> exchange(std::string mine, int partner) {
+    std::string theirs;
+    if (is_trainer_root() && partner != trainer()) {
+      const int other = partner * options_.ranks_per_trainer;
+      // The lower trainer sends first, so two blocking exchanges never wait on each other.
+      if (trainer() < partner) {
+        send_string(mine, other);
+        theirs = recv_string(other);
+      } else {
+        theirs = recv_string(other);
+        send_string(mine, other);
+      }
+    }
+    broadcast_string(mine);
+    broadcast_string(theirs);
+    return {std::move(mine), std::move(theirs)};
+  }
+
+  /// Every trainer's record of a round, on every rank, in trainer order.
+  std::vector<tournament_record> gather_record(const tournament_record& mine) {
+    constexpr std::size_t fields = 8;
+    const double values[fields] = {static_cast<double>(mine.round), static_cast<double>(mine.step), static_cast<double>(mine.trainer),
+                                   static_cast<double>(mine.partner), mine.own_score, mine.partner_score,
+                                   mine.adopted ? 1.0 : 0.0, mine.learning_rate};
+    const auto p = static_cast<std::size_t>(world_.size());
+    std::vector<double> all(p * fields);
+    world_.all_gather(values, all.data(), std::vector<std::size_t>(p, fields));
+    std::vector<tournament_record> records;
+    for (std::size_t r = 0; r < p; r += static_cast<std::size_t>(options_.ranks_per_trainer)) {
+      const double* v = all.data() + r * fields;
+      tournament_record t;
+      t.round = static_cast<std::uint64_t>(v[0]);
+      t.step = static_cast<std::uint64_t>(v[1]);
+      t.trainer = static_cast<int>(v[2]);
+      t.partner = static_cast<int>(v[3]);
+      t.own_score = v[4];
+      t.partner_score = v[5];
+      t.adopted = v[6] != 0.0;
+      t.learning_rate = v[7];
+      records.push_back(t);
+    }
+    return records;
+  }
+
+  // ---- the strategy interface, forwarded to the trainer's own strategy --------------------
+  int rank() const { return inner_.rank(); }
+  int ranks() const { return inner_.ranks(); }
+  bool is_root() const { return inner_.is_root(); }
+  std::pair<Index, Index> local_range(Index global_batch) const { return inner_.local_range(global_batch); }
+  std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const { return inner_.local_blocks(global_batch); }
+  template <class B>
+  void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
+    inner_.synchronize(params, buffers, settings);
+  }
+  gradient_listener* listener() { return inner_.listener(); }
+  template <class B>
+  void block_done(std::vector<parameter<B>>& params) { inner_.block_done(params); }
+  template <class B>
+  void reduce_gradients(std::vector<parameter<B>>& params) { inner_.reduce_gradients(params); }
+  template <class B>
+  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) { return inner_.optimizer_parameters(params); }
+  template <class B>
+  void after_step(std::vector<parameter<B>>& params) { inner_.after_step(params); }
+  template <class Optimizer, class B, class F>
+  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
+    inner_.for_each_optimizer_state(optimizer, params, std::forward<F>(f));
+  }
+  template <class B, class F>
+  void with_whole(const row_split& split, typename B::matrix& m, F&& f) {
+    inner_.template with_whole<B>(split, m, std::forward<F>(f));
+  }
+  bool shards_optimizer() const { return inner_.shards_optimizer(); }
+  void agree(std::uint64_t value, const char* what) { inner_.agree(value, what); }
+  template <class B>
+  void average_buffers(std::vector<buffer<B>>& buffers) { inner_.average_buffers(buffers); }
+  double sum(double local) { return inner_.sum(local); }
+  template <class T>
+  void gather(host_matrix<T>& m) { inner_.gather(m); }
+
+ private:
+  static Inner default_inner(Comm comm) {
+    if constexpr (std::is_constructible_v<Inner, Comm>) return Inner(std::move(comm));
+    else return Inner{};
+  }
+
+  static tournament_options checked(tournament_options options, int p) {
+    if (options.ranks_per_trainer < 1 || p % options.ranks_per_trainer != 0)
+      throw config_error(detail::concat("Tournament: ", p, " ranks cannot form trainers of ", options.ranks_per_trainer,
+                                        " ranks (the rank count must be a multiple of the ranks per trainer)"));
+    return options;
+  }
+
+  static constexpr int size_tag = 0x5A, bytes_tag = 0x5B;
+
+  void send_string(const std::string& s, int to) {
+    const std::uint64_t n = s.size();
+    world_.send(&n, 1, to, size_tag);
+    world_.send(s.data(), s.size(), to, bytes_tag);
+  }
+  std::string recv_string(int from) {
+    std::uint64_t n = 0;
+    world_.recv(&n, 1, from, size_tag);
+    std::string s(static_cast<std::size_t>(n), '\0');
+    world_.recv(s.data(), s.size(), from, bytes_tag);
+    return s;
+  }
+  void broadcast_string(std::string& s) {
+    if (trainer_comm_.size() == 1) return;
+    std::uint64_t n = s.size();
+    trainer_comm_.broadcast(&n, 1, 0);
+    s.resize(static_cast<std::size_t>(n));
+    trainer_comm_.broadcast(s.data(), s.size(), 0);
+  }
+
+  Comm world_;
+  tournament_options options_;
+  Comm trainer_comm_;
+  Inner inner_;
+};
+
+}  // namespace strata
