@@ -48,7 +48,7 @@ namespace {
 struct settings {
   synthetic_drug_response_options synthetic;
   Index train_samples = 16000, validation_samples = 4000, epochs = 4, batch = 128, width = 256, threads = 0;
-  double tournament_fraction = 0.1, lr = 1e-3, dropout = 0.1, perturb_lr = 0.0;
+  double tournament_fraction = 0.1, lr = 1e-3, dropout = 0.1, perturb_lr = 0.0, perturb_dropout = 0.0;
   std::uint64_t every_steps = 25, warmup_steps = 50, seed = 1;
   int ranks_per_trainer = 1;
   bool model_parallel = false, no_tournament = false, no_compare = false, identical_seeds = false;
@@ -128,6 +128,7 @@ population_result train_population(const settings& s, const prepared_drug_respon
     lo.every_steps = s.every_steps;
     lo.metric = s.metric;
     lo.perturb_learning_rate = s.perturb_lr;
+    lo.perturb_dropout = s.perturb_dropout;
     lo.log_path = s.log;
     ltfb = std::make_shared<LTFB<TrainerT, DrugResponseDataset<float>>>(t, tournament_set, lo);
     ltfb->on_round([&](const std::vector<tournament_record>& round) {
@@ -219,7 +220,7 @@ void check_options(const settings& s) {
   if (!(s.tournament_fraction > 0 && s.tournament_fraction < 1))
     throw config_error(detail::concat("--tournament-fraction must be in (0, 1), got ", s.tournament_fraction));
   if (!(s.dropout >= 0 && s.dropout < 1)) throw config_error(detail::concat("--dropout must be in [0, 1), got ", s.dropout));
-  if (s.perturb_lr < 0) throw config_error("--perturb-lr must not be negative");
+  if (s.perturb_lr < 0 || s.perturb_dropout < 0) throw config_error("--perturb-lr and --perturb-dropout must not be negative");
   if (s.no_tournament && !s.log.empty()) throw config_error("--log records tournaments; --no-tournament plays none");
   higher_is_better(s.metric);  // rejects an unknown metric now, not at the first round
 }
@@ -270,6 +271,7 @@ int parse_and_run(int argc, char** argv) {
       ("tournament-fraction", po::value(&s.tournament_fraction)->default_value(s.tournament_fraction), "share of each trainer's tuples kept as its tournament set")
       ("metric", po::value(&s.metric)->default_value(s.metric), "what tournaments compare: loss, mse, mae, rmse, r2, pearson, spearman")
       ("perturb-lr", po::value(&s.perturb_lr)->default_value(s.perturb_lr), "on adoption, jitter the learning rate by exp(sigma N(0,1)); 0: off")
+      ("perturb-dropout", po::value(&s.perturb_dropout)->default_value(s.perturb_dropout), "on adoption, jitter every dropout rate likewise (kept <= 0.9); 0: off")
       ("identical-seeds", po::bool_switch(&s.identical_seeds), "give every trainer the same seeds (default: each its own)")
       ("no-tournament", po::bool_switch(&s.no_tournament), "train the trainers independently only")
       ("no-compare", po::bool_switch(&s.no_compare), "skip the comparison run without tournaments")

@@ -207,6 +207,7 @@ TEST_CASE("The tournament log has one line per trainer and round") {
   options.every_steps = 2;
   options.log_path = path;
   options.perturb_learning_rate = 0.2;
+  options.perturb_dropout = 0.3;
   auto ltfb = std::make_shared<LTFB<TrainerOf<Serial>, MatrixDataset<float>>>(trainer, held_out, options);
   trainer.add_callback(ltfb);
   trainer.fit(train, 1);  // 4 steps: 2 rounds
@@ -215,18 +216,49 @@ TEST_CASE("The tournament log has one line per trainer and round") {
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);
-  CHECK(line == "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate");
+  CHECK(line == "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate,dropout");
   int lines = 0;
   while (std::getline(in, line)) ++lines;
   CHECK(lines == 2 * world.size());
-  // Learning rates change only on adoption (the partner's, jittered), and stay positive.
-  std::vector<double> previous(static_cast<std::size_t>(world.size()), 1e-2);
-  for (const auto& round : ltfb->history())
+  // Learning and dropout rates change only on adoption (the partner's, jittered), and stay valid.
+  std::vector<double> previous(static_cast<std::size_t>(world.size()), 1e-2), previous_dropout(previous.size(), 0.1);
+  for (const auto& round : ltfb->history()) {
+    const std::vector<double> before_round = previous_dropout;
     for (const auto& r : round) {
+      const auto k = static_cast<std::size_t>(r.trainer);
       CHECK(r.learning_rate > 0);
-      if (!r.adopted) CHECK(r.learning_rate == previous[static_cast<std::size_t>(r.trainer)]);
-      previous[static_cast<std::size_t>(r.trainer)] = r.learning_rate;
+      CHECK((r.dropout >= 0 && r.dropout <= 0.9));
+      if (!r.adopted) {
+        CHECK(r.learning_rate == previous[k]);
+        CHECK(r.dropout == previous_dropout[k]);
+      } else {
+        CHECK(r.dropout != before_round[static_cast<std::size_t>(r.partner)]);  // the partner's, jittered
+      }
+      previous[k] = r.learning_rate;
+      previous_dropout[k] = r.dropout;
     }
+  }
   world.barrier();
   if (world.rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("Run-time dropout rates travel with the model in snapshots and checkpoints") {
+  MpiCommunicator world;
+  auto trainer = make_trainer(TournamentOf<Serial>(world, tournament_options{1, 7}));
+  const auto rates = [&] {
+    std::vector<double> r;
+    trainer.model().for_each_setting([&](const std::string& name, double& v) {
+      CHECK(name.find("Dropout.rate") != std::string::npos);
+      r.push_back(v);
+    });
+    return r;
+  };
+  CHECK(rates() == std::vector<double>{0.1});
+  const checkpoint before = trainer.snapshot();
+  trainer.model().for_each_setting([](const std::string&, double& v) { v = 0.35; });
+  CHECK(rates() == std::vector<double>{0.35});
+  trainer.restore(before, "the snapshot", false);
+  CHECK(rates() == std::vector<double>{0.1});
+  CHECK_THROWS_WITH(trainer.model().for_each_setting([](const std::string&, double& v) { v = 1.5; }),
+                    Contains("dropout rate must be in [0, 1), got 1.5"));
 }

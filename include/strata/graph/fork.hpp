@@ -89,6 +89,10 @@ class fork_layer {
   void for_each_buffer(F&& f) {
     std::apply([&](auto&... b) { (b.for_each_buffer(f), ...); }, branches_);
   }
+  template <class F>
+  void for_each_setting(F&& f) {
+    std::apply([&](auto&... b) { (detail::visit_settings(b, f), ...); }, branches_);
+  }
 
  private:
   template <std::size_t... I>

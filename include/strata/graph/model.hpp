@@ -79,6 +79,14 @@ class Model {
     return net_->backward(*input_, dy, last_pass_, need_input_grad);
   }
 
+  /// Calls f(name, double&) for every run-time setting of the layers (dropout rates), in build
+  /// order; the layers check the values f leaves.
+  template <class F>
+  void for_each_setting(F&& f) {
+    require_built();
+    detail::visit_settings(*net_, f);
+  }
+
   /// Every trainable tensor with its gradient, in a fixed order (build order).
   std::vector<parameter<B>>& parameters() { return parameters_; }
   /// Every non-trainable buffer (e.g. running statistics), in a fixed order.

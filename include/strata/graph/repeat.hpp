@@ -79,6 +79,10 @@ class repeat_layer {
   void for_each_buffer(F&& f) {
     for (auto& b : blocks_) b.for_each_buffer(f);
   }
+  template <class F>
+  void for_each_setting(F&& f) {
+    for (auto& b : blocks_) detail::visit_settings(b, f);
+  }
 
  private:
   std::vector<bind_t<Net, B>> blocks_;

@@ -77,6 +77,8 @@ class residual_layer {
   void for_each_parameter(F&& f) { net_.for_each_parameter(f); }
   template <class F>
   void for_each_buffer(F&& f) { net_.for_each_buffer(f); }
+  template <class F>
+  void for_each_setting(F&& f) { detail::visit_settings(net_, f); }
 
  private:
   bind_t<Net, B> net_;

@@ -77,6 +77,10 @@ class sequential_layer {
   void for_each_buffer(F&& f) {
     std::apply([&](auto&... layer) { (layer.for_each_buffer(f), ...); }, layers_);
   }
+  template <class F>
+  void for_each_setting(F&& f) {
+    std::apply([&](auto&... layer) { (detail::visit_settings(layer, f), ...); }, layers_);
+  }
 
   /// The i-th layer (bound to B).
   template <std::size_t I>

@@ -130,6 +130,8 @@ class shared_layer {
   void for_each_parameter(F&& f) { net_.for_each_parameter(f); }
   template <class F>
   void for_each_buffer(F&& f) { net_.for_each_buffer(f); }
+  template <class F>
+  void for_each_setting(F&& f) { detail::visit_settings(net_, f); }
 
  private:
   /// Column j of the stacked batch is sample j % n of application j / n.

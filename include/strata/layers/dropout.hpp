@@ -91,6 +91,13 @@ class dropout_layer {
   void for_each_parameter(F&&) {}
   template <class F>
   void for_each_buffer(F&&) {}
+  /// The rate, as a setting a tournament may perturb ("<path>.rate").
+  template <class F>
+  void for_each_setting(F&& f) {
+    f(path_ + ".rate", rate_);
+    if (!(rate_ >= 0.0 && rate_ < 1.0))
+      throw config_error(detail::concat("layer '", path_, "': dropout rate must be in [0, 1), got ", rate_));
+  }
 
  private:
   double rate_;

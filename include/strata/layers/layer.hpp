@@ -16,11 +16,16 @@
 ///        `x` is the input given to forward; writes (not accumulates) parameter gradients and
 ///        returns d(loss)/dx (an empty matrix when `need_dx` is false)
 ///   `template <class F> void for_each_parameter(F&&)`, `for_each_buffer(F&&)`
+///   optionally `template <class F> void for_each_setting(F&&)`: f(name, double&) for every
+///        run-time hyperparameter that may change between steps (a dropout rate, perturbed by
+///        tournaments); the layer checks what f leaves there
 /// Layers own their output and gradient buffers and reuse them while the batch size is unchanged.
 
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "../core/config.hpp"
 #include "../core/error.hpp"
@@ -159,6 +164,20 @@ const typename B::matrix& checked_forward(Layer& layer, const typename B::matrix
   const auto& y = layer.forward(x, pass);
   if (pass.check_finite) check_finite<B>(y, path, "output");
   return y;
+}
+}  // namespace detail
+
+namespace detail {
+template <class Layer, class F, class = void>
+struct has_settings : std::false_type {};
+template <class Layer, class F>
+struct has_settings<Layer, F, std::void_t<decltype(std::declval<Layer&>().for_each_setting(std::declval<F&>()))>>
+    : std::true_type {};
+
+/// `layer.for_each_setting(f)` for layers with run-time settings; nothing for the others.
+template <class Layer, class F>
+void visit_settings(Layer& layer, F& f) {
+  if constexpr (has_settings<Layer, F>::value) layer.for_each_setting(f);
 }
 }  // namespace detail
 

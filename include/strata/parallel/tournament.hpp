@@ -17,6 +17,8 @@
 ///                         whether it has finished; any disagreement fails on every rank at
 ///                         once, so a trainer that runs more rounds than another cannot hang
 ///   gather_record(...)    every trainer's result of a round, on every rank (for logs)
+/// `is_root()` is the trainer's root, so every trainer prints and checkpoints as if alone: give
+/// each trainer its own checkpoint path (e.g. with `trainer()` in the name).
 
 #include <cmath>
 #include <cstdint>
@@ -57,6 +59,7 @@ struct tournament_record {
   double partner_score = NAN;  ///< the partner's model on the same set
   bool adopted = false;      ///< whether it now trains the partner's model
   double learning_rate = 0;  ///< after the round (perturbed on adoption when enabled)
+  double dropout = NAN;      ///< mean dropout rate of its model after the round (NaN: no dropout)
 };
 
 template <class Inner, class Comm>
@@ -148,10 +151,10 @@ class Tournament {
 
   /// Every trainer's record of a round, on every rank, in trainer order.
   std::vector<tournament_record> gather_record(const tournament_record& mine) {
-    constexpr std::size_t fields = 8;
+    constexpr std::size_t fields = 9;
     const double values[fields] = {static_cast<double>(mine.round), static_cast<double>(mine.step), static_cast<double>(mine.trainer),
                                    static_cast<double>(mine.partner), mine.own_score, mine.partner_score,
-                                   mine.adopted ? 1.0 : 0.0, mine.learning_rate};
+                                   mine.adopted ? 1.0 : 0.0, mine.learning_rate, mine.dropout};
     const auto p = static_cast<std::size_t>(world_.size());
     std::vector<double> all(p * fields);
     world_.all_gather(values, all.data(), std::vector<std::size_t>(p, fields));
@@ -167,6 +170,7 @@ class Tournament {
       t.partner_score = v[5];
       t.adopted = v[6] != 0.0;
       t.learning_rate = v[7];
+      t.dropout = v[8];
       records.push_back(t);
     }
     return records;

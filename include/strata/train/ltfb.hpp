@@ -13,11 +13,13 @@
 ///   5. it keeps the partner's model only if that scores strictly better (a non-finite score
 ///      never wins; any finite score beats a non-finite one), else restores its own, so both
 ///      trainers of a pair end with the better model (when their sets agree);
-///   6. on adoption it takes the partner's learning rate, optionally jittered (population-based
-///      training: lr x exp(sigma N(0,1)), drawn from the tournament seed, trainer and round).
+///   6. on adoption it takes the partner's learning rate and dropout rates, optionally jittered
+///      (population-based training: value x exp(sigma N(0,1)), drawn from the tournament seed,
+///      trainer and round; dropout rates are kept in [0, 0.9]).
 /// Every trainer's side of every round is kept in `history()` on every rank and, when a log
 /// path is set, appended by world rank 0 to a CSV file.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -42,6 +44,8 @@ struct ltfb_options {
   std::string metric = "loss";
   /// Standard deviation of the log-normal learning-rate jitter on adoption; 0: no jitter.
   double perturb_learning_rate = 0.0;
+  /// Standard deviation of the log-normal jitter of every dropout rate on adoption; 0: none.
+  double perturb_dropout = 0.0;
   /// CSV file of every trainer's side of every round (written by world rank 0); empty: none.
   std::string log_path;
 };
@@ -76,7 +80,7 @@ class LTFB : public callback {
     if (existing.peek() != std::ifstream::traits_type::eof()) return;  // continue an existing log
     std::ofstream out(options_.log_path);
     if (!out) throw io_error("LTFB: cannot write the tournament log '" + options_.log_path + "'");
-    out << "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate\n";
+    out << "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate,dropout\n";
   }
 
   void on_batch_end(const batch_progress& progress) override {
@@ -108,18 +112,25 @@ class LTFB : public callback {
       record.partner_score = score();
       record.adopted = better(record.partner_score, record.own_score);
       if (record.adopted) {
+        // The partner's hyperparameters came with its model (dropout rates) or are taken here
+        // (learning rate); then explored: one stream per trainer and round, one draw per value.
+        const random_stream jitter(t.options().seed, purpose::tournament,
+                                   (static_cast<std::uint64_t>(record.trainer) << 32) + 0x1000u + rounds_);
+        std::uint64_t draw = 0;
         double lr = std::stod(partner.meta.at("learning_rate"));
-        if (options_.perturb_learning_rate > 0) {
-          const random_stream jitter(t.options().seed, purpose::tournament,
-                                     (static_cast<std::uint64_t>(record.trainer) << 32) + 0x1000u);
-          lr *= std::exp(options_.perturb_learning_rate * jitter.normal(rounds_));
-        }
+        if (options_.perturb_learning_rate > 0) lr *= std::exp(options_.perturb_learning_rate * jitter.normal(draw++));
         trainer_.set_learning_rate(lr);
+        if (options_.perturb_dropout > 0)
+          trainer_.model().for_each_setting([&](const std::string& name, double& value) {
+            if (is_dropout_rate(name))
+              value = std::min(0.9, value * std::exp(options_.perturb_dropout * jitter.normal(draw++)));
+          });
       } else {
         trainer_.restore(checkpoint::from_bytes(mine, "this trainer's own model"), "this trainer's own model", false);
       }
     }
     record.learning_rate = trainer_.learning_rate();
+    record.dropout = mean_dropout();
     history_.push_back(t.gather_record(record));
     ++rounds_;
     write_log(history_.back());
@@ -142,13 +153,29 @@ class LTFB : public callback {
     return options_.metric == "loss" ? e.loss : e.metrics.at(options_.metric);
   }
 
+  static bool is_dropout_rate(const std::string& setting) {
+    return setting.size() > 5 && setting.compare(setting.size() - 5, 5, ".rate") == 0;
+  }
+
+  double mean_dropout() {
+    double sum = 0.0;
+    int count = 0;
+    trainer_.model().for_each_setting([&](const std::string& name, double& value) {
+      if (is_dropout_rate(name)) {
+        sum += value;
+        ++count;
+      }
+    });
+    return count > 0 ? sum / count : NAN;
+  }
+
   void write_log(const std::vector<tournament_record>& round) {
     if (options_.log_path.empty() || tournament().world().rank() != 0) return;
     std::ofstream out(options_.log_path, std::ios::app);
     out.precision(9);
     for (const auto& r : round)
       out << r.round << ',' << r.step << ',' << r.trainer << ',' << r.partner << ',' << r.own_score << ','
-          << r.partner_score << ',' << (r.adopted ? 1 : 0) << ',' << r.learning_rate << '\n';
+          << r.partner_score << ',' << (r.adopted ? 1 : 0) << ',' << r.learning_rate << ',' << r.dropout << '\n';
     if (!out) throw io_error("LTFB: writing the tournament log '" + options_.log_path + "' failed");
   }
 

@@ -16,6 +16,7 @@
 #include <typeinfo>
 #include <iomanip>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -136,6 +137,10 @@ class Trainer {
     file.meta["epoch_loss_sum"] = detail::concat(std::setprecision(17), partial_.loss_sum);
     file.meta["batch_size"] = std::to_string(options_.batch_size);
     file.meta["shuffle_seed"] = std::to_string(options_.seed);
+    // Run-time layer settings (dropout rates a tournament may have perturbed) travel along.
+    model_.for_each_setting([&](const std::string& name, double& value) {
+      file.meta["setting/" + name] = detail::concat(std::setprecision(17), value);
+    });
     for (const auto& [key, value] : extras_.meta) file.meta.emplace(key, value);
     file.tensors = extras_.tensors;
     host_matrix<T> host;
@@ -210,10 +215,25 @@ class Trainer {
         throw fail("was written mid-epoch with seed " + meta("shuffle_seed") + "; resume it with that seed, not " +
                    std::to_string(options_.seed));
     }
+    // Settings are optional (files from before they were saved have none).
+    std::map<std::string, double> settings;
+    model_.for_each_setting([&](const std::string& name, double&) {
+      const auto it = file.meta.find("setting/" + name);
+      if (it == file.meta.end()) return;
+      try {
+        settings[name] = std::stod(it->second);
+      } catch (const std::logic_error&) {
+        throw fail("has a malformed setting '" + name + "'");
+      }
+    });
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
       checkpoint::extract(*file.find(key), host);
       B::upload(host, m);
+    });
+    model_.for_each_setting([&](const std::string& name, double& value) {
+      const auto it = settings.find(name);
+      if (it != settings.end()) value = it->second;
     });
     optimizer_->set_step_count(optimizer_steps);
     if (!position) return;
