@@ -1,0 +1,79 @@
+// SparseInputDense: the dense layer computed from the input's non-zeros. It must be the same
+// function as Dense (same initial weights, outputs and gradients) on sparse binary fingerprints,
+// on count vectors and on dense input, and do work in proportion to the non-zeros.
+#include <catch2/catch.hpp>
+
+#include <strata/strata.hpp>
+#include <strata/layers/sparse_input_dense.hpp>
+
+#include "../support/gradient_check.hpp"
+
+using namespace strata;
+
+namespace {
+
+using B = EigenBackend<double>;
+using SparseNet = Sequential<SparseInputDense<>, ReLU, Dense<1>>;
+using DenseNet = Sequential<Dense<>, ReLU, Dense<1>>;
+
+/// `rows x cols` inputs with about `density` of the entries set: to 1, or to small counts.
+matrix_d sparse_input(Index rows, Index cols, double density, bool counts, std::uint64_t seed) {
+  const random_stream rng(seed, purpose::user);
+  matrix_d x = matrix_d::Zero(rows, cols);
+  for (Index k = 0; k < x.size(); ++k) {
+    const auto u = static_cast<std::uint64_t>(k);
+    if (rng.uniform(2 * u) < density) x.data()[k] = counts ? 1.0 + std::floor(4.0 * rng.uniform(2 * u + 1)) : 1.0;
+  }
+  return x;
+}
+
+void check_same_as_dense(const matrix_d& x, bool with_bias) {
+  Model<SparseNet, B> sparse(SparseNet{SparseInputDense<>{24, Init::he_normal, with_bias}, ReLU{}, Dense<1>{}});
+  Model<DenseNet, B> dense(DenseNet{Dense<>{24, Init::he_normal, with_bias}, ReLU{}, Dense<1>{}});
+  sparse.build(x.rows(), 5);
+  dense.build(x.rows(), 5);
+  REQUIRE(sparse.parameters().size() == dense.parameters().size());
+  // Non-zero biases, so the bias path is exercised.
+  for (std::size_t k = 0; k < sparse.parameters().size(); ++k) {
+    CHECK(*sparse.parameters()[k].value == *dense.parameters()[k].value);  // same initialisation
+    const matrix_d shift = 0.1 * strata::testing::random_matrix(sparse.parameters()[k].value->rows(), sparse.parameters()[k].value->cols(), 40 + k);
+    *sparse.parameters()[k].value += shift;
+    *dense.parameters()[k].value += shift;
+  }
+  const matrix_d ys = sparse.forward(x), yd = dense.forward(x);
+  CHECK((ys - yd).cwiseAbs().maxCoeff() < 1e-12);
+  const matrix_d dy = strata::testing::random_matrix(1, x.cols(), 9);
+  const matrix_d dxs = sparse.backward(dy, true), dxd = dense.backward(dy, true);
+  CHECK((dxs - dxd).cwiseAbs().maxCoeff() < 1e-12);
+  for (std::size_t k = 0; k < sparse.parameters().size(); ++k) {
+    INFO(sparse.parameters()[k].name);
+    CHECK((*sparse.parameters()[k].gradient - *dense.parameters()[k].gradient).cwiseAbs().maxCoeff() < 1e-12);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("SparseInputDense computes exactly what Dense computes") {
+  SECTION("on fingerprint-like binary input (3% of 256 bits)") { check_same_as_dense(sparse_input(256, 40, 0.03, false, 1), true); }
+  SECTION("on count vectors, without bias") { check_same_as_dense(sparse_input(256, 40, 0.05, true, 2), false); }
+  SECTION("on samples with no bits set at all") { check_same_as_dense(matrix_d::Zero(64, 7), true); }
+  SECTION("on dense input") { check_same_as_dense(strata::testing::random_matrix(30, 12, 3), true); }
+}
+
+TEST_CASE("SparseInputDense gradients match finite differences") {
+  strata::testing::check_gradients(SparseNet{SparseInputDense<>{6}, ReLU{}, Dense<1>{}}, 9, 5);
+}
+
+TEST_CASE("SparseInputDense visits only the non-zeros and rejects a wrong input width") {
+  using L = sparse_input_dense_layer<B>;
+  L layer(SparseInputDense<>{16});
+  std::uint64_t ids = 0;
+  build_context ctx(1, ids, "fp");
+  layer.build(ctx, 2048);
+  const matrix_d x = sparse_input(2048, 100, 0.03, false, 4);
+  layer.forward(x, pass_info{});
+  CHECK(layer.nonzeros() == static_cast<Index>(x.sum()));
+  CHECK(layer.nonzeros() < 2048 * 100 / 20);  // ~3%: a twentieth of the dense work at most
+  CHECK_THROWS_WITH(layer.forward(matrix_d::Zero(100, 3), pass_info{}),
+                    Catch::Matchers::Contains("layer 'fp': expects input of 2048 rows, got 100x3"));
+}
