@@ -1,0 +1,143 @@
+// Docking surrogates: the synthetic library, the two model types, model files, top-k selection
+// and streamed prediction.
+#include <catch2/catch.hpp>
+
+#include <strata/data/synthetic_library.hpp>
+#include <strata/inference/screen.hpp>
+#include <strata/models/docking.hpp>
+#include <strata/train/model_file.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+using namespace strata;
+using Catch::Matchers::Contains;
+
+TEST_CASE("A synthetic molecule is a pure function of the seed and its id") {
+  const SyntheticLibrary a, b;
+  synthetic_library_options other;
+  other.seed = 2;
+  const SyntheticLibrary c(other);
+  std::vector<float> fa(2048), fb(2048), fc(2048);
+  a.features(123456789, molecule_features::fingerprint, fa.data());
+  b.features(123456789, molecule_features::fingerprint, fb.data());
+  c.features(123456789, molecule_features::fingerprint, fc.data());
+  CHECK(fa == fb);
+  CHECK(fa != fc);
+  CHECK(a.score(987654321012ull) == b.score(987654321012ull));
+  CHECK(a.label(5) == std::max(-a.score(5), 0.0));
+
+  // Any id can be drawn alone: a dataset over ids 1000.. gives what the library gives.
+  const SyntheticLibraryDataset<float> data(a, molecule_features::descriptors, 1000, 50);
+  const Index picks[] = {7, 0, 49};
+  matrix_f x, y;
+  data.gather(picks, 3, x, y);
+  std::vector<float> d(1613);
+  a.features(1049, molecule_features::descriptors, d.data());
+  CHECK(std::equal(d.begin(), d.end(), x.col(2).data()));
+  CHECK(y(0, 0) == static_cast<float>(a.label(1007)));
+  const Index bad[] = {50};
+  CHECK_THROWS_WITH(data.gather(bad, 1, x, y), Contains("sample 50 out of range [0, 50)"));
+}
+
+TEST_CASE("Synthetic fingerprints are Morgan-sparse and scores are docking-like") {
+  const SyntheticLibrary library;
+  const Index n = 20000;
+  std::vector<float> fp(2048), counts(2048);
+  double bits = 0;
+  std::vector<double> labels;
+  for (Index i = 0; i < n; ++i) {
+    labels.push_back(library.label(static_cast<std::uint64_t>(i)));
+    if (i >= 500) continue;
+    library.features(static_cast<std::uint64_t>(i), molecule_features::fingerprint, fp.data());
+    library.features(static_cast<std::uint64_t>(i), molecule_features::fingerprint_counts, counts.data());
+    bool binary = true, same_support = true;
+    for (std::size_t k = 0; k < fp.size(); ++k) {
+      binary = binary && (fp[k] == 0.0f || fp[k] == 1.0f);
+      same_support = same_support && (counts[k] > 0) == (fp[k] > 0);
+    }
+    CHECK(binary);
+    CHECK(same_support);
+    bits += std::accumulate(fp.begin(), fp.end(), 0.0);
+  }
+  const double density = bits / 500 / 2048;
+  INFO("bit density " << density);
+  CHECK((density > 0.02 && density < 0.05));
+  std::sort(labels.begin(), labels.end());
+  const auto q = [&](double p) { return labels[static_cast<std::size_t>(p * (n - 1))]; };
+  INFO("reg quantiles 1% " << q(0.01) << ", median " << q(0.5) << ", 99.9% " << q(0.999));
+  CHECK(q(0.0) >= 0.0);
+  // A right tail: the best molecules are further above the median than the worst are below it.
+  CHECK(q(0.999) - q(0.5) > q(0.5) - q(0.001));
+}
+
+TEST_CASE("The docking models have the published shapes") {
+  Model<DescriptorMLP> descriptor(make_descriptor_mlp());
+  descriptor.build(1613, 1);
+  CHECK(descriptor.parameter_count() == 1613 * 250 + 250 + 250 * 125 + 125 + 125 * 60 + 60 + 60 * 30 + 30 + 31);
+  Model<FingerprintMLP> fingerprint(make_fingerprint_mlp());
+  fingerprint.build(2048, 1);
+  CHECK(fingerprint.parameter_count() == 2048 * 1024 + 1024 + 1024 * 256 + 256 + 256 * 64 + 64 + 64 * 16 + 16 + 17);
+  CHECK(fingerprint.parameters()[0].name.find("SparseInputDense") != std::string::npos);
+}
+
+TEST_CASE("A model file restores the same predictions and refuses the wrong model") {
+  const SyntheticLibrary library;
+  const SyntheticLibraryDataset<float> data(library, molecule_features::descriptors, 0, 64);
+  Model<DescriptorMLP> model(make_descriptor_mlp(0.25));
+  model.build(1613, 4);
+  model.for_each_setting([](const std::string&, double& rate) { rate = 0.3; });
+  const std::string path = "strata_test_descriptor.model";
+  save_model(model, path, {{"kind", "descriptor-mlp"}});
+  Model<DescriptorMLP> restored(make_descriptor_mlp());
+  restored.build(1613, 99);
+  const auto meta = load_model(restored, path, "descriptor-mlp");
+  CHECK(meta.at("input_width") == "1613");
+  std::vector<float> a, b, c;
+  const auto into = [](std::vector<float>& v) {
+    return [&v](Index, const matrix_f& p, const matrix_f&) { v.insert(v.end(), p.data(), p.data() + p.size()); };
+  };
+  predict_stream(model, data, 20, into(a));
+  predict_stream(restored, data, 20, into(b));
+  predict_stream(restored, data, 64, into(c));
+  CHECK(a.size() == 64);
+  CHECK(a == b);  // the same weights, bit for bit
+  // Another batch size gives the same predictions up to the GEMM's summation order.
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(c[i] == Approx(a[i]).epsilon(1e-5).margin(1e-5));
+  restored.for_each_setting([](const std::string&, double& rate) { CHECK(rate == 0.3); });
+
+  CHECK_THROWS_WITH(load_model(restored, path, "fingerprint-mlp"), Contains("holds a descriptor-mlp model, not a fingerprint-mlp model"));
+  Model<DescriptorMLP> narrow(make_descriptor_mlp());
+  narrow.build(100, 1);
+  CHECK_THROWS_WITH(load_model(narrow, path, "descriptor-mlp"), Contains("trained on 1613 input features, this model reads 100"));
+  CHECK_THROWS_WITH(load_model(restored, "no/such/file.model", "descriptor-mlp"), Contains("cannot open"));
+  std::remove(path.c_str());
+
+  const SyntheticLibraryDataset<float> fingerprints(library, molecule_features::fingerprint, 0, 10);
+  CHECK_THROWS_WITH(predict_stream(model, fingerprints, 8, [](Index, const matrix_f&, const matrix_f&) {}),
+                    Contains("the model reads 1613 features per molecule, the library has 2048"));
+}
+
+TEST_CASE("TopK keeps the k best predictions, ties by id, in bounded memory") {
+  const random_stream rng(3, purpose::user);
+  std::vector<scored_molecule> all;
+  TopK top(25);
+  for (std::uint64_t i = 0; i < 5000; ++i) {
+    const scored_molecule m{i, std::floor(100 * rng.uniform(i)) / 10, 0.0};  // many ties
+    all.push_back(m);
+    top.offer(m);
+  }
+  std::sort(all.begin(), all.end(), [](const scored_molecule& a, const scored_molecule& b) {
+    return a.predicted != b.predicted ? a.predicted > b.predicted : a.id < b.id;
+  });
+  const auto kept = top.sorted();
+  REQUIRE(kept.size() == 25);
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    CHECK(kept[k].id == all[k].id);
+    CHECK(kept[k].predicted == all[k].predicted);
+  }
+  TopK none(0);
+  none.offer({1, 2.0, 0.0});
+  CHECK(none.sorted().empty());
+}
