@@ -2,6 +2,8 @@
 // and streamed prediction.
 #include <catch2/catch.hpp>
 
+#include <strata/chem/morgan.hpp>
+#include <strata/data/molecule_files.hpp>
 #include <strata/data/synthetic_library.hpp>
 #include <strata/inference/screen.hpp>
 #include <strata/models/docking.hpp>
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <numeric>
 
 using namespace strata;
@@ -140,4 +143,31 @@ TEST_CASE("TopK keeps the k best predictions, ties by id, in bounded memory") {
   TopK none(0);
   none.offer({1, 2.0, 0.0});
   CHECK(none.sorted().empty());
+}
+
+TEST_CASE("Without RDKit, SMILES input says how to get it") {
+  // This test binary does not link Strata::rdkit, so it sees the build without RDKit.
+  static_assert(!rdkit_available);
+  CHECK_THROWS_WITH(MorganFeaturizer{}, Contains("SMILES input needs RDKit") && Contains("librdkit-dev"));
+}
+
+TEST_CASE("Precomputed feature tables: every column but id and score is a feature; bad rows are reported") {
+  const std::string path = "strata_test_features.csv";
+  std::ofstream(path) << "id,d1,d2,score\nA,0.5,1,-8\nB,x,2,-7\nC,1.5,,-6\nD,2,3,NA\nE,2.5,4,-9.5\n";
+  molecule_read_options options;
+  options.score_column = "score";
+  options.docking_score = true;
+  const molecule_table t = read_feature_table(path, options);
+  CHECK(t.rows == 5);
+  CHECK(t.ids == std::vector<std::string>{"A", "E"});
+  REQUIRE(t.features.rows() == 2);
+  CHECK(t.features(0, 1) == 2.5f);
+  CHECK(t.labels(0, 1) == 9.5f);
+  REQUIRE(t.rejected.size() == 3);
+  CHECK_THAT(t.rejected[0].reason, Contains(":3:") && Contains("'x' is not a number"));
+  CHECK_THAT(t.rejected[1].reason, Contains("missing value in feature column 'd2'"));
+  CHECK_THAT(t.rejected[2].reason, Contains("missing score in column 'score'"));
+  options.strict = true;
+  CHECK_THROWS_WITH(read_feature_table(path, options), Contains(":3:") && Contains("strict mode"));
+  std::remove(path.c_str());
 }

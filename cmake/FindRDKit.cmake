@@ -1,0 +1,26 @@
+# FindRDKit: RDKit's C++ libraries as Debian ships them (librdkit-dev has no CMake package).
+# Defines RDKit_FOUND and the imported target RDKit::RDKit with the headers and the libraries
+# that SMILES parsing and Morgan fingerprints need.
+find_path(RDKit_INCLUDE_DIR GraphMol/GraphMol.h PATH_SUFFIXES rdkit)
+set(_rdkit_components SmilesParse Fingerprints Subgraphs GraphMol DataStructs RDGeneral)
+set(RDKit_LIBRARIES)
+foreach(component IN LISTS _rdkit_components)
+  find_library(RDKit_${component}_LIBRARY NAMES RDKit${component})
+  mark_as_advanced(RDKit_${component}_LIBRARY)
+  if(RDKit_${component}_LIBRARY)
+    list(APPEND RDKit_LIBRARIES ${RDKit_${component}_LIBRARY})
+  else()
+    set(_rdkit_missing ${component})
+  endif()
+endforeach()
+include(FindPackageHandleStandardArgs)
+find_package_handle_standard_args(RDKit REQUIRED_VARS RDKit_INCLUDE_DIR RDKit_LIBRARIES)
+if(RDKit_FOUND AND _rdkit_missing)
+  set(RDKit_FOUND FALSE)
+endif()
+if(RDKit_FOUND AND NOT TARGET RDKit::RDKit)
+  add_library(RDKit::RDKit INTERFACE IMPORTED)
+  set_target_properties(RDKit::RDKit PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${RDKit_INCLUDE_DIR}"
+                                                 INTERFACE_LINK_LIBRARIES "${RDKit_LIBRARIES}")
+endif()
+mark_as_advanced(RDKit_INCLUDE_DIR)

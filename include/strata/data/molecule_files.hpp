@@ -1,0 +1,248 @@
+#pragma once
+/// \file molecule_files.hpp
+/// Molecules from files, featurised for a docking surrogate:
+///   .smi        one molecule per line: SMILES, whitespace, id (the id may be missing)
+///   .csv/.tsv   a header, a SMILES column (`smiles` in any case, or named), optional id and
+///               score columns, as the group's ml.<target>.csv frames
+///   feature CSV precomputed descriptors or fingerprints: an id column, a score column, and every
+///               other column a feature (read_feature_table)
+/// A SMILES RDKit cannot read, or a row that is malformed (a missing or non-numeric score), is
+/// skipped and reported with its line and the reason; `strict` stops at the first one instead.
+/// The result is a `MatrixDataset`-ready table: features x molecules, one label per molecule.
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../chem/morgan.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor.hpp"
+#include "dataset.hpp"
+#include "delimited.hpp"
+
+namespace strata {
+
+/// How to read a molecule file.
+struct molecule_read_options {
+  std::string smiles_column;  ///< CSV: the SMILES column; empty: the one named "smiles" (any case)
+  std::string id_column;      ///< CSV: the id column; empty: TITLE, id, name or title if present
+  std::string score_column;   ///< CSV: the label column; empty: no labels
+  /// Train on reg = max(-score, 0) (docking scores: more negative binds better), as the paper.
+  bool docking_score = false;
+  bool strict = false;        ///< stop at the first bad row instead of skipping it
+};
+
+/// A row that was skipped: where, what, why.
+struct rejected_molecule {
+  Index line = 0;  ///< 0 when the reason carries its own file:line:column
+  std::string text;
+  std::string reason;
+};
+
+/// Molecules read from a file.
+struct molecule_table {
+  std::vector<std::string> ids;
+  host_matrix<float> features;   ///< width x molecules
+  host_matrix<float> labels;     ///< 1 x molecules (0 x molecules without a score column)
+  std::vector<rejected_molecule> rejected;
+  Index rows = 0;                ///< data rows seen
+
+  Index size() const { return static_cast<Index>(ids.size()); }
+  MatrixDataset<float> dataset() const { return MatrixDataset<float>(features, labels); }
+  /// "4 of 5,000 rows skipped (line 17: invalid SMILES 'C1CC'; ...)" for messages.
+  std::string rejection_summary(std::size_t examples = 3) const {
+    std::ostringstream s;
+    s << rejected.size() << " of " << rows << " rows skipped";
+    if (!rejected.empty()) {
+      s << " (";
+      for (std::size_t k = 0; k < rejected.size() && k < examples; ++k)
+        s << (k ? "; " : "") << (rejected[k].line > 0 ? detail::concat("line ", rejected[k].line, ": ") : std::string())
+          << rejected[k].reason;
+      if (rejected.size() > examples) s << "; ...";
+      s << ")";
+    }
+    return s.str();
+  }
+};
+
+namespace detail {
+
+inline std::string lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+/// The column named `wanted`, or when empty the first whose lowercase name is in `defaults`; -1.
+inline Index pick_column(const DelimitedReader& reader, const std::string& wanted, std::initializer_list<const char*> defaults) {
+  if (!wanted.empty()) return reader.column(wanted);
+  for (const char* name : defaults)
+    for (std::size_t c = 0; c < reader.header().size(); ++c)
+      if (lowercase(reader.header()[c]) == name) return static_cast<Index>(c);
+  return -1;
+}
+
+/// Accumulates molecules column by column (growing the feature matrix geometrically).
+class molecule_builder {
+ public:
+  molecule_builder(Index width, bool labelled) : width_(width), labelled_(labelled) {}
+  float* next_column() {
+    if (count_ == capacity_) {
+      capacity_ = std::max<Index>(1024, 2 * capacity_);
+      features_.conservativeResize(width_, capacity_);
+    }
+    return features_.data() + count_ * width_;
+  }
+  void commit(std::string id, float label) {
+    ids_.push_back(std::move(id));
+    labels_.push_back(label);
+    ++count_;
+  }
+  void finish(molecule_table& t) {
+    t.ids = std::move(ids_);
+    t.features = features_.leftCols(count_);
+    t.labels.resize(labelled_ ? 1 : 0, count_);
+    if (labelled_) for (Index j = 0; j < count_; ++j) t.labels(0, j) = labels_[static_cast<std::size_t>(j)];
+  }
+
+ private:
+  Index width_;
+  bool labelled_;
+  Index count_ = 0, capacity_ = 0;
+  host_matrix<float> features_;
+  std::vector<std::string> ids_;
+  std::vector<float> labels_;
+};
+
+/// Records a bad row, or throws it in strict mode.
+inline void reject(molecule_table& t, const std::string& path, Index line, std::string text, std::string reason, bool strict) {
+  if (strict) throw data_error(detail::concat(path, ":", line, ": ", reason, " (strict mode stops at the first bad row)"));
+  t.rejected.push_back({line, std::move(text), std::move(reason)});
+}
+
+/// The label of a score field: the score itself, or reg = max(-score, 0).
+inline float label_of(double score, bool docking) { return static_cast<float>(docking ? std::max(-score, 0.0) : score); }
+
+}  // namespace detail
+
+/// Reads a .smi file or a CSV/TSV with a SMILES column and featurises every molecule.
+inline molecule_table read_smiles_file(const std::string& path, const MorganFeaturizer& featurizer,
+                                       const molecule_read_options& options = {}) {
+  molecule_table table;
+  const bool csv = path.size() >= 4 && (detail::lowercase(path.substr(path.size() - 4)) == ".csv" ||
+                                        detail::lowercase(path.substr(path.size() - 4)) == ".tsv");
+  if (!csv) {
+    if (!options.score_column.empty())
+      throw config_error("'" + path + "' is a .smi file (SMILES and id): it has no score column '" + options.score_column +
+                         "'; give labels in a CSV with a SMILES column");
+    std::ifstream in(path);
+    if (!in) throw io_error("cannot open '" + path + "'");
+    detail::molecule_builder builder(featurizer.width(), false);
+    std::string line;
+    for (Index number = 1; std::getline(in, line); ++number) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      std::istringstream fields(line);
+      std::string smiles, id;
+      if (!(fields >> smiles) || smiles[0] == '#') continue;  // blank or comment
+      ++table.rows;
+      fields >> id;
+      if (!featurizer.featurize(smiles, builder.next_column())) {
+        detail::reject(table, path, number, smiles, "invalid SMILES '" + smiles + "'", options.strict);
+        continue;
+      }
+      builder.commit(id.empty() ? std::to_string(number) : id, 0.0f);
+    }
+    builder.finish(table);
+    return table;
+  }
+  DelimitedReader reader(path);
+  const Index smiles_column = detail::pick_column(reader, options.smiles_column, {"smiles"});
+  if (smiles_column < 0) throw data_error(path + ": no SMILES column (columns: " + reader.column_list() + "); name it with the SMILES-column option");
+  const Index id_column = detail::pick_column(reader, options.id_column, {"title", "id", "name"});
+  const Index score_column = options.score_column.empty() ? -1 : reader.column(options.score_column);
+  detail::molecule_builder builder(featurizer.width(), score_column >= 0);
+  delimited_row row;
+  while (true) {
+    try {
+      if (!reader.next(row)) break;
+    } catch (const data_error& e) {  // a row of the wrong length: skip it unless strict
+      if (options.strict) throw;
+      ++table.rows;
+      table.rejected.push_back({0, "", e.what()});
+      continue;
+    }
+    ++table.rows;
+    const std::string smiles(trim_spaces(row.fields[static_cast<std::size_t>(smiles_column)]));
+    double score = 0.0;
+    if (score_column >= 0) {
+      try {
+        score = reader.number(row, score_column);
+      } catch (const data_error& e) {
+        detail::reject(table, path, row.line, smiles, e.what(), options.strict);
+        continue;
+      }
+      if (!std::isfinite(score)) {
+        detail::reject(table, path, row.line, smiles, "missing score in column '" + options.score_column + "'", options.strict);
+        continue;
+      }
+    }
+    if (!featurizer.featurize(smiles, builder.next_column())) {
+      detail::reject(table, path, row.line, smiles, "invalid SMILES '" + smiles + "'", options.strict);
+      continue;
+    }
+    builder.commit(id_column >= 0 ? std::string(row.fields[static_cast<std::size_t>(id_column)]) : std::to_string(row.line),
+                   detail::label_of(score, options.docking_score));
+  }
+  builder.finish(table);
+  return table;
+}
+
+/// Reads precomputed features: `id_column` (optional), `options.score_column` (optional) and every
+/// other column as a number. Non-numeric or missing feature values reject the row.
+inline molecule_table read_feature_table(const std::string& path, const molecule_read_options& options = {}) {
+  molecule_table table;
+  DelimitedReader reader(path);
+  const Index id_column = detail::pick_column(reader, options.id_column, {"title", "id", "name", "smiles"});
+  const Index score_column = options.score_column.empty() ? -1 : reader.column(options.score_column);
+  std::vector<Index> feature_columns;
+  for (Index c = 0; c < static_cast<Index>(reader.header().size()); ++c)
+    if (c != id_column && c != score_column) feature_columns.push_back(c);
+  if (feature_columns.empty()) throw data_error(path + ": no feature columns besides the id and score");
+  detail::molecule_builder builder(static_cast<Index>(feature_columns.size()), score_column >= 0);
+  delimited_row row;
+  while (true) {
+    try {
+      if (!reader.next(row)) break;
+    } catch (const data_error& e) {
+      if (options.strict) throw;
+      ++table.rows;
+      table.rejected.push_back({0, "", e.what()});
+      continue;
+    }
+    ++table.rows;
+    try {
+      float* column = builder.next_column();
+      for (std::size_t k = 0; k < feature_columns.size(); ++k) {
+        const double v = reader.number(row, feature_columns[k]);
+        if (!std::isfinite(v))
+          throw data_error(detail::concat(reader.where(row, feature_columns[k]), ": missing value in feature column '",
+                                          reader.header()[static_cast<std::size_t>(feature_columns[k])], "'"));
+        column[k] = static_cast<float>(v);
+      }
+      const double score = score_column >= 0 ? reader.number(row, score_column) : 0.0;
+      if (!std::isfinite(score))
+        throw data_error(detail::concat(reader.where(row, score_column), ": missing score in column '", options.score_column, "'"));
+      builder.commit(id_column >= 0 ? std::string(row.fields[static_cast<std::size_t>(id_column)]) : std::to_string(row.line),
+                     detail::label_of(score, options.docking_score));
+    } catch (const data_error& e) {
+      detail::reject(table, path, row.line, "", e.what(), options.strict);
+    }
+  }
+  builder.finish(table);
+  return table;
+}
+
+}  // namespace strata
