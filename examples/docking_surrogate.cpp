@@ -5,12 +5,17 @@
 //   docking_surrogate train --synthetic 10000 --model-out fp.model
 //   docking_surrogate screen --model fp.model --library-size 10000000 --top-fraction 0.01 --out top.csv
 //   docking_surrogate evaluate-prefilter --model fp.model --library-size 1000000
+//   docking_surrogate train --input ml.target.csv --score-column dock --docking-score --model-out t.model
+//   docking_surrogate screen --model t.model --library compounds.smi --top-k 1000 --out top.csv
 //
 // The synthetic library (data/synthetic_library.hpp) generates molecule i's features and true
 // score from (seed, i) on the fly. Training molecules come from ids 2^40 and up, so they never
 // overlap a screened range below that.
 #include <boost/program_options.hpp>
 
+#include <strata/chem/morgan.hpp>
+#include <strata/data/molecule_files.hpp>
+#include <strata/data/split.hpp>
 #include <strata/data/synthetic_library.hpp>
 #include <strata/inference/screen.hpp>
 #include <strata/models/docking.hpp>
@@ -43,6 +48,9 @@ struct settings {
   std::uint64_t library_seed = 1, first = 0;
   Index library_size = 1000000;
   std::string features = "fingerprint";
+  // files (SMILES as .smi or CSV, or precomputed feature tables)
+  std::string input, library, smiles_column, id_column, score_column, model_type;
+  bool feature_table = false, docking_score = false, strict = false;
   // training
   Index synthetic = 10000, epochs = 15, batch = 256;
   double lr = 1e-3, dropout = 0.1, validation_fraction = 0.1;
@@ -54,12 +62,24 @@ struct settings {
   double top_fraction = 0.0;
 };
 
-const char* model_kind(molecule_features f) { return f == molecule_features::descriptors ? "descriptor-mlp" : "fingerprint-mlp"; }
+/// What a model reads: "fingerprint", "counts", "descriptors" (synthetic or SMILES-derived) or
+/// "table" (precomputed feature columns).
+std::string features_name(const settings& s) { return s.feature_table ? "table" : s.features; }
 
-/// Runs `f(model)` with the model type the features call for.
+/// The model type for the features unless --model-type says otherwise.
+std::string model_kind(const settings& s, const std::string& features) {
+  if (!s.model_type.empty()) {
+    if (s.model_type != "fingerprint-mlp" && s.model_type != "descriptor-mlp")
+      throw config_error("--model-type must be fingerprint-mlp or descriptor-mlp, not '" + s.model_type + "'");
+    return s.model_type;
+  }
+  return features == "fingerprint" || features == "counts" ? "fingerprint-mlp" : "descriptor-mlp";
+}
+
+/// Runs `f(model)` with the model of `kind`.
 template <class F>
-void with_model(molecule_features features, double dropout, F&& f) {
-  if (features == molecule_features::descriptors) {
+void with_model(const std::string& kind, double dropout, F&& f) {
+  if (kind == "descriptor-mlp") {
     Model<DescriptorMLP> model(make_descriptor_mlp(dropout));
     f(model);
   } else {
@@ -68,22 +88,53 @@ void with_model(molecule_features features, double dropout, F&& f) {
   }
 }
 
-int train(const settings& s) {
-  const molecule_features features = parse_molecule_features(s.features);
-  if (s.model_out.empty()) throw config_error("train: give --model-out FILE");
-  if (s.synthetic < 10) throw config_error("train: --synthetic needs at least 10 molecules");
-  synthetic_library_options lo;
-  lo.seed = s.library_seed;
-  const SyntheticLibrary library(lo);
-  const Index validation = std::max<Index>(1, static_cast<Index>(s.validation_fraction * static_cast<double>(s.synthetic)));
-  const SyntheticLibraryDataset<float> train_set(library, features, training_ids, s.synthetic - validation);
-  const SyntheticLibraryDataset<float> validation_set(library, features, training_ids + static_cast<std::uint64_t>(s.synthetic - validation), validation);
-  std::cout << "train: " << model_kind(features) << " on " << train_set.size() << " synthetic molecules ("
-            << to_string(features) << ", " << library.width(features) << " features), validating on " << validation << "\n";
-  with_model(features, s.dropout, [&](auto& model) {
+molecule_read_options read_options(const settings& s, bool scores) {
+  molecule_read_options o;
+  o.smiles_column = s.smiles_column;
+  o.id_column = s.id_column;
+  o.score_column = scores ? s.score_column : std::string();
+  o.docking_score = s.docking_score;
+  o.strict = s.strict;
+  return o;
+}
+
+/// Reads a molecule file: SMILES featurised as `features`, or a feature table.
+molecule_table load_file(const settings& s, const std::string& path, const std::string& features, bool scores) {
+  if (scores && s.score_column.empty()) throw config_error("give --score-column: the column of " + path + " to learn or check");
+  molecule_table t;
+  if (features == "table") {
+    t = read_feature_table(path, read_options(s, scores));
+  } else {
+    if (features == "descriptors") throw config_error("descriptors come from the synthetic library or a --feature-table file, not from SMILES");
+    morgan_options m;
+    m.counts = features == "counts";
+    t = read_smiles_file(path, MorganFeaturizer(m), read_options(s, scores));
+  }
+  std::cout << "data: " << path << ": " << t.size() << " molecules x " << t.features.rows() << " features";
+  if (!t.rejected.empty()) std::cout << "; " << t.rejection_summary();
+  std::cout << "\n";
+  if (t.size() == 0) throw data_error(path + ": no usable molecules (" + t.rejection_summary() + ")");
+  return t;
+}
+
+/// Columns `rows` of a table as a dataset.
+MatrixDataset<float> columns(const molecule_table& t, const std::vector<Index>& rows) {
+  matrix_f x(t.features.rows(), static_cast<Index>(rows.size())), y(1, static_cast<Index>(rows.size()));
+  for (std::size_t j = 0; j < rows.size(); ++j) {
+    x.col(static_cast<Index>(j)) = t.features.col(rows[j]);
+    y(0, static_cast<Index>(j)) = t.labels(0, rows[j]);
+  }
+  return {x, y};
+}
+
+template <class Dataset>
+void train_and_save(const settings& s, const std::string& kind, const std::string& features, const Dataset& train_set,
+                    const Dataset& validation_set) {
+  with_model(kind, s.dropout, [&](auto& model) {
     using Spec = typename std::decay_t<decltype(model)>::spec_type;
-    model.build(library.width(features), s.seed);
-    std::cout << "model: " << model.parameter_count() << " parameters\n";
+    model.build(train_set.input_width(), s.seed);
+    std::cout << "model: " << kind << ", " << model.parameter_count() << " parameters; " << train_set.size()
+              << " training and " << validation_set.size() << " validation molecules\n";
     trainer_options options;
     options.batch_size = s.batch;
     options.seed = s.seed;
@@ -95,56 +146,116 @@ int train(const settings& s) {
     std::cout << std::setprecision(4) << "validation: R2 " << v.at("r2") << ", MAE " << v.at("mae") << ", Spearman "
               << v.at("spearman") << "\n";
     save_model(trainer.model(), s.model_out,
-               {{"kind", model_kind(features)}, {"features", to_string(features)}, {"label", "reg = max(-score, 0)"},
+               {{"kind", kind}, {"features", features}, {"label", s.input.empty() || s.docking_score ? "reg = max(-score, 0)" : s.score_column},
                 {"library_seed", std::to_string(s.library_seed)}});
     std::cout << "model: " << s.model_out << "\n";
   });
-  return 0;
 }
 
-/// Reads the model file's kind and features so screening builds the right model.
-molecule_features features_of(const std::string& path) {
-  const checkpoint file = checkpoint::read(path);
-  const auto it = file.meta.find("features");
-  if (it == file.meta.end() || file.meta.count("kind") == 0)
-    throw io_error("model file '" + path + "' has no 'kind'/'features' entries: not written by docking_surrogate train");
-  return parse_molecule_features(it->second);
-}
-
-/// Scores molecules first .. first + size - 1 of the library with the model in `s.model`,
-/// calling `on_batch(first, predictions, truths)`.
-template <class F>
-double score_library(const settings& s, F&& on_batch) {
-  const molecule_features features = features_of(s.model);
+int train(const settings& s) {
+  if (s.model_out.empty()) throw config_error("train: give --model-out FILE");
+  const std::string features = features_name(s);
+  const std::string kind = model_kind(s, features);
+  if (!s.input.empty()) {
+    const molecule_table t = load_file(s, s.input, features, true);
+    std::vector<Index> all(static_cast<std::size_t>(t.size()));
+    std::iota(all.begin(), all.end(), Index{0});
+    const split parts = hold_out(all, s.validation_fraction, s.seed);
+    if (parts.train.empty() || parts.validation.empty())
+      throw data_error(detail::concat(s.input, ": ", t.size(), " molecules are too few to hold out a validation share"));
+    train_and_save(s, kind, features, columns(t, parts.train), columns(t, parts.validation));
+    return 0;
+  }
+  if (s.synthetic < 10) throw config_error("train: --synthetic needs at least 10 molecules");
+  if (s.feature_table) throw config_error("train: --feature-table needs --input FILE");
+  const molecule_features f = parse_molecule_features(features);
   synthetic_library_options lo;
   lo.seed = s.library_seed;
   const SyntheticLibrary library(lo);
-  const SyntheticLibraryDataset<float> data(library, features, s.first, s.library_size);
-  ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(s.library_size));
-  with_model(features, s.dropout, [&](auto& model) {
-    model.build(library.width(features), 0);
-    load_model(model, s.model, model_kind(features));
-    predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
-      on_batch(begin, predictions, truths);
-      progress.update(static_cast<std::uint64_t>(begin + predictions.cols()));
+  const Index validation = std::max<Index>(1, static_cast<Index>(s.validation_fraction * static_cast<double>(s.synthetic)));
+  const SyntheticLibraryDataset<float> train_set(library, f, training_ids, s.synthetic - validation);
+  const SyntheticLibraryDataset<float> validation_set(library, f, training_ids + static_cast<std::uint64_t>(s.synthetic - validation), validation);
+  std::cout << "train: synthetic molecules (" << to_string(f) << ", " << library.width(f) << " features)\n";
+  train_and_save(s, kind, features, train_set, validation_set);
+  return 0;
+}
+
+/// The model file's kind and features (so screening builds the right model and reads the
+/// library the same way).
+std::pair<std::string, std::string> model_description(const std::string& path) {
+  const checkpoint file = checkpoint::read(path);
+  const auto kind = file.meta.find("kind"), features = file.meta.find("features");
+  if (kind == file.meta.end() || features == file.meta.end())
+    throw io_error("model file '" + path + "' has no 'kind'/'features' entries: not written by docking_surrogate train");
+  return {kind->second, features->second};
+}
+
+/// What was screened: how many molecules and the name of the one at each position.
+struct screened_library {
+  Index size = 0;
+  double seconds = 0.0;
+  std::function<std::string(Index)> name;
+};
+
+/// Scores the library (--library FILE, or synthetic molecules first .. first + size - 1) with
+/// the model in `s.model`: `on_start(size)` once, then `on_batch(first, predictions, truths)`.
+template <class Start, class F>
+screened_library score_library(const settings& s, bool need_truth, Start&& on_start, F&& on_batch) {
+  const auto [kind, features] = model_description(s.model);
+  screened_library result;
+  auto run = [&](const auto& data) {
+    on_start(data.size());
+    ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
+    with_model(kind, s.dropout, [&](auto& model) {
+      model.build(data.input_width(), 0);
+      load_model(model, s.model, kind);
+      predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
+        on_batch(begin, predictions, truths);
+        progress.update(static_cast<std::uint64_t>(begin + predictions.cols()));
+      });
     });
-  });
-  return progress.seconds();
+    result.seconds = progress.seconds();
+  };
+  if (!s.library.empty()) {
+    if ((features == "table") != s.feature_table)
+      throw config_error("the model reads " + features + " features; " +
+                         (s.feature_table ? "--feature-table gives a feature table" : "the library is read as SMILES"));
+    auto table = std::make_shared<molecule_table>(load_file(s, s.library, features, need_truth));
+    if (!need_truth) table->labels = matrix_f::Zero(1, table->size());
+    result.size = table->size();
+    result.name = [table](Index i) { return table->ids[static_cast<std::size_t>(i)]; };
+    run(table->dataset());
+    return result;
+  }
+  if (features == "table") throw config_error("the model reads a feature table: give --library FILE --feature-table");
+  synthetic_library_options lo;
+  lo.seed = s.library_seed;
+  const SyntheticLibrary library(lo);
+  const SyntheticLibraryDataset<float> data(library, parse_molecule_features(features), s.first, s.library_size);
+  result.size = s.library_size;
+  const std::uint64_t first = s.first;
+  result.name = [first](Index i) { return std::to_string(first + static_cast<std::uint64_t>(i)); };
+  run(data);
+  return result;
 }
 
 int screen(const settings& s) {
   if (s.model.empty()) throw config_error("screen: give --model FILE");
   if ((s.top_k > 0) == (s.top_fraction > 0)) throw config_error("screen: give exactly one of --top-k and --top-fraction");
   if (s.top_fraction >= 1) throw config_error("screen: --top-fraction must be below 1");
-  const auto k = static_cast<std::size_t>(s.top_k > 0 ? s.top_k : std::max<Index>(1, static_cast<Index>(s.top_fraction * static_cast<double>(s.library_size))));
-  TopK best(k);
-  const double seconds = score_library(s, [&](Index begin, const matrix_f& predictions, const matrix_f&) {
-    for (Index j = 0; j < predictions.cols(); ++j)
-      best.offer({s.first + static_cast<std::uint64_t>(begin + j), predictions(0, j), 0.0});
-  });
-  std::cout << "screen: " << s.library_size << " molecules in " << std::fixed << std::setprecision(1) << seconds << " s ("
-            << std::setprecision(0) << static_cast<double>(s.library_size) / seconds << " molecules/s), kept the top " << k
-            << "\n" << std::defaultfloat;
+  std::unique_ptr<TopK> best;
+  const auto screened = score_library(
+      s, false,
+      [&](Index n) {
+        const Index k = s.top_k > 0 ? s.top_k : std::max<Index>(1, static_cast<Index>(std::llround(s.top_fraction * static_cast<double>(n))));
+        best = std::make_unique<TopK>(static_cast<std::size_t>(k));
+      },
+      [&](Index begin, const matrix_f& predictions, const matrix_f&) {
+        for (Index j = 0; j < predictions.cols(); ++j) best->offer({static_cast<std::uint64_t>(begin + j), predictions(0, j), 0.0});
+      });
+  std::cout << "screen: " << screened.size << " molecules in " << std::fixed << std::setprecision(1) << screened.seconds << " s ("
+            << std::setprecision(0) << static_cast<double>(screened.size) / screened.seconds << " molecules/s), kept the top "
+            << best->capacity() << "\n" << std::defaultfloat;
   std::ofstream file;
   if (!s.out.empty()) {
     file.open(s.out);
@@ -152,7 +263,7 @@ int screen(const settings& s) {
   }
   std::ostream& out = s.out.empty() ? std::cout : file;
   out << "id,predicted_reg\n" << std::setprecision(6);
-  for (const auto& m : best.sorted()) out << m.id << ',' << m.predicted << '\n';
+  for (const auto& m : best->sorted()) out << screened.name(static_cast<Index>(m.id)) << ',' << m.predicted << '\n';
   if (!s.out.empty()) std::cout << "wrote " << s.out << "\n";
   return 0;
 }
@@ -164,11 +275,17 @@ int evaluate_prefilter(const settings& s) {
   for (std::string item; std::getline(list, item, ',');) fractions.push_back(std::stod(item));
   for (const double f : fractions)
     if (!(f > 0 && f < 1)) throw config_error(detail::concat("evaluate-prefilter: fraction ", f, " is not in (0, 1)"));
-  std::vector<float> predicted(static_cast<std::size_t>(s.library_size)), truth(predicted.size());
-  score_library(s, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
-    std::copy(predictions.data(), predictions.data() + predictions.cols(), predicted.begin() + begin);
-    std::copy(truths.data(), truths.data() + truths.cols(), truth.begin() + begin);
-  });
+  std::vector<float> predicted, truth;
+  const auto screened = score_library(
+      s, true,
+      [&](Index n) {
+        predicted.resize(static_cast<std::size_t>(n));
+        truth.resize(predicted.size());
+      },
+      [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
+        std::copy(predictions.data(), predictions.data() + predictions.cols(), predicted.begin() + begin);
+        std::copy(truths.data(), truths.data() + truths.cols(), truth.begin() + begin);
+      });
   // Rank by prediction and by truth (higher reg = better), ties by id.
   const auto order_by = [&](const std::vector<float>& v) {
     std::vector<std::uint32_t> order(v.size());
@@ -179,10 +296,10 @@ int evaluate_prefilter(const settings& s) {
   const auto by_prediction = order_by(predicted), by_truth = order_by(truth);
   std::vector<std::uint32_t> predicted_rank(predicted.size());
   for (std::size_t r = 0; r < by_prediction.size(); ++r) predicted_rank[by_prediction[r]] = static_cast<std::uint32_t>(r);
-  const auto n = static_cast<double>(s.library_size);
+  const auto n = static_cast<double>(screened.size);
   std::ostringstream table;
   table << "sigma,speedup,top_0.1%_retained,top_0.1%_missed,top_1%_retained,top_1%_missed\n";
-  std::cout << "pre-filter on " << s.library_size << " molecules (true top 0.1% = " << static_cast<Index>(0.001 * n)
+  std::cout << "pre-filter on " << screened.size << " molecules (true top 0.1% = " << static_cast<Index>(0.001 * n)
             << ", top 1% = " << static_cast<Index>(0.01 * n) << ")\n"
             << "   sigma  speed-up  top 0.1% kept  missed  top 1% kept  missed\n";
   for (const double sigma : fractions) {
@@ -215,7 +332,18 @@ int parse_and_run(int argc, char** argv) {
       screening("screen and evaluate-prefilter");
   library.add_options()
       ("library-seed", po::value(&s.library_seed)->default_value(s.library_seed), "seed of the synthetic library")
-      ("features", po::value(&s.features)->default_value(s.features), "fingerprint (2,048 bits; fingerprint MLP) | counts | descriptors (1,613; descriptor MLP)");
+      ("features", po::value(&s.features)->default_value(s.features), "fingerprint (2,048 Morgan bits; fingerprint MLP) | counts | descriptors (1,613, synthetic only; descriptor MLP)");
+  po::options_description files("Molecule files: .smi (SMILES id) or CSV/TSV with a SMILES column; or --feature-table");
+  files.add_options()
+      ("input", po::value(&s.input), "train: molecule file with a score column (instead of --synthetic)")
+      ("library", po::value(&s.library), "screen/evaluate-prefilter: molecule file (instead of the synthetic library)")
+      ("feature-table", po::bool_switch(&s.feature_table), "the files hold precomputed features: an id column, the score column, every other column a feature")
+      ("smiles-column", po::value(&s.smiles_column), "CSV column of SMILES (default: the one named smiles, any case)")
+      ("id-column", po::value(&s.id_column), "CSV column of ids (default: TITLE, id or name if present, else the line)")
+      ("score-column", po::value(&s.score_column), "CSV column to learn (train) or to check against (evaluate-prefilter)")
+      ("docking-score", po::bool_switch(&s.docking_score), "the score is a docking score: learn reg = max(-score, 0)")
+      ("strict", po::bool_switch(&s.strict), "stop at the first invalid SMILES or malformed row (default: report and skip)")
+      ("model-type", po::value(&s.model_type), "fingerprint-mlp | descriptor-mlp (default: by the features)");
   training.add_options()
       ("synthetic", po::value(&s.synthetic)->default_value(s.synthetic), "train on this many synthetic molecules (ids from 2^40)")
       ("validation-fraction", po::value(&s.validation_fraction)->default_value(s.validation_fraction), "share of them held out")
@@ -239,7 +367,7 @@ int parse_and_run(int argc, char** argv) {
   po::options_description all(
       "docking_surrogate COMMAND [options]: docking surrogates and the pre-filter workflow\n"
       "commands: train | screen | evaluate-prefilter\n");
-  all.add(library).add(training).add(screening);
+  all.add(library).add(files).add(training).add(screening);
   po::options_description hidden;
   hidden.add_options()("command", po::value(&s.command));
   po::options_description cmdline;
@@ -260,7 +388,7 @@ int parse_and_run(int argc, char** argv) {
 #endif
   }
   if (s.library_size <= 0) throw config_error("--library-size must be positive");
-  if (s.library_size > (Index{1} << 32) - 1 && s.command == "evaluate-prefilter")
+  if (s.library_size > (Index{1} << 32) - 1 && s.command == "evaluate-prefilter" && s.library.empty())
     throw config_error("evaluate-prefilter keeps every score in memory: use at most 2^32 - 1 molecules");
   if (s.command == "train") return train(s);
   if (s.command == "screen") return screen(s);

@@ -30,4 +30,25 @@ grep -q "cannot open '$work/none.model'" "$work/err1" || fail "missing model: $(
 grep -q "not a Strata checkpoint" "$work/err2" || fail "not a model: $(cat "$work/err2")"
 "$program" dock > /dev/null 2> "$work/err3" && fail "an unknown command was accepted"
 grep -q "unknown command 'dock'" "$work/err3" || fail "unknown command: $(cat "$work/err3")"
+# Molecule files: a CSV of SMILES with docking scores (one invalid SMILES, one missing score).
+{
+  echo "TITLE,SMILES,dock"
+  for k in $(seq 1 40); do echo "mol$k,$(printf 'C%.0s' $(seq 1 $k))O,-$((k % 9)).5"; done
+  echo "broken,CC(,-3"
+  echo "unscored,CCN,"
+} > "$work/molecules.csv"
+if "$program" train --input "$work/molecules.csv" --score-column dock --docking-score --epochs 2 --batch 8 \
+     --model-out "$work/file.model" > "$work/file_train.log" 2>&1; then
+  grep -q "40 molecules x 2048 features; 2 of 42 rows skipped (line 42: invalid SMILES 'CC('" "$work/file_train.log" ||
+    fail "file training did not report the skipped rows: $(grep '^data' "$work/file_train.log")"
+  "$program" screen --model "$work/file.model" --library "$work/molecules.csv" --top-k 3 --out "$work/file_top.csv" > /dev/null 2>&1
+  [[ $(wc -l < "$work/file_top.csv") -eq 4 ]] || fail "file screen kept the wrong number of molecules"
+  grep -q '^mol[0-9]*,' "$work/file_top.csv" || fail "file screen lost the ids"
+  "$program" train --input "$work/molecules.csv" --score-column dock --strict --model-out "$work/x.model" > /dev/null 2> "$work/err4" &&
+    fail "strict mode accepted an invalid SMILES"
+  grep -q "molecules.csv:42: invalid SMILES 'CC('" "$work/err4" || fail "strict: $(cat "$work/err4")"
+else
+  grep -q "SMILES input needs RDKit" "$work/file_train.log" || fail "SMILES input failed: $(tail -3 "$work/file_train.log")"
+  echo "no RDKit in this build: SMILES input reported as unavailable, as it should be"
+fi
 echo PASS
