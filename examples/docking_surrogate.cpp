@@ -47,7 +47,10 @@ struct settings {
   // library
   std::uint64_t library_seed = 1, first = 0;
   Index library_size = 1000000;
-  std::string features = "fingerprint";
+  // Morgan counts by default: a binary fingerprint cannot tell one copy of a substructure from
+  // three, and on the synthetic library the molecules it then misranks are exactly top binders
+  // (10 M molecules, 1% for training: 3 of the top 0.1% lost at sigma = 10% with bits, 0 with counts).
+  std::string features = "counts";
   // files (SMILES as .smi or CSV, or precomputed feature tables)
   std::string input, library, smiles_column, id_column, score_column, model_type;
   bool feature_table = false, docking_score = false, strict = false;
@@ -332,7 +335,7 @@ int parse_and_run(int argc, char** argv) {
       screening("screen and evaluate-prefilter");
   library.add_options()
       ("library-seed", po::value(&s.library_seed)->default_value(s.library_seed), "seed of the synthetic library")
-      ("features", po::value(&s.features)->default_value(s.features), "fingerprint (2,048 Morgan bits; fingerprint MLP) | counts | descriptors (1,613, synthetic only; descriptor MLP)");
+      ("features", po::value(&s.features)->default_value(s.features), "counts (2,048 Morgan bits, counted; fingerprint MLP) | fingerprint (bits only) | descriptors (1,613, synthetic only; descriptor MLP)");
   po::options_description files("Molecule files: .smi (SMILES id) or CSV/TSV with a SMILES column; or --feature-table");
   files.add_options()
       ("input", po::value(&s.input), "train: molecule file with a score column (instead of --synthetic)")
