@@ -23,6 +23,8 @@
 #include <strata/train/model_file.hpp>
 #include <strata/train/trainer.hpp>
 
+#include "example_support.hpp"
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -386,12 +388,7 @@ int parse_and_run(int argc, char** argv) {
     return 0;
   }
   po::notify(vm);
-  if (s.threads > 0) {
-    Eigen::setNbThreads(static_cast<int>(s.threads));
-#ifdef _OPENMP
-    omp_set_num_threads(static_cast<int>(s.threads));
-#endif
-  }
+  examples::use_threads(s.threads);
   if (s.library_size <= 0) throw config_error("--library-size must be positive");
   if (s.library_size > (Index{1} << 32) - 1 && s.command == "evaluate-prefilter" && s.library.empty())
     throw config_error("evaluate-prefilter keeps every score in memory: use at most 2^32 - 1 molecules");
@@ -404,13 +401,5 @@ int parse_and_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return parse_and_run(argc, argv);
-  } catch (const po::error& e) {
-    std::cerr << "docking_surrogate: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "docking_surrogate: error: " << e.what() << "\n";
-    return 1;
-  }
+  return examples::run_reporting_errors("docking_surrogate", [&] { return parse_and_run(argc, argv); });
 }

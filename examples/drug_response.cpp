@@ -23,6 +23,8 @@
 #include <strata/train/callbacks.hpp>
 #include <strata/train/trainer.hpp>
 
+#include "example_support.hpp"
+
 #ifdef STRATA_EXAMPLE_MPI
 #include <strata/parallel/abort_on_error.hpp>
 #include <strata/parallel/data_parallel.hpp>
@@ -168,13 +170,10 @@ std::uint64_t weights_checksum(Model<Combo>& model) {
 
 /// Rejects option values that make no sense before any data is loaded.
 void check_options(const settings& s) {
-  const auto positive = [](const char* option, double v) {
-    if (!(v > 0)) throw config_error(detail::concat("--", option, " must be positive, got ", v));
-  };
-  positive("epochs", static_cast<double>(s.epochs));
-  positive("batch", static_cast<double>(s.batch));
-  positive("width", static_cast<double>(s.width));
-  positive("lr", s.lr);
+  examples::require_positive("epochs", static_cast<double>(s.epochs));
+  examples::require_positive("batch", static_cast<double>(s.batch));
+  examples::require_positive("width", static_cast<double>(s.width));
+  examples::require_positive("lr", s.lr);
   if (!(s.validation_fraction > 0 && s.validation_fraction < 1))
     throw config_error(detail::concat("--validation-fraction must be in (0, 1), got ", s.validation_fraction));
   if (!(s.dropout >= 0 && s.dropout < 1)) throw config_error(detail::concat("--dropout must be in [0, 1), got ", s.dropout));
@@ -191,18 +190,8 @@ void check_options(const settings& s) {
 int run(settings s) {
   check_options(s);
   Strategy strategy = make_strategy(s);
-  if (s.threads == 0 && strategy.ranks() > 1) {
-    // Ranks on one node share its cores: give each its part rather than all of them.
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    const long ranks_here = local != nullptr ? std::max(1L, std::atol(local)) : 1L;
-    s.threads = std::max<Index>(1, static_cast<Index>(std::thread::hardware_concurrency()) / ranks_here);
-  }
-  if (s.threads > 0) {
-    Eigen::setNbThreads(static_cast<int>(s.threads));
-#ifdef _OPENMP
-    omp_set_num_threads(static_cast<int>(s.threads));
-#endif
-  }
+  s.threads = examples::threads_per_rank(s.threads, strategy.ranks() > 1);
+  examples::use_threads(s.threads);
   locate_files(s);
   if (!s.use_synthetic() && (s.cell_file.empty() || s.drug_file.empty() || s.response_file.empty()))
     throw config_error("give --data-dir, or all of --cell-file, --drug-file and --response-file");
@@ -380,18 +369,6 @@ int parse_and_run(int argc, char** argv) {
 
 }  // namespace
 
-/// Runs one process's part; errors become a message and an exit code (2: bad options).
-int run_reporting_errors(int argc, char** argv) {
-  try {
-    return parse_and_run(argc, argv);
-  } catch (const po::error& e) {
-    std::cerr << "drug_response: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "drug_response: error: " << e.what() << "\n";
-    return 1;
-  }
-}
 
 int main(int argc, char** argv) {
 #ifdef STRATA_EXAMPLE_MPI
@@ -404,5 +381,5 @@ int main(int argc, char** argv) {
   // Under mpirun a failure on any rank must end the whole job, not leave the others waiting.
   if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
 #endif
-  return run_reporting_errors(argc, argv);
+  return examples::run_reporting_errors("drug_response", [&] { return parse_and_run(argc, argv); });
 }

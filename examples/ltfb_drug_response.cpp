@@ -27,6 +27,8 @@
 #include <strata/train/ltfb.hpp>
 #include <strata/train/trainer.hpp>
 
+#include "example_support.hpp"
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -209,16 +211,14 @@ int run_population(const settings& s, const prepared_drug_response<float>& prepa
 }
 
 void check_options(const settings& s) {
-  const auto positive = [](const char* option, double v) {
-    if (!(v > 0)) throw config_error(detail::concat("--", option, " must be positive, got ", v));
-  };
-  positive("epochs", static_cast<double>(s.epochs));
-  positive("batch", static_cast<double>(s.batch));
-  positive("width", static_cast<double>(s.width));
-  positive("lr", s.lr);
-  positive("ranks-per-trainer", s.ranks_per_trainer);
-  positive("train-samples", static_cast<double>(s.train_samples));
-  positive("validation-samples", static_cast<double>(s.validation_samples));
+  for (const auto& [option, value] : {std::pair<const char*, double>{"epochs", static_cast<double>(s.epochs)},
+                                      {"batch", static_cast<double>(s.batch)},
+                                      {"width", static_cast<double>(s.width)},
+                                      {"lr", s.lr},
+                                      {"ranks-per-trainer", s.ranks_per_trainer},
+                                      {"train-samples", static_cast<double>(s.train_samples)},
+                                      {"validation-samples", static_cast<double>(s.validation_samples)}})
+    examples::require_positive(option, value);
   if (!(s.tournament_fraction > 0 && s.tournament_fraction < 1))
     throw config_error(detail::concat("--tournament-fraction must be in (0, 1), got ", s.tournament_fraction));
   if (!(s.dropout >= 0 && s.dropout < 1)) throw config_error(detail::concat("--dropout must be in [0, 1), got ", s.dropout));
@@ -232,16 +232,8 @@ int run(settings s) {
   MpiCommunicator world;
   if (world.size() % s.ranks_per_trainer != 0)
     throw config_error(detail::concat(world.size(), " ranks cannot form trainers of ", s.ranks_per_trainer, " ranks"));
-  if (s.threads == 0) {
-    // Ranks on one node share its cores: give each its part rather than all of them.
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    const long ranks_here = local != nullptr ? std::max(1L, std::atol(local)) : 1L;
-    s.threads = std::max<Index>(1, static_cast<Index>(std::thread::hardware_concurrency()) / ranks_here);
-  }
-  Eigen::setNbThreads(static_cast<int>(s.threads));
-#ifdef _OPENMP
-  omp_set_num_threads(static_cast<int>(s.threads));
-#endif
+  s.threads = examples::threads_per_rank(s.threads, true);
+  examples::use_threads(s.threads);
   std::cout << "ltfb_drug_response: " << world.size() / s.ranks_per_trainer << " trainers of " << s.ranks_per_trainer
             << " rank(s) (" << (s.model_parallel ? "model" : "data") << "-parallel inside), Combo width " << s.width
             << ", batch " << s.batch << ", " << s.epochs << " epochs, a tournament every " << s.every_steps
@@ -306,18 +298,6 @@ int parse_and_run(int argc, char** argv) {
   return run(s);
 }
 
-int run_reporting_errors(int argc, char** argv) {
-  try {
-    return parse_and_run(argc, argv);
-  } catch (const po::error& e) {
-    std::cerr << "ltfb_drug_response: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "ltfb_drug_response: error: " << e.what() << "\n";
-    return 1;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,5 +305,5 @@ int main(int argc, char** argv) {
   MpiCommunicator world;
   if (world.rank() != 0) std::cout.setstate(std::ios::badbit);  // rank 0 speaks for all
   if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
-  return run_reporting_errors(argc, argv);
+  return examples::run_reporting_errors("ltfb_drug_response", [&] { return parse_and_run(argc, argv); });
 }

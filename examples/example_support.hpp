@@ -1,0 +1,59 @@
+#pragma once
+// What the example programs share: option checks, thread settings and turning errors into a
+// message and an exit code. (Program plumbing, not library: it lives beside the examples.)
+#include <boost/program_options/errors.hpp>
+
+#include <strata/core/config.hpp>
+#include <strata/core/error.hpp>
+
+#include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+namespace examples {
+
+/// Throws config_error "--OPTION must be positive, got V" unless v > 0.
+inline void require_positive(const char* option, double v) {
+  if (!(v > 0)) throw strata::config_error(strata::detail::concat("--", option, " must be positive, got ", v));
+}
+
+/// Compute threads per process: `requested`, or when 0 and several ranks share this node, the
+/// node's cores divided among them (0 stays 0: OpenMP's default).
+inline strata::Index threads_per_rank(strata::Index requested, bool under_mpi) {
+  if (requested != 0 || !under_mpi) return requested;
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const long ranks_here = local != nullptr ? std::max(1L, std::atol(local)) : 1L;
+  return std::max<strata::Index>(1, static_cast<strata::Index>(std::thread::hardware_concurrency()) / ranks_here);
+}
+
+/// Sets Eigen's and OpenMP's thread counts (0: leave the defaults).
+inline void use_threads(strata::Index threads) {
+  if (threads <= 0) return;
+  Eigen::setNbThreads(static_cast<int>(threads));
+#ifdef _OPENMP
+  omp_set_num_threads(static_cast<int>(threads));
+#endif
+}
+
+/// Runs `body()`; an exception becomes "PROGRAM: error: ..." on stderr and exit code 1, a bad
+/// option "PROGRAM: ... (see --help)" and exit code 2.
+template <class Body>
+int run_reporting_errors(const char* program, Body&& body) {
+  try {
+    return body();
+  } catch (const boost::program_options::error& e) {
+    std::cerr << program << ": " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace examples
