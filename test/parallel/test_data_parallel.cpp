@@ -9,6 +9,8 @@
 #include <strata/parallel/mpi_communicator.hpp>
 #include <strata/train/trainer.hpp>
 
+#include "../support/toy_regression.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -29,13 +31,7 @@ Net make_net(Index width = 8) {
              Dense<>{6}, Tanh{}, Dense<1>{}};
 }
 
-MatrixDataset<float> make_data(Index n, std::uint64_t salt) {
-  const random_stream rng(5, purpose::data, salt);
-  matrix_f x(11, n), y(1, n);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
-  for (Index j = 0; j < n; ++j) y(0, j) = std::tanh(x(0, j) * x(4, j) + x(8, j)) + 0.5f * x(1, j);
-  return {x, y};
-}
+MatrixDataset<float> make_data(Index n, std::uint64_t salt) { return strata::testing::toy_regression(11, n, salt); }
 
 template <class Strategy>
 Trainer<Net, MSE, Adam, Strategy> make_trainer(Strategy strategy, Index width = 8) {

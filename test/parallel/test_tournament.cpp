@@ -12,6 +12,8 @@
 #include <strata/train/ltfb.hpp>
 #include <strata/train/trainer.hpp>
 
+#include "../support/toy_regression.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,13 +30,7 @@ using Net = Sequential<Dense<>, ReLU, Dropout, Dense<>, Tanh, Dense<1>>;
 
 Net make_net() { return Net{Dense<>{16}, ReLU{}, Dropout{0.1}, Dense<>{16}, Tanh{}, Dense<1>{}}; }
 
-MatrixDataset<float> make_data(Index n, std::uint64_t salt) {
-  const random_stream rng(5, purpose::data, salt);
-  matrix_f x(6, n), y(1, n);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
-  for (Index j = 0; j < n; ++j) y(0, j) = std::tanh(x(0, j) * x(4, j) + x(3, j)) + 0.5f * x(1, j);
-  return {x, y};
-}
+MatrixDataset<float> make_data(Index n, std::uint64_t salt) { return strata::testing::toy_regression(6, n, salt); }
 
 template <class Inner>
 using TournamentOf = Tournament<Inner, MpiCommunicator>;
