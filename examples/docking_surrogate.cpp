@@ -197,52 +197,96 @@ std::pair<std::string, std::string> model_description(const std::string& path) {
   return {kind->second, features->second};
 }
 
-/// What was screened: how many molecules and the name of the one at each position.
+/// What was screened.
 struct screened_library {
-  Index size = 0;
+  Index size = 0;  ///< molecules scored
   double seconds = 0.0;
-  std::function<std::string(Index)> name;
 };
 
-/// Scores the library (--library FILE, or synthetic molecules first .. first + size - 1) with
-/// the model in `s.model`: `on_start(size)` once, then `on_batch(first, predictions, truths)`.
+/// Data rows of a molecule file (non-blank lines, less the header of a CSV, less .smi comments):
+/// what a SMILES screen sizes its progress line and --top-fraction by before reading it.
+Index count_rows(const std::string& path, bool csv) {
+  std::ifstream in(path);
+  if (!in) throw io_error("cannot open '" + path + "'");
+  Index rows = 0;
+  for (std::string line; std::getline(in, line);)
+    if (line.find_first_not_of(" \t\r") != std::string::npos && line[line.find_first_not_of(" \t\r")] != '#') ++rows;
+  return csv && rows > 0 ? rows - 1 : rows;
+}
+
+/// Scores the library with the model in `s.model`: `on_start(size)` once, then
+/// `on_batch(first, predictions, truths, name)` per pass, name(j) naming the pass's j-th molecule.
+/// A SMILES library (--library FILE) streams in chunks, the synthetic one (molecules first ..
+/// first + size - 1) is generated pass by pass: memory does not grow with either.
 template <class Start, class F>
 screened_library score_library(const settings& s, bool need_truth, Start&& on_start, F&& on_batch) {
   const auto [kind, features] = model_description(s.model);
   screened_library result;
-  auto run = [&](const auto& data) {
-    on_start(data.size());
-    ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
-    with_model(kind, s.dropout, [&](auto& model) {
-      model.build(data.input_width(), 0);
-      load_model(model, s.model, kind);
+  if (!s.library.empty() && (features == "table") != s.feature_table)
+    throw config_error("the model reads " + features + " features; " +
+                       (s.feature_table ? "--feature-table gives a feature table" : "the library is read as SMILES"));
+  if (s.library.empty() && features == "table") throw config_error("the model reads a feature table: give --library FILE --feature-table");
+  with_model(kind, s.dropout, [&](auto& model) {
+    const auto score = [&](const auto& data, Index offset, const auto& name_at) {
       predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
-        on_batch(begin, predictions, truths);
+        on_batch(offset + begin, predictions, truths, [&](Index j) { return name_at(begin + j); });
+      });
+    };
+    const auto prepare = [&](Index width) {
+      model.build(width, 0);
+      load_model(model, s.model, kind);
+    };
+    if (s.library.empty()) {  // the synthetic library
+      synthetic_library_options lo;
+      lo.seed = s.library_seed;
+      const SyntheticLibrary library(lo);
+      const SyntheticLibraryDataset<float> data(library, parse_molecule_features(features), s.first, s.library_size);
+      prepare(data.input_width());
+      on_start(data.size());
+      ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
+      const std::uint64_t first = s.first;
+      predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
+        on_batch(begin, predictions, truths, [&](Index j) { return std::to_string(first + static_cast<std::uint64_t>(begin + j)); });
         progress.update(static_cast<std::uint64_t>(begin + predictions.cols()));
       });
-    });
-    result.seconds = progress.seconds();
-  };
-  if (!s.library.empty()) {
-    if ((features == "table") != s.feature_table)
-      throw config_error("the model reads " + features + " features; " +
-                         (s.feature_table ? "--feature-table gives a feature table" : "the library is read as SMILES"));
-    auto table = std::make_shared<molecule_table>(load_file(s, s.library, features, need_truth));
-    if (!need_truth) table->labels = matrix_f::Zero(1, table->size());
-    result.size = table->size();
-    result.name = [table](Index i) { return table->ids[static_cast<std::size_t>(i)]; };
-    run(table->dataset());
-    return result;
-  }
-  if (features == "table") throw config_error("the model reads a feature table: give --library FILE --feature-table");
-  synthetic_library_options lo;
-  lo.seed = s.library_seed;
-  const SyntheticLibrary library(lo);
-  const SyntheticLibraryDataset<float> data(library, parse_molecule_features(features), s.first, s.library_size);
-  result.size = s.library_size;
-  const std::uint64_t first = s.first;
-  result.name = [first](Index i) { return std::to_string(first + static_cast<std::uint64_t>(i)); };
-  run(data);
+      result.size = data.size();
+      result.seconds = progress.seconds();
+    } else if (s.feature_table) {  // precomputed features: read whole
+      molecule_table table = load_file(s, s.library, features, need_truth);
+      if (!need_truth) table.labels = matrix_f::Zero(1, table.size());
+      prepare(table.features.rows());
+      on_start(table.size());
+      ScreenProgress progress(nullptr, 0);
+      score(table.dataset(), 0, [&](Index i) { return table.ids[static_cast<std::size_t>(i)]; });
+      result.size = table.size();
+      result.seconds = progress.seconds();
+    } else {  // SMILES, streamed
+      if (need_truth && s.score_column.empty()) throw config_error("give --score-column: the column of " + s.library + " to check against");
+      morgan_options m;
+      m.counts = features == "counts";
+      const MorganFeaturizer featurizer(m);
+      SmilesReader reader(s.library, featurizer, read_options(s, need_truth));
+      const std::string extension = s.library.size() >= 4 ? detail::lowercase(s.library.substr(s.library.size() - 4)) : "";
+      const Index rows = count_rows(s.library, extension == ".csv" || extension == ".tsv");  // as SmilesReader decides
+      prepare(featurizer.width());
+      on_start(rows);
+      ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(rows));
+      molecule_table chunk, skipped;
+      Index rows_done = 0;
+      while (reader.next(std::max<Index>(s.screen_batch, 4096), chunk)) {  // 4,096 x 2,048 floats: 32 MiB
+        rows_done += chunk.rows;
+        skipped.rows += chunk.rows;
+        for (auto& r : chunk.rejected) skipped.rejected.push_back(std::move(r));
+        score(chunk.as_dataset(), result.size, [&](Index i) { return chunk.ids[static_cast<std::size_t>(i)]; });
+        result.size += chunk.size();
+        progress.update(static_cast<std::uint64_t>(rows_done));
+      }
+      result.seconds = progress.seconds();
+      std::cout << "data: " << s.library << ": " << result.size << " molecules scored";
+      if (!skipped.rejected.empty()) std::cout << "; " << skipped.rejection_summary();
+      std::cout << "\n";
+    }
+  });
   return result;
 }
 
@@ -257,8 +301,10 @@ int screen(const settings& s) {
         const Index k = s.top_k > 0 ? s.top_k : std::max<Index>(1, static_cast<Index>(std::llround(s.top_fraction * static_cast<double>(n))));
         best = std::make_unique<TopK>(static_cast<std::size_t>(k));
       },
-      [&](Index begin, const matrix_f& predictions, const matrix_f&) {
-        for (Index j = 0; j < predictions.cols(); ++j) best->offer({static_cast<std::uint64_t>(begin + j), predictions(0, j), 0.0});
+      [&](Index begin, const matrix_f& predictions, const matrix_f&, const auto& name) {
+        for (Index j = 0; j < predictions.cols(); ++j)
+          if (best->admits(predictions(0, j), static_cast<std::uint64_t>(begin + j)))
+            best->offer({static_cast<std::uint64_t>(begin + j), predictions(0, j), 0.0, name(j)});
       });
   std::cout << "screen: " << screened.size << " molecules in " << std::fixed << std::setprecision(1) << screened.seconds << " s ("
             << std::setprecision(0) << static_cast<double>(screened.size) / screened.seconds << " molecules/s), kept the top "
@@ -270,7 +316,7 @@ int screen(const settings& s) {
   }
   std::ostream& out = s.out.empty() ? std::cout : file;
   out << "id,predicted_reg\n" << std::setprecision(6);
-  for (const auto& m : best->sorted()) out << screened.name(static_cast<Index>(m.id)) << ',' << m.predicted << '\n';
+  for (const auto& m : best->sorted()) out << m.name << ',' << m.predicted << '\n';
   if (!s.out.empty()) std::cout << "wrote " << s.out << "\n";
   return 0;
 }
@@ -289,7 +335,11 @@ int evaluate_prefilter(const settings& s) {
         predicted.resize(static_cast<std::size_t>(n));
         truth.resize(predicted.size());
       },
-      [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
+      [&](Index begin, const matrix_f& predictions, const matrix_f& truths, const auto&) {
+        if (static_cast<std::size_t>(begin + predictions.cols()) > predicted.size()) {  // never fewer than the rows counted, but be safe
+          predicted.resize(static_cast<std::size_t>(begin + predictions.cols()));
+          truth.resize(predicted.size());
+        }
         std::copy(predictions.data(), predictions.data() + predictions.cols(), predicted.begin() + begin);
         std::copy(truths.data(), truths.data() + truths.cols(), truth.begin() + begin);
       });
@@ -303,6 +353,8 @@ int evaluate_prefilter(const settings& s) {
   const auto by_prediction = order_by(predicted), by_truth = order_by(truth);
   std::vector<std::uint32_t> predicted_rank(predicted.size());
   for (std::size_t r = 0; r < by_prediction.size(); ++r) predicted_rank[by_prediction[r]] = static_cast<std::uint32_t>(r);
+  predicted.resize(static_cast<std::size_t>(screened.size));  // rows counted less rows skipped
+  truth.resize(predicted.size());
   const auto n = static_cast<double>(screened.size);
   std::ostringstream table;
   table << "sigma,speedup,top_0.1%_retained,top_0.1%_missed,top_1%_retained,top_1%_missed\n";

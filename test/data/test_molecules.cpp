@@ -70,6 +70,22 @@ TEST_CASE("SMILES files: bad molecules are counted with their lines, strict mode
   CHECK(t.rejected[0].reason == "invalid SMILES 'C1CC'");
   CHECK(t.rejected[1].line == 6);
   CHECK_THAT(t.rejection_summary(), Contains("2 of 4 rows skipped (line 3: invalid SMILES 'C1CC'; line 6:"));
+  // Streamed in chunks of two rows, the same molecules come out in the same order.
+  SmilesReader reader(smi, featurizer);
+  molecule_table chunk;
+  std::vector<std::string> streamed;
+  Index rows = 0, skipped = 0;
+  while (reader.next(2, chunk)) {
+    rows += chunk.rows;
+    skipped += static_cast<Index>(chunk.rejected.size());
+    for (Index j = 0; j < chunk.size(); ++j) {
+      streamed.push_back(chunk.ids[static_cast<std::size_t>(j)]);
+      CHECK(chunk.features.col(j) == t.features.col(static_cast<Index>(streamed.size()) - 1));
+    }
+  }
+  CHECK(streamed == t.ids);
+  CHECK(rows == 4);
+  CHECK(skipped == 2);
   molecule_read_options strict;
   strict.strict = true;
   CHECK_THROWS_WITH(read_smiles_file(smi, featurizer, strict), Contains("strata_test.smi:3: invalid SMILES 'C1CC' (strict mode"));

@@ -14,6 +14,7 @@
 #include <ostream>
 #include <queue>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -25,15 +26,22 @@ namespace strata {
 
 /// A molecule and its predicted score (and its true score when the library knows it).
 struct scored_molecule {
-  std::uint64_t id = 0;
+  std::uint64_t id = 0;     ///< position in the library (breaks ties)
   double predicted = 0.0;
   double truth = 0.0;
+  std::string name{};       ///< the library's name for it, when it has one
 };
 
 /// The k molecules with the highest predicted score seen so far (a min-heap of size k).
 class TopK {
  public:
   explicit TopK(std::size_t k) : k_(k) {}
+
+  /// Whether a molecule scored `predicted` at position `id` would be kept now (so a caller can
+  /// skip building the molecule's name when not).
+  bool admits(double predicted, std::uint64_t id) const {
+    return k_ > 0 && (heap_.size() < k_ || better({id, predicted, 0.0}, heap_.front()));
+  }
 
   void offer(const scored_molecule& m) {
     if (k_ == 0) return;
