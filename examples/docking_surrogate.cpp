@@ -25,6 +25,13 @@
 
 #include "example_support.hpp"
 
+#ifdef STRATA_EXAMPLE_MPI
+#include <boost/mpi/environment.hpp>
+#include <strata/parallel/abort_on_error.hpp>
+#include <strata/parallel/data_parallel.hpp>
+#include <strata/parallel/mpi_communicator.hpp>
+#endif
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -43,6 +50,16 @@ using namespace strata;
 namespace {
 
 constexpr std::uint64_t training_ids = std::uint64_t{1} << 40;
+
+// Training is data-parallel under mpirun (each global batch split across the ranks); screening
+// runs on one process.
+#ifdef STRATA_EXAMPLE_MPI
+using Strategy = DataParallel<MpiCommunicator>;
+int world_size() { return MpiCommunicator{}.size(); }
+#else
+using Strategy = Serial;
+int world_size() { return 1; }
+#endif
 
 struct settings {
   std::string command;
@@ -146,15 +163,16 @@ void train_and_save(const settings& s, const std::string& kind, const std::strin
     options.batch_size = s.batch;
     options.seed = s.seed;
     options.eval_batch_size = 8192;
-    Trainer<Spec> trainer(std::move(model), MSE{}, Adam{s.lr}, Serial{}, options);
+    Trainer<Spec, MSE, Adam, Strategy> trainer(std::move(model), MSE{}, Adam{s.lr}, Strategy{}, options);
     trainer.add_callback(std::make_shared<ProgressPrinter>(std::cout));
     const auto history = trainer.fit(train_set, s.epochs, &validation_set);
     const auto& v = history.back().validation;
     std::cout << std::setprecision(4) << "validation: R2 " << v.at("r2") << ", MAE " << v.at("mae") << ", Spearman "
               << v.at("spearman") << "\n";
-    save_model(trainer.model(), s.model_out,
-               {{"kind", kind}, {"features", features}, {"label", s.input.empty() || s.docking_score ? "reg = max(-score, 0)" : s.score_column},
-                {"library_seed", std::to_string(s.library_seed)}});
+    if (trainer.strategy().is_root())
+      save_model(trainer.model(), s.model_out,
+                 {{"kind", kind}, {"features", features}, {"label", s.input.empty() || s.docking_score ? "reg = max(-score, 0)" : s.score_column},
+                  {"library_seed", std::to_string(s.library_seed)}});
     std::cout << "model: " << s.model_out << "\n";
   });
 }
@@ -444,6 +462,8 @@ int parse_and_run(int argc, char** argv) {
   if (s.library_size <= 0) throw config_error("--library-size must be positive");
   if (s.library_size > (Index{1} << 32) - 1 && s.command == "evaluate-prefilter" && s.library.empty())
     throw config_error("evaluate-prefilter keeps every score in memory: use at most 2^32 - 1 molecules");
+  if (s.command != "train" && world_size() > 1)
+    throw config_error(s.command + " runs on one process: run it without mpirun (training is the data-parallel part)");
   if (s.command == "train") return train(s);
   if (s.command == "screen") return screen(s);
   if (s.command == "evaluate-prefilter") return evaluate_prefilter(s);
@@ -453,5 +473,12 @@ int parse_and_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef STRATA_EXAMPLE_MPI
+  // Funneled: only the main thread calls MPI. Errors are handled below, before the environment ends.
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
+  MpiCommunicator world;
+  if (world.rank() != 0) std::cout.setstate(std::ios::badbit);  // rank 0 speaks for all
+  if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
+#endif
   return examples::run_reporting_errors("docking_surrogate", [&] { return parse_and_run(argc, argv); });
 }
