@@ -41,6 +41,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -270,7 +271,8 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       result.size = data.size();
       result.seconds = progress.seconds();
     } else if (s.feature_table) {  // precomputed features: read whole
-      molecule_table table = load_file(s, s.library, features, need_truth);
+      // A named score column is never a feature, whether or not it is needed here.
+      molecule_table table = load_file(s, s.library, features, need_truth || !s.score_column.empty());
       if (!need_truth) table.labels = matrix_f::Zero(1, table.size());
       prepare(table.features.rows());
       on_start(table.size());
@@ -361,18 +363,21 @@ int evaluate_prefilter(const settings& s) {
         std::copy(predictions.data(), predictions.data() + predictions.cols(), predicted.begin() + begin);
         std::copy(truths.data(), truths.data() + truths.cols(), truth.begin() + begin);
       });
-  // Rank by prediction and by truth (higher reg = better), ties by id.
+  predicted.resize(static_cast<std::size_t>(screened.size));  // rows counted less rows skipped
+  truth.resize(predicted.size());
+  if (screened.size > static_cast<Index>(std::numeric_limits<std::uint32_t>::max()))
+    throw config_error("evaluate-prefilter ranks at most 2^32 - 1 molecules");
+  // Rank by prediction and by truth (higher reg = better, NaN last), ties by id.
   const auto order_by = [&](const std::vector<float>& v) {
+    const auto key = [&](std::uint32_t i) { return std::isnan(v[i]) ? -HUGE_VALF : v[i]; };
     std::vector<std::uint32_t> order(v.size());
     std::iota(order.begin(), order.end(), 0u);
-    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return v[a] != v[b] ? v[a] > v[b] : a < b; });
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return key(a) != key(b) ? key(a) > key(b) : a < b; });
     return order;
   };
   const auto by_prediction = order_by(predicted), by_truth = order_by(truth);
   std::vector<std::uint32_t> predicted_rank(predicted.size());
   for (std::size_t r = 0; r < by_prediction.size(); ++r) predicted_rank[by_prediction[r]] = static_cast<std::uint32_t>(r);
-  predicted.resize(static_cast<std::size_t>(screened.size));  // rows counted less rows skipped
-  truth.resize(predicted.size());
   const auto n = static_cast<double>(screened.size);
   std::ostringstream table;
   table << "sigma,speedup,top_0.1%_retained,top_0.1%_missed,top_1%_retained,top_1%_missed\n";
@@ -460,6 +465,8 @@ int parse_and_run(int argc, char** argv) {
   po::notify(vm);
   examples::use_threads(s.threads);
   if (s.library_size <= 0) throw config_error("--library-size must be positive");
+  if (s.library.empty() && s.command != "train" && s.first + static_cast<std::uint64_t>(s.library_size) > training_ids)
+    throw config_error("--first + --library-size reach id 2^40, where the training molecules start: screen below it");
   if (s.library_size > (Index{1} << 32) - 1 && s.command == "evaluate-prefilter" && s.library.empty())
     throw config_error("evaluate-prefilter keeps every score in memory: use at most 2^32 - 1 molecules");
   if (s.command != "train" && world_size() > 1)

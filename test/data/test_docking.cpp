@@ -140,6 +140,15 @@ TEST_CASE("TopK keeps the k best predictions, ties by id, in bounded memory") {
     CHECK(kept[k].id == all[k].id);
     CHECK(kept[k].predicted == all[k].predicted);
   }
+  TopK with_nan(2);  // NaN predictions sort last and cannot break the heap
+  with_nan.offer({1, NAN, 0.0});
+  with_nan.offer({2, 0.5, 0.0});
+  with_nan.offer({3, NAN, 0.0});
+  with_nan.offer({4, -1.0, 0.0});
+  const auto two = with_nan.sorted();
+  REQUIRE(two.size() == 2);
+  CHECK(two[0].id == 2);
+  CHECK(two[1].id == 4);
   TopK none(0);
   none.offer({1, 2.0, 0.0});
   CHECK(none.sorted().empty());

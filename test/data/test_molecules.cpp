@@ -90,17 +90,20 @@ TEST_CASE("SMILES files: bad molecules are counted with their lines, strict mode
   strict.strict = true;
   CHECK_THROWS_WITH(read_smiles_file(smi, featurizer, strict), Contains("strata_test.smi:3: invalid SMILES 'C1CC' (strict mode"));
 
-  const std::string csv = write_file("strata_test_scores.csv", "TITLE,SMILES,dock\nm1,CCO,-7.5\nm2,CC(,-9\nm3,c1ccccc1,\nm4,CCN,2.5\n");
+  const std::string csv = write_file("strata_test_scores.csv", "TITLE,SMILES,dock\nm1,CCO,-7.5\nm2,CC(,-9\nm3,c1ccccc1,\nm4,CCN,2.5\nm5, ,-4\n");
   molecule_read_options scored;
   scored.score_column = "dock";
   scored.docking_score = true;
   const molecule_table s = read_smiles_file(csv, featurizer, scored);
+  std::vector<float> fp(2048);
   CHECK(s.ids == std::vector<std::string>{"m1", "m4"});
   CHECK(s.labels(0, 0) == 7.5f);  // reg = max(-score, 0)
   CHECK(s.labels(0, 1) == 0.0f);
-  REQUIRE(s.rejected.size() == 2);
+  REQUIRE(s.rejected.size() == 3);
   CHECK(s.rejected[0].reason == "invalid SMILES 'CC('");
   CHECK(s.rejected[1].reason == "missing score in column 'dock'");
+  CHECK(s.rejected[2].reason == "missing SMILES");  // a blank cell is not an empty molecule
+  CHECK_FALSE(featurizer.featurize("", fp.data()));
   molecule_read_options wrong;
   wrong.score_column = "score";
   CHECK_THROWS_WITH(read_smiles_file(csv, featurizer, wrong), Contains("no column 'score' (columns: TITLE, SMILES, dock)"));

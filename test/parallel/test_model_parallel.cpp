@@ -226,3 +226,15 @@ TEST_CASE("A model-parallel grid must fit the rank count") {
   zero.data.shard_optimizer = true;
   if (p > 1) CHECK_THROWS_WITH(MP(MpiCommunicator{}, zero), Contains("cannot be combined with model parallelism"));
 }
+
+TEST_CASE("Model-parallel training refuses gradient clipping, which needs whole gradients") {
+  const int p = MpiCommunicator{}.size();
+  if (p == 1) return;
+  MP strategy(MpiCommunicator{}, grid(p));
+  Model<Net> model(make_net());
+  model.build(11, 3, strategy.partition());
+  trainer_options o = options();
+  o.clip_norm = 1.0;
+  CHECK_THROWS_WITH((Trainer<Net, MSE, Adam, MP>(std::move(model), MSE{}, Adam{1e-2}, std::move(strategy), o)),
+                    Contains("gradient clipping needs whole gradients"));
+}

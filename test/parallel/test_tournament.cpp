@@ -255,6 +255,18 @@ TEST_CASE("Run-time dropout rates travel with the model in snapshots and checkpo
   CHECK(rates() == std::vector<double>{0.35});
   trainer.restore(before, "the snapshot", false);
   CHECK(rates() == std::vector<double>{0.1});
+  // A snapshot with an impossible rate is refused before anything changes.
+  checkpoint bad = trainer.snapshot();
+  for (auto& [key, value] : bad.meta)
+    if (key.rfind("setting/", 0) == 0) value = "1.5";
+  const auto weights_before = weight_hash(trainer);
+  trainer.model().for_each_setting([](const std::string&, double& v) { v = 0.2; });
+  trainer.model().parameters()[0].value->array() += 1.0f;
+  const auto changed = weight_hash(trainer);
+  CHECK_THROWS_WITH(trainer.restore(bad, "the bad snapshot", false), Contains("outside [0, 1)"));
+  CHECK(weight_hash(trainer) == changed);
+  CHECK(rates() == std::vector<double>{0.2});
+  CHECK(changed != weights_before);
   CHECK_THROWS_WITH(trainer.model().for_each_setting([](const std::string&, double& v) { v = 1.5; }),
                     Contains("dropout rate must be in [0, 1), got 1.5"));
 }

@@ -70,7 +70,7 @@ class MorganFeaturizer {
     } catch (const std::exception&) {
       return false;  // RDKit throws for some malformed input rather than returning null
     }
-    if (!mol) return false;
+    if (!mol || mol->getNumAtoms() == 0) return false;  // "" parses to a molecule without atoms
     const auto bits = static_cast<unsigned>(o_.bits);
     if (o_.counts) {
       const std::unique_ptr<RDKit::SparseIntVect<std::uint32_t>> fp(RDKit::MorganFingerprints::getHashedFingerprint(*mol, o_.radius, bits));

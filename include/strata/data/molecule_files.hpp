@@ -250,6 +250,7 @@ class SmilesReader {
     }
     p.line = row.line;
     p.smiles = std::string(trim_spaces(row.fields[static_cast<std::size_t>(smiles_column_)]));
+    if (p.smiles.empty()) p.error = "missing SMILES";
     p.id = id_column_ >= 0 ? std::string(row.fields[static_cast<std::size_t>(id_column_)]) : std::to_string(row.line);
     if (score_column_ >= 0) {
       try {
@@ -293,7 +294,7 @@ inline molecule_table read_smiles_file(const std::string& path, const MorganFeat
 }
 
 /// Reads precomputed features: `id_column` (optional), `options.score_column` (optional) and every
-/// other column as a number. Non-numeric or missing feature values reject the row.
+/// other column as a number (except a SMILES column). Non-numeric or missing feature values reject the row.
 inline molecule_table read_feature_table(const std::string& path, const molecule_read_options& options = {}) {
   molecule_table table;
   DelimitedReader reader(path);
@@ -301,7 +302,8 @@ inline molecule_table read_feature_table(const std::string& path, const molecule
   const Index score_column = options.score_column.empty() ? -1 : reader.column(options.score_column);
   std::vector<Index> feature_columns;
   for (Index c = 0; c < static_cast<Index>(reader.header().size()); ++c)
-    if (c != id_column && c != score_column) feature_columns.push_back(c);
+    if (c != id_column && c != score_column && detail::lowercase(reader.header()[static_cast<std::size_t>(c)]) != "smiles")
+      feature_columns.push_back(c);
   if (feature_columns.empty()) throw data_error(path + ": no feature columns besides the id and score");
   detail::molecule_builder builder(static_cast<Index>(feature_columns.size()), score_column >= 0);
   delimited_row row;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iomanip>
@@ -64,9 +65,11 @@ class TopK {
   std::size_t capacity() const { return k_; }
 
  private:
-  /// Higher prediction first; the lower id wins a tie, so results do not depend on batch order.
+  /// Higher prediction first, NaN last; the lower id wins a tie, so results do not depend on
+  /// batch order (and a NaN cannot break the heap's ordering).
   static bool better(const scored_molecule& a, const scored_molecule& b) {
-    return a.predicted != b.predicted ? a.predicted > b.predicted : a.id < b.id;
+    const double x = std::isnan(a.predicted) ? -HUGE_VAL : a.predicted, y = std::isnan(b.predicted) ? -HUGE_VAL : b.predicted;
+    return x != y ? x > y : a.id < b.id;
   }
   static bool worse_first(const scored_molecule& a, const scored_molecule& b) { return better(a, b); }
 

@@ -95,10 +95,14 @@ class ModelParallel {
   /// makes the ranks of each data column start from the same weights.
   template <class B>
   void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
-    std::uint64_t h = mix64(settings) ^ mix64(static_cast<std::uint64_t>(model_ranks()) + 0x4D50ull);
+    std::uint64_t h = mix64(settings) ^ mix64(static_cast<std::uint64_t>(model_ranks()) + 0x4D50ull) ^
+                      mix64(static_cast<std::uint64_t>(group_->min_rows_per_rank) + 0x4D51ull);
     for (const auto& p : params) {
+      // Whole shapes and which tensors are split: ranks that split different layers would issue
+      // different collectives.
       const Index rows = p.split.split() ? p.split.whole_rows : p.value->rows();
-      h = mix64(h ^ std::hash<std::string>{}(p.name)) ^ mix64(static_cast<std::uint64_t>(rows) * 31u + static_cast<std::uint64_t>(p.value->cols()));
+      h = mix64(h ^ std::hash<std::string>{}(p.name)) ^
+          mix64(static_cast<std::uint64_t>(rows) * 31u + static_cast<std::uint64_t>(p.value->cols()) * 2u + (p.split.split() ? 1u : 0u));
     }
     for (const auto& b : buffers) h = mix64(h ^ std::hash<std::string>{}(b.name)) ^ mix64(static_cast<std::uint64_t>(b.value->size()));
     check_agreement(world_, h, "ModelParallel",
@@ -118,7 +122,9 @@ class ModelParallel {
   std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) { return data_.optimizer_parameters(params); }
   template <class B>
   void after_step(std::vector<parameter<B>>& params) { data_.after_step(params); }
-  bool shards_optimizer() const { return false; }
+  /// True when layers are split (each rank updates its rows only) or the data column shards:
+  /// either way no rank holds whole gradients, so the trainer refuses norm clipping.
+  bool shards_optimizer() const { return model_ranks() > 1 || data_.shards_optimizer(); }
 
   /// The optimizer state as whole tensors (gathered from the group; collective).
   template <class Optimizer, class B, class F>

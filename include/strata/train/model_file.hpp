@@ -18,6 +18,10 @@ namespace strata {
 /// Writes `model` to `path` with `meta` (which should hold a "kind" entry).
 template <class Spec, class B>
 void save_model(Model<Spec, B>& model, const std::string& path, const std::map<std::string, std::string>& meta) {
+  for (const auto& p : model.parameters())
+    if (p.split.split())
+      throw config_error("save_model: '" + p.name + "' is split across model-parallel ranks; save with the trainer's "
+                         "checkpoint (whole tensors) instead");
   checkpoint file;
   file.meta = meta;
   file.meta["input_width"] = std::to_string(model.input_width());
@@ -70,7 +74,12 @@ std::map<std::string, std::string> load_model(Model<Spec, B>& model, const std::
   }
   model.for_each_setting([&](const std::string& name, double& value) {
     const auto s = file.meta.find("setting/" + name);
-    if (s != file.meta.end()) value = std::stod(s->second);
+    if (s == file.meta.end()) return;
+    try {
+      value = std::stod(s->second);
+    } catch (const std::logic_error&) {
+      throw fail("has a malformed setting '" + name + "'");
+    }
   });
   return file.meta;
 }

@@ -220,11 +220,15 @@ class Trainer {
     model_.for_each_setting([&](const std::string& name, double&) {
       const auto it = file.meta.find("setting/" + name);
       if (it == file.meta.end()) return;
+      double v;
       try {
-        settings[name] = std::stod(it->second);
+        v = std::stod(it->second);
       } catch (const std::logic_error&) {
         throw fail("has a malformed setting '" + name + "'");
       }
+      // Checked here, before anything changes (dropout rates are the only settings so far).
+      if (!(v >= 0.0 && v < 1.0)) throw fail(detail::concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
+      settings[name] = v;
     });
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
