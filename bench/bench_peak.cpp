@@ -1,0 +1,113 @@
+// What this machine can do, measured in the same run as the figures it bounds:
+//   BM_fma_peak            single-precision FMA throughput: 16 independent vector accumulators
+//                          per thread (enough to hide FMA latency), GFLOP/s per thread count
+//   BM_eigen_gemm/M/K/N    Eigen's GEMM at the Combo shapes (C[M x N] = A[M x K] B[K x N], batch N)
+//   BM_blas_gemm/M/K/N     OpenBLAS sgemm at the same shapes (when built with BLAS)
+// Every GEMM reports GFLOP/s; divide by BM_fma_peak at the same thread count for the fraction of
+// peak. Threads: OMP_NUM_THREADS (Eigen) and OPENBLAS_NUM_THREADS; mind OPENBLAS_CORETYPE (the
+// toolchain notes: these machines export Haswell, which forces OpenBLAS's AVX2 kernels).
+// Run: build/bench/bench_peak --benchmark_min_time=0.5
+#include <benchmark/benchmark.h>
+
+#include <strata/core/tensor.hpp>
+
+#include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef STRATA_BENCH_CBLAS
+#include <cblas.h>
+#endif
+
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+using strata::Index;
+using strata::matrix_f;
+
+/// 16 floats: one AVX-512 register where the machine has them (GCC vector extension, so the
+/// compiler picks the widest FMA the -march allows).
+typedef float lanes __attribute__((vector_size(64)));
+constexpr int accumulators = 16;
+constexpr int lane_count = 16;
+
+/// `iterations` rounds of one FMA into each of 16 independent accumulators; returns a value
+/// that depends on all of them so nothing is optimised away.
+float fma_chain(std::int64_t iterations, float seed) {
+  lanes acc[accumulators];
+  lanes a, b;
+  for (int k = 0; k < lane_count; ++k) {
+    a[k] = 1.0f + 1e-7f * static_cast<float>(k);
+    b[k] = 1e-7f * seed;
+  }
+  for (auto& c : acc) c = b;
+  for (std::int64_t i = 0; i < iterations; ++i)
+    for (auto& c : acc) c = c * a + b;  // contracted to one FMA per vector with -march=native
+  lanes sum = acc[0];
+  for (int k = 1; k < accumulators; ++k) sum += acc[k];
+  float total = 0.0f;
+  for (int k = 0; k < lane_count; ++k) total += sum[k];
+  return total;
+}
+
+void BM_fma_peak(benchmark::State& state) {
+  constexpr std::int64_t iterations = 1 << 22;
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  for (auto _ : state) {
+    float sink = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel reduction(+ : sink)
+#endif
+    sink += fma_chain(iterations, 1.0f);
+    benchmark::DoNotOptimize(sink);
+  }
+  const double flops = 2.0 * accumulators * lane_count * static_cast<double>(iterations) * threads;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["threads"] = threads;
+}
+BENCHMARK(BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void gemm_shapes(benchmark::internal::Benchmark* b) {
+  // Combo at batch 256: the cell and drug encoders' first layers, the hidden 1000 -> 1000, the
+  // 3000 -> 1000 layer after the concatenation.
+  for (const auto& [m, k] : std::vector<std::pair<int, int>>{{1000, 921}, {1000, 3829}, {1000, 1000}, {1000, 3000}}) b->Args({m, k, 256});
+}
+
+void report(benchmark::State& state) {
+  const double flops = 2.0 * static_cast<double>(state.range(0)) * static_cast<double>(state.range(1)) * static_cast<double>(state.range(2));
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+void BM_eigen_gemm(benchmark::State& state) {
+  const matrix_f a = matrix_f::Random(state.range(0), state.range(1)), b = matrix_f::Random(state.range(1), state.range(2));
+  matrix_f c(state.range(0), state.range(2));
+  for (auto _ : state) {
+    c.noalias() = a * b;
+    benchmark::DoNotOptimize(c.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_eigen_gemm)->Apply(gemm_shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+#ifdef STRATA_BENCH_CBLAS
+void BM_blas_gemm(benchmark::State& state) {
+  const auto m = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1)), n = static_cast<int>(state.range(2));
+  const matrix_f a = matrix_f::Random(m, k), b = matrix_f::Random(k, n);
+  matrix_f c(m, n);
+  for (auto _ : state) {
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), m, b.data(), k, 0.0f, c.data(), m);
+    benchmark::DoNotOptimize(c.data());
+  }
+  report(state);
+}
+BENCHMARK(BM_blas_gemm)->Apply(gemm_shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
+
+}  // namespace
+
+BENCHMARK_MAIN();
