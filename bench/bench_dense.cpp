@@ -2,6 +2,7 @@
 //   BM_dense_forward/backward   one 1000-wide layer; reports GFLOP/s against the GEMM work
 //   BM_combo_train_step         forward + backward + Adam on the full 13.76 M-parameter model;
 //                               reports samples/s
+//   BM_adam_step                the Adam step alone over those parameters, in GB/s of traffic
 // Run: build/bench/bench_dense --benchmark_min_time=0.5
 // Remember OPENBLAS_CORETYPE (see the toolchain notes) when comparing BLAS builds.
 #include <benchmark/benchmark.h>
@@ -61,6 +62,19 @@ void BM_combo_train_step(benchmark::State& state) {
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_combo_train_step)->Unit(benchmark::kMillisecond)->UseRealTime();
+/// One Adam step over the Combo model's 13.76 M parameters: reads weights, gradients and both
+/// moments and writes weights and moments back, 28 bytes per parameter; GB/s against that traffic
+/// (compare with bench_peak's memory triad).
+void BM_adam_step(benchmark::State& state) {
+  Model<Combo> model(make_combo(combo_options{}));
+  model.build(8579, 1);
+  for (auto& p : model.parameters()) p.gradient->setConstant(1e-3f);
+  Adam::impl<EigenBackend<float>> adam(Adam{}, model.parameters());
+  for (auto _ : state) adam.step(model.parameters(), 1e-3);
+  state.counters["GB/s"] = benchmark::Counter(28.0 * static_cast<double>(model.parameter_count()), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_adam_step)->Unit(benchmark::kMillisecond)->UseRealTime();
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -1,6 +1,7 @@
 // What this machine can do, measured in the same run as the figures it bounds:
 //   BM_fma_peak            single-precision FMA throughput: 16 independent vector accumulators
 //                          per thread (enough to hide FMA latency), GFLOP/s per thread count
+//   BM_memory_triad        memory bandwidth (a = b + s c, 3 x 64 MiB), GB/s
 //   BM_eigen_gemm/M/K/N    Eigen's GEMM at the Combo shapes (C[M x N] = A[M x K] B[K x N], batch N)
 //   BM_blas_gemm/M/K/N     OpenBLAS sgemm at the same shapes (when built with BLAS)
 // Every GEMM reports GFLOP/s; divide by BM_fma_peak at the same thread count for the fraction of
@@ -71,6 +72,25 @@ void BM_fma_peak(benchmark::State& state) {
   state.counters["threads"] = threads;
 }
 BENCHMARK(BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// Memory bandwidth: a = b + s c over 3 x 64 MiB (far beyond the caches), 12 bytes per element.
+void BM_memory_triad(benchmark::State& state) {
+  const Index n = Index{1} << 24;
+  std::vector<float> a(static_cast<std::size_t>(n), 0.0f), b(a.size(), 1.0f), c(a.size(), 2.0f);
+  float* pa = a.data();
+  const float* pb = b.data();
+  const float* pc = c.data();
+  for (auto _ : state) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (Index i = 0; i < n; ++i) pa[i] = pb[i] + 0.5f * pc[i];
+    benchmark::DoNotOptimize(pa);
+  }
+  state.counters["GB/s"] = benchmark::Counter(12.0 * static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_memory_triad)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void gemm_shapes(benchmark::internal::Benchmark* b) {
   // Combo at batch 256: the cell and drug encoders' first layers, the hidden 1000 -> 1000, the
