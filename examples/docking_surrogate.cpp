@@ -26,16 +26,9 @@
 #include "example_support.hpp"
 
 #ifdef STRATA_EXAMPLE_MPI
-#include <boost/mpi/environment.hpp>
-#include <strata/parallel/abort_on_error.hpp>
 #include <strata/parallel/data_parallel.hpp>
-#include <strata/parallel/mpi_communicator.hpp>
 #endif
 
-#include <Eigen/Core>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <fstream>
@@ -456,13 +449,11 @@ int parse_and_run(int argc, char** argv) {
   cmdline.add(all).add(hidden);
   po::positional_options_description positional;
   positional.add("command", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(cmdline).positional(positional).run(), vm);
-  if (vm.count("help") || argc == 1) {
+  if (argc == 1) {
     std::cout << all << "\n";
     return 0;
   }
-  po::notify(vm);
+  if (!examples::parse_options(po::command_line_parser(argc, argv).options(cmdline).positional(positional).run(), all)) return 0;
   examples::use_threads(s.threads);
   if (s.library_size <= 0) throw config_error("--library-size must be positive");
   if (s.library.empty() && s.command != "train" && s.first + static_cast<std::uint64_t>(s.library_size) > training_ids)
@@ -480,12 +471,5 @@ int parse_and_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef STRATA_EXAMPLE_MPI
-  // Funneled: only the main thread calls MPI. Errors are handled below, before the environment ends.
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
-  MpiCommunicator world;
-  if (world.rank() != 0) std::cout.setstate(std::ios::badbit);  // rank 0 speaks for all
-  if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
-#endif
-  return examples::run_reporting_errors("docking_surrogate", [&] { return parse_and_run(argc, argv); });
+  return examples::main_of("docking_surrogate", argc, argv, [&] { return parse_and_run(argc, argv); });
 }

@@ -26,15 +26,11 @@
 #include "example_support.hpp"
 
 #ifdef STRATA_EXAMPLE_MPI
-#include <strata/parallel/abort_on_error.hpp>
 #include <strata/parallel/data_parallel.hpp>
 #include <strata/parallel/mpi_communicator.hpp>
 #endif
 
 #include <Eigen/Core>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <chrono>
@@ -44,7 +40,6 @@
 #include <iostream>
 #include <cstdlib>
 #include <memory>
-#include <thread>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -356,13 +351,7 @@ int parse_and_run(int argc, char** argv) {
       "Defaults take about two minutes on 2 cores at the full feature widths (48,000 training tuples, 3 epochs).\n"
       "Full size: --train-samples 0 --validation-samples 0 --epochs 10\n");
   all.add(data).add(synth).add(model).add(output);
-  po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, all), vm);
-  if (vm.count("help")) {
-    std::cout << all << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!examples::parse_options(po::command_line_parser(argc, argv).options(all).run(), all)) return 0;
   s.synthetic.seed = s.seed;
   return run(s);
 }
@@ -371,15 +360,5 @@ int parse_and_run(int argc, char** argv) {
 
 
 int main(int argc, char** argv) {
-#ifdef STRATA_EXAMPLE_MPI
-  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
-  // Errors are handled below, before the environment ends, so it need not abort on them.
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
-  MpiCommunicator world;
-  // Only rank 0 speaks: the other ranks' standard output is switched off.
-  if (world.rank() != 0) std::cout.setstate(std::ios::badbit);
-  // Under mpirun a failure on any rank must end the whole job, not leave the others waiting.
-  if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
-#endif
-  return examples::run_reporting_errors("drug_response", [&] { return parse_and_run(argc, argv); });
+  return examples::main_of("drug_response", argc, argv, [&] { return parse_and_run(argc, argv); });
 }

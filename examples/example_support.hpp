@@ -1,7 +1,12 @@
 #pragma once
 // What the example programs share: option checks, thread settings and turning errors into a
 // message and an exit code. (Program plumbing, not library: it lives beside the examples.)
-#include <boost/program_options/errors.hpp>
+#include <boost/program_options.hpp>
+#ifdef STRATA_EXAMPLE_MPI
+#include <boost/mpi/environment.hpp>
+#include <strata/parallel/abort_on_error.hpp>
+#include <strata/parallel/mpi_communicator.hpp>
+#endif
 
 #include <strata/core/config.hpp>
 #include <strata/core/error.hpp>
@@ -54,6 +59,39 @@ int run_reporting_errors(const char* program, Body&& body) {
     std::cerr << program << ": error: " << e.what() << "\n";
     return 1;
   }
+}
+
+/// Stores the parsed command line in the options' variables; prints `shown` and returns false
+/// when --help was given.
+inline bool parse_options(const boost::program_options::parsed_options& parsed,
+                          const boost::program_options::options_description& shown) {
+  boost::program_options::variables_map vm;
+  boost::program_options::store(parsed, vm);
+  if (vm.count("help")) {
+    std::cout << shown << "\n";
+    return false;
+  }
+  boost::program_options::notify(vm);
+  return true;
+}
+
+/// The examples' main: under mpirun (builds with STRATA_EXAMPLE_MPI) MPI lives for the whole run
+/// (funneled: only the main thread calls it), only rank 0 prints, and a failure on any rank ends
+/// the whole job rather than leaving the others waiting; otherwise errors become a message and
+/// an exit code (run_reporting_errors).
+template <class Body>
+int main_of(const char* program, int argc, char** argv, Body&& body) {
+#ifdef STRATA_EXAMPLE_MPI
+  // Errors are handled here, before the environment ends, so it need not abort on them.
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
+  strata::MpiCommunicator world;
+  if (world.rank() != 0) std::cout.setstate(std::ios::badbit);
+  if (world.size() > 1) return strata::run_or_abort(world, body);
+#else
+  (void)argc;
+  (void)argv;
+#endif
+  return run_reporting_errors(program, body);
 }
 
 }  // namespace examples

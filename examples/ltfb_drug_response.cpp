@@ -11,14 +11,12 @@
 // tournament set. At the end every trainer is scored on the common validation set; the
 // population's winner is the trainer with the best score on the union of all tournament sets
 // (the validation set never chooses anything).
-#include <boost/mpi/environment.hpp>
 #include <boost/program_options.hpp>
 
 #include <strata/data/prepare.hpp>
 #include <strata/data/split.hpp>
 #include <strata/data/synthetic_drug_response.hpp>
 #include <strata/models/combo.hpp>
-#include <strata/parallel/abort_on_error.hpp>
 #include <strata/parallel/data_parallel.hpp>
 #include <strata/parallel/model_parallel.hpp>
 #include <strata/parallel/mpi_communicator.hpp>
@@ -29,10 +27,6 @@
 
 #include "example_support.hpp"
 
-#include <Eigen/Core>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <chrono>
@@ -40,7 +34,6 @@
 #include <iomanip>
 #include <iostream>
 #include <numeric>
-#include <thread>
 
 namespace po = boost::program_options;
 using namespace strata;
@@ -287,13 +280,7 @@ int parse_and_run(int argc, char** argv) {
       "ltfb_drug_response: tournament parallelism (LTFB) on the Combo drug-response model, synthetic data.\n"
       "Run under mpirun: mpirun -np 4 ltfb_drug_response (4 trainers; about 70 s on 2 cores).\n");
   all.add(population).add(training);
-  po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, all), vm);
-  if (vm.count("help")) {
-    std::cout << all << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!examples::parse_options(po::command_line_parser(argc, argv).options(all).run(), all)) return 0;
   s.synthetic.seed = s.seed;
   return run(s);
 }
@@ -301,9 +288,5 @@ int parse_and_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
-  MpiCommunicator world;
-  if (world.rank() != 0) std::cout.setstate(std::ios::badbit);  // rank 0 speaks for all
-  if (world.size() > 1) return run_or_abort(world, [&] { return parse_and_run(argc, argv); });
-  return examples::run_reporting_errors("ltfb_drug_response", [&] { return parse_and_run(argc, argv); });
+  return examples::main_of("ltfb_drug_response", argc, argv, [&] { return parse_and_run(argc, argv); });
 }

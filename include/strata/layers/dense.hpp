@@ -12,6 +12,23 @@ namespace strata {
 template <class B>
 class dense_layer;
 
+namespace detail {
+/// A dense layer's zeroed state besides its weights: the weight gradient (`rows x inputs`) and,
+/// when it has one, the bias and its gradient (`rows x 1`).
+template <class B>
+void zero_dense_state(typename B::matrix& weight_grad, typename B::matrix& bias, typename B::matrix& bias_grad, Index rows,
+                      Index inputs, bool with_bias) {
+  using T = typename B::scalar;
+  B::resize(weight_grad, rows, inputs);
+  B::fill(weight_grad, T(0));
+  if (!with_bias) return;
+  for (auto* m : {&bias, &bias_grad}) {
+    B::resize(*m, rows, 1);
+    B::fill(*m, T(0));
+  }
+}
+}  // namespace detail
+
 /// A dense (fully connected) layer of `Width` outputs; `Dense<>` takes its width at run time:
 /// `Dense<>{1000}`. Weights are He-normal by default, biases zero.
 template <Index Width = dynamic>
@@ -58,15 +75,7 @@ class dense_layer {
       matrix whole = std::move(weight_);
       detail::take_rows<B>(whole, split_, weight_);
     }
-    const Index rows = local_rows();
-    B::resize(weight_grad_, rows, input_width);
-    B::fill(weight_grad_, T(0));
-    if (bias_) {
-      B::resize(bias_value_, rows, 1);
-      B::resize(bias_grad_, rows, 1);
-      B::fill(bias_value_, T(0));
-      B::fill(bias_grad_, T(0));
-    }
+    detail::zero_dense_state<B>(weight_grad_, bias_value_, bias_grad_, local_rows(), input_width, bias_);
     return width_;
   }
 

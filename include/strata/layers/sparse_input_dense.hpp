@@ -47,15 +47,8 @@ class sparse_input_dense_layer {
     require_width(path_, width_);
     require_width(path_, input_width);
     B::resize(weight_, width_, input_width);
-    B::resize(weight_grad_, width_, input_width);
     initialize<B>(weight_, init_, random_stream(ctx.seed(), purpose::initialization, ctx.take_layer_id()));
-    B::fill(weight_grad_, T(0));
-    if (bias_) {
-      B::resize(bias_value_, width_, 1);
-      B::resize(bias_grad_, width_, 1);
-      B::fill(bias_value_, T(0));
-      B::fill(bias_grad_, T(0));
-    }
+    detail::zero_dense_state<B>(weight_grad_, bias_value_, bias_grad_, width_, input_width, bias_);
     return width_;
   }
 
