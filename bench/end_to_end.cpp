@@ -1,0 +1,239 @@
+// End-to-end throughput as users meet it, one JSON line per run, for bench/compare to set beside
+// the PyTorch reference (bench/reference/end_to_end.py prints the same fields):
+//   combo-train          the Combo model trained by the Trainer (MSE, Adam, batch 256, shuffled
+//                        minibatches gathered from synthetic data held in memory)
+//   combo-infer          Combo predictions, evaluation mode, batch 4,096
+//   descriptor-infer     docking descriptor MLP (1,613 -> ... -> 1) predictions, batch 1,024 / 8,192
+//   fingerprint-infer    docking fingerprint MLP (2,048 Morgan-like bits, ~3% set, sparse first
+//                        layer) predictions
+//   docking-train        the descriptor MLP trained by the Trainer (MSE, Adam, batch 256)
+// Warm-up steps are excluded; the figure is the median over windows of steps (min and max too).
+// Threads: --threads (Eigen, OpenMP and, in BLAS builds, OpenBLAS).
+#include <strata/strata.hpp>
+#include <strata/data/synthetic_library.hpp>
+#include <strata/models/combo.hpp>
+#include <strata/models/docking.hpp>
+#include <strata/data/dataset.hpp>
+#include <strata/train/trainer.hpp>
+
+#include "../examples/example_support.hpp"
+
+#ifdef EIGEN_USE_BLAS
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace strata;
+namespace po = boost::program_options;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct settings {
+  std::string task = "combo-train";
+  Index batch = 0;  // 0: the task's default
+  Index threads = 1;
+  Index warmup = 0, windows = 7, steps = 0;  // 0: the task's default
+};
+
+/// Multiply-adds of a stack of dense layers of these widths, per sample.
+double dense_macs(const std::vector<Index>& widths) {
+  double macs = 0;
+  for (std::size_t k = 1; k < widths.size(); ++k) macs += static_cast<double>(widths[k - 1] * widths[k]);
+  return macs;
+}
+
+/// Useful FLOP per sample: forward 2 MAC; training adds the weight gradient (2 MAC) and the input
+/// gradient (2 MAC) of every layer except those reading the input, which need none.
+struct flop_count {
+  double forward = 0, first_layers = 0;
+  double per_sample(bool training) const { return training ? 3 * forward - first_layers : forward; }
+};
+
+flop_count combo_flops(const combo_options& o) {
+  const Index w = o.width;
+  flop_count f;
+  const double cell = dense_macs({o.cell_width, w, w, w}), drug = dense_macs({o.drug_width, w, w, w});
+  f.forward = 2 * (cell + 2 * drug + dense_macs({3 * w, w, w, w, 1}));
+  f.first_layers = 2 * static_cast<double>(w * (o.cell_width + 2 * o.drug_width));
+  return f;
+}
+
+flop_count descriptor_flops() {
+  flop_count f;
+  f.forward = 2 * dense_macs({1613, 250, 125, 60, 30, 1});
+  f.first_layers = 2.0 * 1613 * 250;
+  return f;
+}
+
+/// Rates (samples/s) of consecutive windows of `steps` steps each, from the time stamps taken after
+/// every step (stamps[0]: before the first timed step).
+std::vector<double> window_rates(const std::vector<clock_type::time_point>& stamps, Index steps, Index batch) {
+  std::vector<double> rates;
+  for (std::size_t end = static_cast<std::size_t>(steps); end < stamps.size(); end += static_cast<std::size_t>(steps)) {
+    const double seconds = std::chrono::duration<double>(stamps[end] - stamps[end - static_cast<std::size_t>(steps)]).count();
+    rates.push_back(static_cast<double>(steps * batch) / seconds);
+  }
+  return rates;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::string gemm_engine() {
+#ifdef EIGEN_USE_BLAS
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  return std::string("openblas") + (core != nullptr ? std::string(" (OPENBLAS_CORETYPE=") + core + ")" : std::string(""));
+#else
+  return "eigen";
+#endif
+}
+
+void print_json(const settings& s, const std::vector<double>& rates, double flop_per_sample) {
+  const double rate = median(rates);
+  std::ostringstream out;
+  out << std::setprecision(6) << "{\"framework\": \"strata\", \"task\": \"" << s.task << "\", \"threads\": " << s.threads
+      << ", \"batch\": " << s.batch << ", \"samples_per_s\": " << rate
+      << ", \"min\": " << *std::min_element(rates.begin(), rates.end())
+      << ", \"max\": " << *std::max_element(rates.begin(), rates.end()) << ", \"windows\": " << rates.size()
+      << ", \"gflop_per_s\": " << rate * flop_per_sample * 1e-9 << ", \"mflop_per_sample\": " << flop_per_sample * 1e-6
+      << ", \"gemm\": \"" << gemm_engine() << "\"}";
+  std::cout << out.str() << std::endl;
+}
+
+/// Time stamps after every minibatch the trainer takes.
+class step_clock : public callback {
+ public:
+  explicit step_clock(std::vector<clock_type::time_point>& stamps) : stamps_(stamps) {}
+  void on_batch_end(const batch_progress&) override { stamps_.push_back(clock_type::now()); }
+
+ private:
+  std::vector<clock_type::time_point>& stamps_;
+};
+
+/// Trains `spec` on `data` with the Trainer and returns the window rates.
+template <class Spec>
+std::vector<double> time_training(Spec spec, MatrixDataset<float> data, const settings& s) {
+  Model<Spec> model(std::move(spec));
+  model.build(data.input_width(), 1);
+  trainer_options options;
+  options.batch_size = s.batch;
+  options.prefetch = false;  // no helper thread: the thread count is what --threads says
+  Trainer<Spec> trainer(std::move(model), MSE{}, Adam{}, Serial{}, options);
+  std::vector<clock_type::time_point> stamps;
+  trainer.add_callback(std::make_unique<step_clock>(stamps));
+  const Index needed = s.warmup + s.windows * s.steps, per_epoch = data.size() / s.batch;
+  trainer.fit(data, (needed + per_epoch - 1) / per_epoch);
+  stamps.erase(stamps.begin(), stamps.begin() + s.warmup - 1);  // keep the stamp that starts the first window
+  return window_rates(stamps, s.steps, s.batch);
+}
+
+/// Evaluation-mode forward passes of `spec` over `x` (one batch, repeated); returns the window rates.
+template <class Spec>
+std::vector<double> time_inference(Spec spec, const matrix_f& x, const settings& s) {
+  Model<Spec> model(std::move(spec));
+  model.build(x.rows(), 1);
+  pass_info eval;
+  eval.phase = mode::eval;
+  std::vector<clock_type::time_point> stamps;
+  for (Index i = 0; i < s.warmup + s.windows * s.steps; ++i) {
+    if (i >= s.warmup) stamps.push_back(clock_type::now());
+    model.forward(x, eval);
+  }
+  stamps.push_back(clock_type::now());
+  return window_rates(stamps, s.steps, s.batch);
+}
+
+/// `rows x cols` standard normal values (synthetic features; only their shape matters for speed).
+matrix_f normal_matrix(Index rows, Index cols, std::uint64_t seed) {
+  const random_stream rng(seed, purpose::user);
+  matrix_f m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
+  return m;
+}
+
+/// The first `count` molecules of the synthetic library as features.
+matrix_f library_features(molecule_features f, Index count) {
+  const SyntheticLibrary library;
+  const SyntheticLibraryDataset<float> data(library, f, 0, static_cast<std::uint64_t>(count));
+  std::vector<Index> rows(static_cast<std::size_t>(count));
+  for (Index j = 0; j < count; ++j) rows[static_cast<std::size_t>(j)] = j;
+  matrix_f x, y;
+  data.gather(rows.data(), count, x, y);
+  return x;
+}
+
+void apply_defaults(settings& s) {
+  const bool training = s.task == "combo-train" || s.task == "docking-train";
+  if (s.batch == 0) s.batch = training ? 256 : s.task == "combo-infer" ? 4096 : 8192;
+  if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
+  if (s.warmup == 0) s.warmup = training ? 3 : 2;
+  examples::require_positive("batch", static_cast<double>(s.batch));
+  examples::require_positive("threads", static_cast<double>(s.threads));
+  examples::require_positive("windows", static_cast<double>(s.windows));
+  examples::require_positive("steps", static_cast<double>(s.steps));
+}
+
+int run(const settings& s) {
+  examples::use_threads(s.threads);
+#ifdef EIGEN_USE_BLAS
+  openblas_set_num_threads(static_cast<int>(s.threads));
+#endif
+  const combo_options combo;
+  if (s.task == "combo-train") {
+    const Index n = 8 * s.batch;
+    MatrixDataset<float> data(normal_matrix(combo.cell_width + 2 * combo.drug_width, n, 1), normal_matrix(1, n, 2));
+    print_json(s, time_training(make_combo(combo), std::move(data), s), combo_flops(combo).per_sample(true));
+  } else if (s.task == "combo-infer") {
+    print_json(s, time_inference(make_combo(combo), normal_matrix(combo.cell_width + 2 * combo.drug_width, s.batch, 1), s),
+               combo_flops(combo).per_sample(false));
+  } else if (s.task == "descriptor-infer") {
+    print_json(s, time_inference(make_descriptor_mlp(), library_features(molecule_features::descriptors, s.batch), s),
+               descriptor_flops().per_sample(false));
+  } else if (s.task == "fingerprint-infer") {
+    // FLOP of the dense-equivalent model: what the sparse first layer avoids is the point.
+    print_json(s, time_inference(make_fingerprint_mlp(), library_features(molecule_features::fingerprint, s.batch), s),
+               2 * dense_macs({2048, 1024, 256, 64, 16, 1}));
+  } else if (s.task == "docking-train") {
+    const Index n = 32 * s.batch;
+    MatrixDataset<float> data(library_features(molecule_features::descriptors, n), normal_matrix(1, n, 2));
+    print_json(s, time_training(make_descriptor_mlp(), std::move(data), s), descriptor_flops().per_sample(true));
+  } else {
+    throw config_error("unknown --task '" + s.task +
+                       "' (combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train)");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return examples::run_reporting_errors("bench_end_to_end", [&] {
+    settings s;
+    po::options_description shown(
+        "bench_end_to_end: end-to-end throughput of Strata's models, one JSON line (see bench/compare)\nOptions");
+    shown.add_options()("help", "show this help")(
+        "task", po::value(&s.task)->default_value(s.task),
+        "combo-train, combo-infer, descriptor-infer, fingerprint-infer or docking-train")(
+        "batch", po::value(&s.batch)->default_value(s.batch), "samples per step (0: 256 training, 4,096 Combo inference, 8,192 docking inference)")(
+        "threads", po::value(&s.threads)->default_value(s.threads), "compute threads")(
+        "warmup", po::value(&s.warmup)->default_value(s.warmup), "steps run before timing (0: the task's default)")(
+        "windows", po::value(&s.windows)->default_value(s.windows), "timed windows (the median is reported)")(
+        "steps", po::value(&s.steps)->default_value(s.steps), "steps per window (0: the task's default)");
+    if (!examples::parse_options(po::command_line_parser(argc, argv).options(shown).run(), shown)) return 0;
+    apply_defaults(s);
+    return run(s);
+  });
+}
