@@ -75,6 +75,27 @@ void BM_adam_step(benchmark::State& state) {
                                               benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_adam_step)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// Element-wise layers on one Combo hidden activation (1,000 x 256) in training mode, in GB/s of
+/// the bytes they must move: ReLU reads x and writes y (8 B per element); dropout also writes its
+/// mask (12 B).
+template <class Spec>
+void elementwise_forward(benchmark::State& state, Spec spec, double bytes_per_element) {
+  Model<Spec> model(std::move(spec));
+  model.build(1000, 1);
+  const matrix_f x = random_batch(1000, batch);
+  pass_info pass;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(model.forward(x, pass).data());
+    ++pass.step;
+  }
+  state.counters["GB/s"] = benchmark::Counter(bytes_per_element * static_cast<double>(x.size()), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+void BM_relu_forward(benchmark::State& state) { elementwise_forward(state, ReLU{}, 8.0); }
+void BM_dropout_forward(benchmark::State& state) { elementwise_forward(state, Dropout{0.05}, 12.0); }
+BENCHMARK(BM_relu_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_dropout_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -253,6 +253,33 @@ TEST_CASE("ThrustBackend for_each visits every index once, serially and in paral
   Device::for_each(0, [] STRATA_HD(Index) {});  // an empty range launches nothing
 }
 
+TEST_CASE("for_each_element visits every (row, column) once and count counts, on both backends") {
+  for (const auto& [rows, cols] : {std::pair<Index, Index>{1, 1}, {7, 3}, {1000, 257}}) {
+    INFO(rows << " x " << cols);
+    hmat expected(rows, cols);
+    for (Index j = 0; j < cols; ++j)
+      for (Index r = 0; r < rows; ++r) expected(r, j) = static_cast<float>(r * 3 + j * 1000);
+    Device::matrix m;
+    Device::resize(m, rows, cols);
+    Device::fill(m, -1.0f);
+    float* p = Device::data(m);
+    Device::for_each_element(rows, cols, [p, rows] STRATA_HD(Index r, Index j) { p[j * rows + r] += static_cast<float>(r * 3 + j * 1000) + 1.0f; });
+    CHECK(to_host(m) == expected);
+    hmat h = hmat::Constant(rows, cols, -1.0f);
+    float* q = h.data();
+    Host::for_each_element(rows, cols, [q, rows](Index r, Index j) { q[j * rows + r] += static_cast<float>(r * 3 + j * 1000) + 1.0f; });
+    CHECK(h == expected);
+    // Elements divisible by 7 (r = 0 included in every column): the same count on both.
+    Index want = 0;
+    for (Index i = 0; i < expected.size(); ++i) want += static_cast<Index>(expected.data()[i]) % 7 == 0 ? 1 : 0;
+    const float* c = Device::data(m);
+    CHECK(Device::count(rows * cols, [c] STRATA_HD(Index i) { return static_cast<Index>(c[i]) % 7 == 0; }) == want);
+    CHECK(Host::count(rows * cols, [q](Index i) { return static_cast<Index>(q[i]) % 7 == 0; }) == want);
+  }
+  CHECK(Device::count(0, [] STRATA_HD(Index) { return true; }) == 0);
+  CHECK(Host::count(0, [](Index) { return true; }) == 0);
+}
+
 TEST_CASE("ThrustBackend sum accumulates in double") {
   for (const Index n : {Index{0}, Index{1}, Index{777}, Index{1} << 17}) {
     INFO("n = " << n);

@@ -12,9 +12,13 @@
 ///   B::upload, B::download        host_matrix <-> B::matrix
 ///   B::for_each(n, f)             f(i) for i in [0, n), any order, possibly in parallel;
 ///                                 f captures raw pointers by value and is marked STRATA_HD
+///   B::for_each_element(r, c, f)  f(row, col) for every element of an r x c matrix, any order
 ///   B::sum(n, f)                  sum of f(i) in double
+///   B::count(n, f)                how many i in [0, n) have f(i) true
 ///   B::gemm(alpha, A, ta, B, tb, beta, C)   C = alpha op(A) op(B) + beta C
 ///   B::add_bias(Y, b), B::row_sum(X, s)     the two row-structured kernels of a dense layer
+
+#include <algorithm>
 
 #include <Eigen/Core>
 
@@ -56,12 +60,67 @@ struct EigenBackend {
   static void for_each(Index n, F f) {
 #if defined(_OPENMP)
     if (n >= (Index{1} << 16)) {
+      constexpr Index chunk = Index{1} << 14;  // 64 KiB of floats per task
+      const Index chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static)
-      for (Index i = 0; i < n; ++i) f(i);
+      for (Index c = 0; c < chunks; ++c) elements(c * chunk, std::min(n, (c + 1) * chunk), f);
       return;
     }
 #endif
-    for (Index i = 0; i < n; ++i) f(i);
+    elements(0, n, f);
+  }
+
+  /// `f(i)` for i in [begin, end). `f` is taken by value: a copy local to the calling thread,
+  /// which GCC keeps in registers (through the shared closure of an OpenMP region it reloads the
+  /// captures and gives up vectorising).
+  template <class F>
+  static void elements(Index begin, Index end, F f) {
+    for (Index i = begin; i < end; ++i) f(i);
+  }
+
+  /// Calls `f(row, col)` for every element of a `rows x cols` column-major matrix: columns
+  /// split across threads, rows in order inside a column, so per-element work that depends on
+  /// the column only once (a sample id) is hoisted and the row loop vectorises.
+  template <class F>
+  static void for_each_element(Index rows, Index cols, F f) {
+#if defined(_OPENMP)
+    if (rows * cols >= (Index{1} << 16)) {
+#pragma omp parallel for schedule(static)
+      for (Index j = 0; j < cols; ++j) column_elements(rows, j, f);
+      return;
+    }
+#endif
+    for (Index j = 0; j < cols; ++j) column_elements(rows, j, f);
+  }
+
+  /// `f(row, col)` down one column; `f` by value, as in `elements`.
+  template <class F>
+  static void column_elements(Index rows, Index col, F f) {
+    for (Index r = 0; r < rows; ++r) f(r, col);
+  }
+
+  /// How many i in [0, n) have `f(i)` true (an integer count: any order, threads and vectors).
+  template <class F>
+  static Index count(Index n, F f) {
+    Index total = 0;
+#if defined(_OPENMP)
+    if (n >= (Index{1} << 16)) {
+      constexpr Index chunk = Index{1} << 14;
+      const Index chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+      for (Index c = 0; c < chunks; ++c) total += count_in(c * chunk, std::min(n, (c + 1) * chunk), f);
+      return total;
+    }
+#endif
+    return count_in(0, n, f);
+  }
+
+  /// `count` over [begin, end); `f` by value, as in `elements`.
+  template <class F>
+  static Index count_in(Index begin, Index end, F f) {
+    Index total = 0;
+    for (Index i = begin; i < end; ++i) total += f(i) ? 1 : 0;
+    return total;
   }
 
   /// Sum of `f(i)` over [0, n), accumulated in double in index order (bit-reproducible).

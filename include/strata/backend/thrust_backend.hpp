@@ -61,6 +61,26 @@ struct as_double_term {
   STRATA_HD double operator()(Index i) const { return static_cast<double>(f(i)); }
 };
 
+/// `f(row, col)` from a flat column-major element index.
+template <class F>
+struct element_of {
+  F f;
+  Index rows;
+  STRATA_HD void operator()(Index i) const { f(i % rows, i / rows); }
+};
+
+/// 1 where `f(i)` holds, else 0.
+template <class F>
+struct as_count_term {
+  F f;
+  STRATA_HD Index operator()(Index i) const { return f(i) ? 1 : 0; }
+};
+
+/// Addition of counts.
+struct add_counts {
+  STRATA_HD Index operator()(Index a, Index b) const { return a + b; }
+};
+
 /// Addition of doubles. Written out because CCCL 3 and Thrust 1.17 disagree on which functional
 /// objects exist and where.
 struct add_doubles {
@@ -190,6 +210,29 @@ struct ThrustBackend {
       thrust::for_each(thrust::seq, first, last, f);
     else
       thrust::for_each(thrust::device, first, last, f);
+#endif
+  }
+
+  /// Calls `f(row, col)` for every element of a `rows x cols` column-major matrix, in any order
+  /// and in parallel (one flat index space: a GPU thread per element).
+  template <class F>
+  static void for_each_element(Index rows, Index cols, F f) {
+    if (rows <= 0) return;
+    for_each(rows * cols, detail::element_of<F>{f, rows});
+  }
+
+  /// How many i in [0, n) have `f(i)` true.
+  template <class F>
+  static Index count(Index n, F f) {
+    if (n <= 0) return 0;
+    const thrust::counting_iterator<Index> first(0), last(n);
+    const detail::as_count_term<F> term{f};
+#if STRATA_THRUST_CUDA
+    return thrust::transform_reduce(thrust::device, first, last, term, Index{0}, detail::add_counts{});
+#else
+    if (n < host_parallel_threshold)
+      return thrust::transform_reduce(thrust::seq, first, last, term, Index{0}, detail::add_counts{});
+    return thrust::transform_reduce(thrust::device, first, last, term, Index{0}, detail::add_counts{});
 #endif
   }
 

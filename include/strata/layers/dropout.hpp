@@ -57,16 +57,19 @@ class dropout_layer {
     B::resize(output_, x.rows(), x.cols());
     const Index rows = x.rows();
     const random_stream rng = rng_.substream(pass.step);
-    const double rate = rate_;
+    // Element kept when its uniform draw u = k / 2^53 (k: the top 53 bits of the stream's 64-bit
+    // integer) is >= rate, i.e. when k >= ceil(rate 2^53): the same masks, compared as integers so
+    // the row loop has no conversion to double and vectorises.
+    const std::uint64_t keep_from = static_cast<std::uint64_t>(std::ceil(rate_ * 9007199254740992.0));
     const T scale = static_cast<T>(1.0 / (1.0 - rate_));
     const pass_info p = pass;
     const T* in = B::data(x);
     T* out = B::data(output_);
     T* mask = B::data(mask_);
-    B::for_each(rows * x.cols(), [=] STRATA_HD(Index i) {
-      const std::uint64_t sample = p.sample_id(i / rows);
-      const std::uint64_t index = sample * static_cast<std::uint64_t>(rows) + static_cast<std::uint64_t>(i % rows);
-      const T m = rng.uniform(index) >= rate ? scale : T(0);
+    B::for_each_element(rows, x.cols(), [=] STRATA_HD(Index r, Index j) {
+      const std::uint64_t index = p.sample_id(j) * static_cast<std::uint64_t>(rows) + static_cast<std::uint64_t>(r);
+      const T m = (rng.integer(index) >> 11) >= keep_from ? scale : T(0);
+      const Index i = j * rows + r;
       mask[i] = m;
       out[i] = in[i] * m;
     });

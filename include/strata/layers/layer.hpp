@@ -72,9 +72,10 @@ struct pass_info {
 
   /// A globally unique id of the sample in column `col`, the same whatever the rank count.
   STRATA_HD std::uint64_t sample_id(Index col) const {
-    if (batch <= 0) return first_sample + static_cast<std::uint64_t>(col);
-    return (static_cast<std::uint64_t>(col / batch) << 40) + first_sample +
-           static_cast<std::uint64_t>(col % batch);
+    // Written without a branch (no batch: one block wider than any column index) so that loops
+    // calling it per element keep a straight body and vectorise.
+    const Index block = batch > 0 ? batch : Index{1} << 62;
+    return (static_cast<std::uint64_t>(col / block) << 40) + first_sample + static_cast<std::uint64_t>(col % block);
   }
 };
 
@@ -144,8 +145,8 @@ template <class B>
 void check_finite(const typename B::matrix& m, const std::string& path, const char* what) {
   const auto* p = B::data(m);
   const Index n = m.rows() * m.cols();
-  const double bad = B::sum(n, [p] STRATA_HD(Index i) { return is_finite(p[i]) ? 0.0 : 1.0; });
-  if (bad == 0.0) return;
+  const Index bad = B::count(n, [p] STRATA_HD(Index i) { return !is_finite(p[i]); });
+  if (bad == 0) return;
   host_matrix<typename B::scalar> h;
   B::download(m, h);
   for (Index j = 0; j < h.cols(); ++j)

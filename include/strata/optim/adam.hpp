@@ -23,6 +23,38 @@ inline void check_adam(const char* optimizer, double lr, double beta1, double be
   require_non_negative(optimizer, "eps", eps);
   require_non_negative(optimizer, "weight_decay", weight_decay);
 }
+
+/// How weight decay enters an Adam step.
+enum class adam_decay { none, l2, decoupled };
+
+/// The per-step constants of an Adam update, in the parameters' scalar type.
+template <class T>
+struct adam_constants {
+  T step_size, bias_correction2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps, l2, shrink;
+};
+
+/// One element's Adam update (see adam_optimizer), written for one decay mode and one end of
+/// lerp so that its body is straight-line code.
+template <class T, adam_decay Decay, bool FromStart>
+struct adam_kernel {
+  T* w;
+  const T* grad;
+  T* m;
+  T* v;
+  adam_constants<T> c;
+
+  STRATA_HD void operator()(Index i) const {
+    T g = grad[i];
+    if (Decay == adam_decay::decoupled) w[i] = w[i] * c.shrink;
+    if (Decay == adam_decay::l2) g = g + c.l2 * w[i];
+    // lerp(m, g, 1 - beta1) from the nearer end, as detail::lerp (and PyTorch) evaluates it.
+    const T a = m[i];
+    m[i] = FromStart ? a + c.one_minus_beta1 * (g - a) : g - (g - a) * (T(1) - c.one_minus_beta1);
+    v[i] = v[i] * c.beta2 + c.one_minus_beta2 * g * g;
+    const T denom = square_root(v[i]) / c.bias_correction2_sqrt + c.eps;
+    w[i] = w[i] - c.step_size * (m[i] / denom);
+  }
+};
 }  // namespace detail
 
 /// Adam hyperparameters, in PyTorch's argument order, with PyTorch's defaults:
@@ -88,37 +120,19 @@ class adam_optimizer {
     // Bias corrections in double on the host, as PyTorch computes them from a Python float step.
     const double bias_correction1 = 1.0 - std::pow(spec_.beta1, t);
     const double bias_correction2 = 1.0 - std::pow(spec_.beta2, t);
-    const T step_size = static_cast<T>(lr / bias_correction1);
-    const T bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-    const T one_minus_beta1 = static_cast<T>(1.0 - spec_.beta1);
-    const T beta2 = static_cast<T>(spec_.beta2);
-    const T one_minus_beta2 = static_cast<T>(1.0 - spec_.beta2);
-    const T eps = static_cast<T>(spec_.eps);
-    const bool has_decay = spec_.weight_decay != 0.0;
-    const bool decoupled = decoupled_;
-    const T l2 = static_cast<T>(spec_.weight_decay);
-    const T shrink = static_cast<T>(1.0 - lr * spec_.weight_decay);
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      T* w = B::data(*params[k].value);
-      const T* grad = B::data(*params[k].gradient);
-      T* m = B::data(exp_avg_[k]);
-      T* v = B::data(exp_avg_sq_[k]);
-      B::for_each(sizes_[k], [w, grad, m, v, step_size, bias_correction2_sqrt, one_minus_beta1,
-                              beta2, one_minus_beta2, eps, has_decay, decoupled, l2,
-                              shrink] STRATA_HD(Index i) {
-        T g = grad[i];
-        if (has_decay) {
-          if (decoupled)
-            w[i] = w[i] * shrink;
-          else
-            g = g + l2 * w[i];
-        }
-        m[i] = detail::lerp(m[i], g, one_minus_beta1);
-        v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
-        const T denom = detail::square_root(v[i]) / bias_correction2_sqrt + eps;
-        w[i] = w[i] - step_size * (m[i] / denom);
-      });
-    }
+    const detail::adam_constants<T> c{static_cast<T>(lr / bias_correction1), static_cast<T>(std::sqrt(bias_correction2)),
+                                      static_cast<T>(1.0 - spec_.beta1), static_cast<T>(spec_.beta2),
+                                      static_cast<T>(1.0 - spec_.beta2), static_cast<T>(spec_.eps),
+                                      static_cast<T>(spec_.weight_decay), static_cast<T>(1.0 - lr * spec_.weight_decay)};
+    // The decay mode and lerp's end are fixed for the whole step: each combination is its own
+    // straight-line kernel, so the element loop has no branches and vectorises.
+    const bool from_start = c.one_minus_beta1 < T(0.5);
+    if (spec_.weight_decay == 0.0)
+      from_start ? update<detail::adam_decay::none, true>(params, c) : update<detail::adam_decay::none, false>(params, c);
+    else if (decoupled_)
+      from_start ? update<detail::adam_decay::decoupled, true>(params, c) : update<detail::adam_decay::decoupled, false>(params, c);
+    else
+      from_start ? update<detail::adam_decay::l2, true>(params, c) : update<detail::adam_decay::l2, false>(params, c);
   }
 
   /// Calls `f(name, matrix&)` for every moment buffer ("<parameter>.exp_avg" and
@@ -149,6 +163,13 @@ class adam_optimizer {
       exp_avg_.push_back(detail::state_like<B>(*p.value, 0.0));
       exp_avg_sq_.push_back(detail::state_like<B>(*p.value, 0.0));
     }
+  }
+
+  template <detail::adam_decay Decay, bool FromStart>
+  void update(std::vector<parameter<B>>& params, const detail::adam_constants<T>& c) {
+    for (std::size_t k = 0; k < params.size(); ++k)
+      B::for_each(sizes_[k], detail::adam_kernel<T, Decay, FromStart>{B::data(*params[k].value), B::data(*params[k].gradient),
+                                                                      B::data(exp_avg_[k]), B::data(exp_avg_sq_[k]), c});
   }
 
   Adam spec_;  // AdamW's hyperparameters are held in the same fields
