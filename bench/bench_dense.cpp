@@ -3,6 +3,7 @@
 //   BM_combo_train_step         forward + backward + Adam on the full 13.76 M-parameter model;
 //                               reports samples/s
 //   BM_adam_step                the Adam step alone over those parameters, in GB/s of traffic
+//   BM_relu_forward, BM_dropout_forward   element-wise layers on one hidden activation, GB/s
 // Run: build/bench/bench_dense --benchmark_min_time=0.5
 // Remember OPENBLAS_CORETYPE (see the toolchain notes) when comparing BLAS builds.
 #include <benchmark/benchmark.h>

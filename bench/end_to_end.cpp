@@ -3,7 +3,7 @@
 //   combo-train          the Combo model trained by the Trainer (MSE, Adam, batch 256, shuffled
 //                        minibatches gathered from synthetic data held in memory)
 //   combo-infer          Combo predictions, evaluation mode, batch 4,096
-//   descriptor-infer     docking descriptor MLP (1,613 -> ... -> 1) predictions, batch 1,024 / 8,192
+//   descriptor-infer     docking descriptor MLP (1,613 -> ... -> 1) predictions, batch 8,192
 //   fingerprint-infer    docking fingerprint MLP (2,048 Morgan-like bits, ~3% set, sparse first
 //                        layer) predictions
 //   docking-train        the descriptor MLP trained by the Trainer (MSE, Adam, batch 256)
@@ -136,6 +136,7 @@ std::vector<double> time_training(Spec spec, MatrixDataset<float> data, const se
   trainer.add_callback(std::make_unique<step_clock>(stamps));
   const Index needed = s.warmup + s.windows * s.steps, per_epoch = data.size() / s.batch;
   trainer.fit(data, (needed + per_epoch - 1) / per_epoch);
+  stamps.resize(static_cast<std::size_t>(needed));  // whole epochs may run past the last window
   stamps.erase(stamps.begin(), stamps.begin() + s.warmup - 1);  // keep the stamp that starts the first window
   return window_rates(stamps, s.steps, s.batch);
 }
@@ -180,6 +181,7 @@ void apply_defaults(settings& s) {
   if (s.batch == 0) s.batch = training ? 256 : s.task == "combo-infer" ? 4096 : 8192;
   if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
   if (s.warmup == 0) s.warmup = training ? 3 : 2;
+  examples::require_positive("warmup", static_cast<double>(s.warmup));
   examples::require_positive("batch", static_cast<double>(s.batch));
   examples::require_positive("threads", static_cast<double>(s.threads));
   examples::require_positive("windows", static_cast<double>(s.windows));

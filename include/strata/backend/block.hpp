@@ -21,10 +21,11 @@ void copy_block(const typename B::matrix& src, block_origin src_at, typename B::
   const T* s = B::data(src) + src_at.row + src_at.col * src.rows();
   T* d = B::data(dst) + dst_at.row + dst_at.col * dst.rows();
   const Index ls = src.rows(), ld = dst.rows();
+  // Column by column: each column of the block is contiguous in both matrices.
   if (accumulate)
-    B::for_each(rows * cols, [=] STRATA_HD(Index k) { d[k % rows + (k / rows) * ld] += s[k % rows + (k / rows) * ls]; });
+    B::for_each_element(rows, cols, [=] STRATA_HD(Index r, Index j) { d[r + j * ld] += s[r + j * ls]; });
   else
-    B::for_each(rows * cols, [=] STRATA_HD(Index k) { d[k % rows + (k / rows) * ld] = s[k % rows + (k / rows) * ls]; });
+    B::for_each_element(rows, cols, [=] STRATA_HD(Index r, Index j) { d[r + j * ld] = s[r + j * ls]; });
 }
 
 }  // namespace strata

@@ -118,6 +118,10 @@ class Model {
     return out;
   }
 
+  /// Forgets the input of the last forward pass (whose owner may be about to free it): backward
+  /// then needs a new forward pass first.
+  void release_input() { input_ = nullptr; }
+
   /// Access to the bound layer tree (for tests and tools).
   bind_t<Spec, B>& network() {
     require_built();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 #include <typeinfo>
 #include <iomanip>
 #include <cmath>
@@ -352,9 +353,18 @@ class Trainer {
           strategy_.block_done(model_.parameters());
           continue;
         }
+        // The batch as the model reads it: on a host backend the loader's own matrices (no
+        // copy of what was just gathered), otherwise uploaded into reused buffers.
+        const matrix* x = &x_;
+        const matrix* y = &y_;
         if (blocks.size() == 1) {
-          B::upload(batch->x, x_);
-          B::upload(batch->y, y_);
+          if constexpr (std::is_same_v<matrix, host_matrix<T>>) {
+            x = &batch->x;
+            y = &batch->y;
+          } else {
+            B::upload(batch->x, x_);
+            B::upload(batch->y, y_);
+          }
         } else {  // staged in reused host buffers: no allocation per block
           block_x_ = batch->x.middleCols(begin, columns);
           block_y_ = batch->y.middleCols(begin, columns);
@@ -367,8 +377,8 @@ class Trainer {
         pass.first_sample = static_cast<std::uint64_t>(batch->first + batch->offset + begin);
         pass.check_finite = options_.check_finite;
         pass.gradients = strategy_.listener();
-        const matrix& prediction = model_.forward(x_, pass);
-        local_loss += loss_.template evaluate<B>(prediction, y_, loss_grad_, normalizer);
+        const matrix& prediction = model_.forward(*x, pass);
+        local_loss += loss_.template evaluate<B>(prediction, *y, loss_grad_, normalizer);
         model_.backward(loss_grad_);
         strategy_.block_done(model_.parameters());
       }
@@ -396,6 +406,7 @@ class Trainer {
           partial_.batch < loader.batches())
         save(options_.checkpoint_path);
     }
+    model_.release_input();  // it may be the loader's batch, which dies with the loader
     epoch_record record;
     record.epoch = epoch_;
     record.train_loss = partial_.samples > 0 ? partial_.loss_sum / static_cast<double>(partial_.samples) : NAN;
