@@ -18,10 +18,6 @@
 
 #include "../examples/example_support.hpp"
 
-#ifdef EIGEN_USE_BLAS
-extern "C" void openblas_set_num_threads(int);
-#endif
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -190,9 +186,6 @@ void apply_defaults(settings& s) {
 
 int run(const settings& s) {
   examples::use_threads(s.threads);
-#ifdef EIGEN_USE_BLAS
-  openblas_set_num_threads(static_cast<int>(s.threads));
-#endif
   const combo_options combo;
   if (s.task == "combo-train") {
     const Index n = 8 * s.batch;

@@ -21,6 +21,10 @@
 #include <iostream>
 #include <thread>
 
+#ifdef EIGEN_USE_BLAS
+extern "C" void openblas_set_num_threads(int);  // OpenBLAS's own (cblas.h would bring all of CBLAS)
+#endif
+
 namespace examples {
 
 /// Throws config_error "--OPTION must be positive, got V" unless v > 0.
@@ -37,12 +41,16 @@ inline strata::Index threads_per_rank(strata::Index requested, bool under_mpi) {
   return std::max<strata::Index>(1, static_cast<strata::Index>(std::thread::hardware_concurrency()) / ranks_here);
 }
 
-/// Sets Eigen's and OpenMP's thread counts (0: leave the defaults).
+/// Sets Eigen's, OpenMP's and (GEMM through OpenBLAS) OpenBLAS's thread counts (0: leave the
+/// defaults). OpenBLAS keeps its own thread pool, which OpenMP settings do not limit.
 inline void use_threads(strata::Index threads) {
   if (threads <= 0) return;
   Eigen::setNbThreads(static_cast<int>(threads));
 #ifdef _OPENMP
   omp_set_num_threads(static_cast<int>(threads));
+#endif
+#ifdef EIGEN_USE_BLAS
+  openblas_set_num_threads(static_cast<int>(threads));
 #endif
 }
 
