@@ -224,16 +224,7 @@ struct ThrustBackend {
   /// How many i in [0, n) have `f(i)` true.
   template <class F>
   static Index count(Index n, F f) {
-    if (n <= 0) return 0;
-    const thrust::counting_iterator<Index> first(0), last(n);
-    const detail::as_count_term<F> term{f};
-#if STRATA_THRUST_CUDA
-    return thrust::transform_reduce(thrust::device, first, last, term, Index{0}, detail::add_counts{});
-#else
-    if (n < host_parallel_threshold)
-      return thrust::transform_reduce(thrust::seq, first, last, term, Index{0}, detail::add_counts{});
-    return thrust::transform_reduce(thrust::device, first, last, term, Index{0}, detail::add_counts{});
-#endif
+    return reduce(n, detail::as_count_term<F>{f}, Index{0}, detail::add_counts{});
   }
 
   /// Sum of `f(i)` over [0, n), accumulated in double. The summation order is Thrust's (a tree
@@ -241,15 +232,20 @@ struct ThrustBackend {
   /// EigenBackend's in the last bits.
   template <class F>
   static double sum(Index n, F f) {
-    if (n <= 0) return 0.0;
+    return reduce(n, detail::as_double_term<F>{f}, 0.0, detail::add_doubles{});
+  }
+
+  /// `term(0) op term(1) op ... op term(n-1)` starting from `zero`, on the device (or, on the
+  /// OpenMP host system, serially below the parallel threshold).
+  template <class V, class Term, class Op>
+  static V reduce(Index n, Term term, V zero, Op op) {
+    if (n <= 0) return zero;
     const thrust::counting_iterator<Index> first(0), last(n);
-    const detail::as_double_term<F> term{f};
 #if STRATA_THRUST_CUDA
-    return thrust::transform_reduce(thrust::device, first, last, term, 0.0, detail::add_doubles{});
+    return thrust::transform_reduce(thrust::device, first, last, term, zero, op);
 #else
-    if (n < host_parallel_threshold)
-      return thrust::transform_reduce(thrust::seq, first, last, term, 0.0, detail::add_doubles{});
-    return thrust::transform_reduce(thrust::device, first, last, term, 0.0, detail::add_doubles{});
+    if (n < host_parallel_threshold) return thrust::transform_reduce(thrust::seq, first, last, term, zero, op);
+    return thrust::transform_reduce(thrust::device, first, last, term, zero, op);
 #endif
   }
 
