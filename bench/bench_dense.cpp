@@ -1,16 +1,26 @@
-// Dense-layer and training-step throughput on the Combo model's shapes (batch 256):
-//   BM_dense_forward/backward   one 1000-wide layer; reports GFLOP/s against the GEMM work
+// Dense-layer and training-step throughput on the Combo model's shapes (batch 256) and the
+// docking models' (batch 8,192 inference):
+//   BM_dense_forward/in/out/batch       one layer's forward; GFLOP/s and % of this machine's FMA
+//                                       peak (measured at start-up on the same threads)
+//   BM_dense_backward/in/out/batch/dx   weight, bias and (dx = 1) input gradients; the Combo
+//                                       layers that read the input (921 and 3,829 wide) need none
 //   BM_combo_train_step         forward + backward + Adam on the full 13.76 M-parameter model;
 //                               reports samples/s
 //   BM_adam_step                the Adam step alone over those parameters, in GB/s of traffic
 //   BM_relu_forward, BM_dropout_forward   element-wise layers on one hidden activation, GB/s
-// Run: build/bench/bench_dense --benchmark_min_time=0.5
-// Remember OPENBLAS_CORETYPE (see the toolchain notes) when comparing BLAS builds.
+//   BM_gather_drug_response     a minibatch of 256 (cell, drug, drug) tuples gathered from the
+//                               entity tables into one 8,579 x 256 batch, GB/s written
+// Run: build/bench/bench_dense --benchmark_min_time=0.5 (threads: OMP_NUM_THREADS and
+// OPENBLAS_NUM_THREADS; mind OPENBLAS_CORETYPE, see the toolchain notes)
 #include <benchmark/benchmark.h>
 
 #include <strata/strata.hpp>
+#include <strata/data/drug_response.hpp>
+#include <strata/data/synthetic_drug_response.hpp>
 #include <strata/models/combo.hpp>
 #include <strata/optim/adam.hpp>
+
+#include "fma_peak.hpp"
 
 using namespace strata;
 
@@ -24,28 +34,40 @@ matrix_f random_batch(Index rows, Index cols) {
   return m;
 }
 
+/// GFLOP/s and percent of the FMA peak for `flops` per iteration.
+void report_flops(benchmark::State& state, double flops) {
+  static const double peak = bench::measured_peak();
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["% of peak"] = benchmark::Counter(100.0 * flops / peak, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_dense_forward(benchmark::State& state) {
-  const Index in = state.range(0), out = state.range(1);
+  const Index in = state.range(0), out = state.range(1), n = state.range(2);
   Model<Dense<>> model(Dense<>{out});
   model.build(in, 1);
-  const matrix_f x = random_batch(in, batch);
+  const matrix_f x = random_batch(in, n);
   for (auto _ : state) benchmark::DoNotOptimize(model.forward(x).data());
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * in * out * batch, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  report_flops(state, 2.0 * static_cast<double>(in * out * n));
 }
-BENCHMARK(BM_dense_forward)->Args({8579, 1000})->Args({1000, 1000})->Unit(benchmark::kMillisecond);
+// Combo: cell and drug encoders' first layers, hidden layers, the stack's first layer; docking:
+// the descriptor and fingerprint models' widest dense layers at the screening batch.
+BENCHMARK(BM_dense_forward)
+    ->Args({921, 1000, batch})->Args({3829, 1000, batch})->Args({1000, 1000, batch})->Args({3000, 1000, batch})
+    ->Args({1613, 250, 8192})->Args({1024, 256, 8192})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_dense_backward(benchmark::State& state) {
-  const Index in = state.range(0), out = state.range(1);
+  const Index in = state.range(0), out = state.range(1), n = state.range(2);
+  const bool need_dx = state.range(3) != 0;
   Model<Dense<>> model(Dense<>{out});
   model.build(in, 1);
-  const matrix_f x = random_batch(in, batch), dy = random_batch(out, batch);
+  const matrix_f x = random_batch(in, n), dy = random_batch(out, n);
   model.forward(x);
-  for (auto _ : state) benchmark::DoNotOptimize(model.backward(dy, true).data());
-  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * in * out * batch, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  for (auto _ : state) benchmark::DoNotOptimize(model.backward(dy, need_dx).data());
+  report_flops(state, (need_dx ? 4.0 : 2.0) * static_cast<double>(in * out * n));
 }
-BENCHMARK(BM_dense_backward)->Args({1000, 1000})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_dense_backward)
+    ->Args({921, 1000, batch, 0})->Args({3829, 1000, batch, 0})->Args({1000, 1000, batch, 1})->Args({3000, 1000, batch, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_combo_train_step(benchmark::State& state) {
   Model<Combo> model(make_combo(combo_options{}));
@@ -97,6 +119,26 @@ void BM_relu_forward(benchmark::State& state) { elementwise_forward(state, ReLU{
 void BM_dropout_forward(benchmark::State& state) { elementwise_forward(state, Dropout{0.05}, 12.0); }
 BENCHMARK(BM_relu_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_dropout_forward)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+/// Minibatch assembly for the drug-response model: 256 tuples, each a cell row and two drug rows
+/// of the entity tables copied side by side (8,579 floats), in GB/s of batch written.
+void BM_gather_drug_response(benchmark::State& state) {
+  synthetic_drug_response_options o;
+  o.tuples = 20000;
+  auto generated = generate_drug_response<float>(o);
+  const DrugResponseDataset<float> data(std::make_shared<const drug_response_data<float>>(std::move(generated.data)));
+  const std::vector<Index> order = permutation(data.size(), random_stream(3, purpose::user));
+  matrix_f x, y;
+  Index at = 0;
+  for (auto _ : state) {
+    if (at + batch > data.size()) at = 0;
+    data.gather(order.data() + at, batch, x, y);
+    at += batch;
+  }
+  state.counters["GB/s"] = benchmark::Counter(4.0 * static_cast<double>(data.input_width() * batch), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_gather_drug_response)->Unit(benchmark::kMicrosecond)->UseRealTime();
 }  // namespace
 
 BENCHMARK_MAIN();

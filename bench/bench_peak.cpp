@@ -12,6 +12,8 @@
 
 #include <strata/core/tensor.hpp>
 
+#include "fma_peak.hpp"
+
 #include <Eigen/Core>
 #ifdef _OPENMP
 #include <omp.h>
@@ -28,47 +30,12 @@ namespace {
 using strata::Index;
 using strata::matrix_f;
 
-/// 16 floats: one AVX-512 register where the machine has them (GCC vector extension, so the
-/// compiler picks the widest FMA the -march allows).
-typedef float lanes __attribute__((vector_size(64)));
-constexpr int accumulators = 16;
-constexpr int lane_count = 16;
-
-/// `iterations` rounds of one FMA into each of 16 independent accumulators; returns a value
-/// that depends on all of them so nothing is optimised away.
-float fma_chain(std::int64_t iterations, float seed) {
-  lanes acc[accumulators];
-  lanes a, b;
-  for (int k = 0; k < lane_count; ++k) {
-    a[k] = 1.0f + 1e-7f * static_cast<float>(k);
-    b[k] = 1e-7f * seed;
-  }
-  for (auto& c : acc) c = b;
-  for (std::int64_t i = 0; i < iterations; ++i)
-    for (auto& c : acc) c = c * a + b;  // contracted to one FMA per vector with -march=native
-  lanes sum = acc[0];
-  for (int k = 1; k < accumulators; ++k) sum += acc[k];
-  float total = 0.0f;
-  for (int k = 0; k < lane_count; ++k) total += sum[k];
-  return total;
-}
-
 void BM_fma_peak(benchmark::State& state) {
   constexpr std::int64_t iterations = 1 << 22;
-  int threads = 1;
-#ifdef _OPENMP
-  threads = omp_get_max_threads();
-#endif
-  for (auto _ : state) {
-    float sink = 0.0f;
-#ifdef _OPENMP
-#pragma omp parallel reduction(+ : sink)
-#endif
-    sink += fma_chain(iterations, 1.0f);
-    benchmark::DoNotOptimize(sink);
-  }
-  const double flops = 2.0 * accumulators * lane_count * static_cast<double>(iterations) * threads;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const int threads = bench::probe_threads();
+  for (auto _ : state) benchmark::DoNotOptimize(bench::fma_round(iterations));
+  state.counters["GFLOP/s"] = benchmark::Counter(bench::chain_flops(iterations) * threads, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
   state.counters["threads"] = threads;
 }
 BENCHMARK(BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
