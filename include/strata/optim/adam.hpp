@@ -48,8 +48,7 @@ struct adam_kernel {
     if (Decay == adam_decay::decoupled) w[i] = w[i] * c.shrink;
     if (Decay == adam_decay::l2) g = g + c.l2 * w[i];
     // lerp(m, g, 1 - beta1) from the nearer end, as detail::lerp (and PyTorch) evaluates it.
-    const T a = m[i];
-    m[i] = FromStart ? a + c.one_minus_beta1 * (g - a) : g - (g - a) * (T(1) - c.one_minus_beta1);
+    m[i] = lerp_from<FromStart>(m[i], g, c.one_minus_beta1);
     v[i] = v[i] * c.beta2 + c.one_minus_beta2 * g * g;
     const T denom = square_root(v[i]) / c.bias_correction2_sqrt + c.eps;
     w[i] = w[i] - c.step_size * (m[i] / denom);

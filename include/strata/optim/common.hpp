@@ -103,11 +103,18 @@ STRATA_HD inline T square_root(T x) {
   return sqrt(x);
 }
 
+/// `lerp` evaluated from a given end: from `a` (`FromA`) as `a + w (b - a)`, else from `b` as
+/// `b - (b - a)(1 - w)`. For loops whose weight is fixed, so the end is chosen once outside.
+template <bool FromA, class T>
+STRATA_HD inline T lerp_from(T a, T b, T w) {
+  return FromA ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
+
 /// `a + w (b - a)`, evaluated as PyTorch's lerp does (from the nearer end), so that Adam's
 /// `exp_avg.lerp_(grad, 1 - beta1)` rounds the same way.
 template <class T>
 STRATA_HD inline T lerp(T a, T b, T w) {
-  return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+  return w < T(0.5) ? lerp_from<true>(a, b, w) : lerp_from<false>(a, b, w);
 }
 
 }  // namespace detail

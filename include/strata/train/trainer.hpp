@@ -339,6 +339,12 @@ class Trainer {
   template <class Dataset>
   epoch_record train_epoch(BatchLoader<Dataset>& loader, Index n, Index epochs) {
     const auto start = std::chrono::steady_clock::now();
+    // The model may hold the loader's batch as its last input, which dies with the loader: forget
+    // it however the epoch ends (normally or by an exception).
+    struct release_on_exit {
+      model_type& model;
+      ~release_on_exit() { model.release_input(); }
+    } release{model_};
     const Index resumed_samples = partial_.samples;
     loader.start_epoch(static_cast<std::uint64_t>(epoch_), partial_.batch);
     while (const minibatch<T>* batch = loader.next()) {
@@ -365,6 +371,9 @@ class Trainer {
             B::upload(batch->x, x_);
             B::upload(batch->y, y_);
           }
+        } else if constexpr (std::is_same_v<matrix, host_matrix<T>>) {  // one copy into reused buffers
+          x_ = batch->x.middleCols(begin, columns);
+          y_ = batch->y.middleCols(begin, columns);
         } else {  // staged in reused host buffers: no allocation per block
           block_x_ = batch->x.middleCols(begin, columns);
           block_y_ = batch->y.middleCols(begin, columns);
@@ -406,7 +415,6 @@ class Trainer {
           partial_.batch < loader.batches())
         save(options_.checkpoint_path);
     }
-    model_.release_input();  // it may be the loader's batch, which dies with the loader
     epoch_record record;
     record.epoch = epoch_;
     record.train_loss = partial_.samples > 0 ? partial_.loss_sum / static_cast<double>(partial_.samples) : NAN;
