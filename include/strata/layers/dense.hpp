@@ -13,6 +13,19 @@ template <class B>
 class dense_layer;
 
 namespace detail {
+/// Checks a dense layer's widths and draws its whole `width x inputs` weight matrix from the
+/// layer's initialisation stream: every dense-like layer (Dense, SparseInputDense) draws the same
+/// weights for the same seed and position. Returns the layer's path.
+template <class B>
+std::string draw_dense_weight(build_context& ctx, Index width, Index inputs, Init init, typename B::matrix& weight) {
+  std::string path = ctx.path();
+  require_width(path, width);
+  require_width(path, inputs);
+  B::resize(weight, width, inputs);
+  initialize<B>(weight, init, random_stream(ctx.seed(), purpose::initialization, ctx.take_layer_id()));
+  return path;
+}
+
 /// A dense layer's zeroed state besides its weights: the weight gradient (`rows x inputs`) and,
 /// when it has one, the bias and its gradient (`rows x 1`).
 template <class B>
@@ -62,11 +75,7 @@ class dense_layer {
   explicit dense_layer(const Dense<W>& spec) : width_(spec.width), init_(spec.init), bias_(spec.bias) {}
 
   Index build(build_context& ctx, Index input_width) {
-    path_ = ctx.path();
-    require_width(path_, width_);
-    require_width(path_, input_width);
-    B::resize(weight_, width_, input_width);
-    initialize<B>(weight_, init_, random_stream(ctx.seed(), purpose::initialization, ctx.take_layer_id()));
+    path_ = detail::draw_dense_weight<B>(ctx, width_, input_width, init_, weight_);
     partition_ = ctx.partition() != nullptr && ctx.partition()->splits(width_) ? ctx.partition() : nullptr;
     split_ = {};
     if (partition_ != nullptr) {

@@ -44,11 +44,7 @@ class sparse_input_dense_layer {
   explicit sparse_input_dense_layer(const SparseInputDense<W>& spec) : width_(spec.width), init_(spec.init), bias_(spec.bias) {}
 
   Index build(build_context& ctx, Index input_width) {
-    path_ = ctx.path();
-    require_width(path_, width_);
-    require_width(path_, input_width);
-    B::resize(weight_, width_, input_width);
-    initialize<B>(weight_, init_, random_stream(ctx.seed(), purpose::initialization, ctx.take_layer_id()));
+    path_ = detail::draw_dense_weight<B>(ctx, width_, input_width, init_, weight_);
     detail::zero_dense_state<B>(weight_grad_, bias_value_, bias_grad_, width_, input_width, bias_);
     return width_;
   }
