@@ -27,9 +27,9 @@ matrix_d sparse_input(Index rows, Index cols, double density, bool counts, std::
   return x;
 }
 
-void check_same_as_dense(const matrix_d& x, bool with_bias) {
-  Model<SparseNet, B> sparse(SparseNet{SparseInputDense<>{24, Init::he_normal, with_bias}, ReLU{}, Dense<1>{}});
-  Model<DenseNet, B> dense(DenseNet{Dense<>{24, Init::he_normal, with_bias}, ReLU{}, Dense<1>{}});
+void check_same_as_dense(const matrix_d& x, bool with_bias, Index width = 24) {
+  Model<SparseNet, B> sparse(SparseNet{SparseInputDense<>{width, Init::he_normal, with_bias}, ReLU{}, Dense<1>{}});
+  Model<DenseNet, B> dense(DenseNet{Dense<>{width, Init::he_normal, with_bias}, ReLU{}, Dense<1>{}});
   sparse.build(x.rows(), 5);
   dense.build(x.rows(), 5);
   REQUIRE(sparse.parameters().size() == dense.parameters().size());
@@ -58,6 +58,29 @@ TEST_CASE("SparseInputDense computes exactly what Dense computes") {
   SECTION("on count vectors, without bias") { check_same_as_dense(sparse_input(256, 40, 0.05, true, 2), false); }
   SECTION("on samples with no bits set at all") { check_same_as_dense(matrix_d::Zero(64, 7), true); }
   SECTION("on dense input") { check_same_as_dense(strata::testing::random_matrix(30, 12, 3), true); }
+  // The output is summed in register tiles of a few SIMD packets and the non-zeros are found 64
+  // inputs at a time: a width of 37 ends in a partial tile, 200 inputs in a partial word.
+  SECTION("with a partial output tile and a partial input word") {
+    check_same_as_dense(sparse_input(200, 70, 0.05, true, 5), true, 37);
+    check_same_as_dense(sparse_input(200, 70, 0.05, true, 6), false, 37);
+  }
+}
+
+TEST_CASE("SparseInputDense in single precision matches Dense at the fingerprint model's size") {
+  // 2,048 bits -> 1,000: whole register tiles of floats and a partial last one.
+  using F = EigenBackend<float>;
+  using SparseLayer = Sequential<SparseInputDense<>>;
+  using DenseLayer = Sequential<Dense<>>;
+  Model<SparseLayer, F> sparse(SparseLayer{SparseInputDense<>{1000}});
+  Model<DenseLayer, F> dense(DenseLayer{Dense<>{1000}});
+  sparse.build(2048, 3);
+  dense.build(2048, 3);
+  *sparse.parameters()[1].value = matrix_f::Constant(1000, 1, 0.25f);
+  *dense.parameters()[1].value = matrix_f::Constant(1000, 1, 0.25f);
+  const matrix_f x = sparse_input(2048, 96, 0.03, true, 7).cast<float>();
+  const matrix_f ys = sparse.forward(x), yd = dense.forward(x);
+  CHECK(ys.rows() == 1000);
+  CHECK((ys - yd).cwiseAbs().maxCoeff() < 1e-4f * (1.0f + yd.cwiseAbs().maxCoeff()));
 }
 
 TEST_CASE("SparseInputDense gradients match finite differences") {
