@@ -254,7 +254,8 @@ TEST_CASE("ThrustBackend for_each visits every index once, serially and in paral
 }
 
 TEST_CASE("for_each_element visits every (row, column) once and count counts, on both backends") {
-  for (const auto& [rows, cols] : {std::pair<Index, Index>{1, 1}, {7, 3}, {1000, 257}}) {
+  for (const auto& shape : {std::pair<Index, Index>{1, 1}, {7, 3}, {1000, 257}}) {
+    const Index rows = shape.first, cols = shape.second;  // captured below: C++17 cannot capture bindings
     INFO(rows << " x " << cols);
     hmat expected(rows, cols);
     for (Index j = 0; j < cols; ++j)
@@ -353,22 +354,36 @@ TEST_CASE("ThrustBackend gemm rejects operands that do not fit") {
   CHECK_THROWS_AS(Device::gemm(1.0f, a, true, b, false, 1.0f, c), shape_error);  // c must be 3x2
 }
 
-TEST_CASE("ThrustBackend add_bias and row_sum match Eigen") {
-  const hmat y0 = random_matrix(6, 11, 1), bias = random_matrix(6, 1, 2);
-  hmat y_ref = y0;
-  Host::add_bias(y_ref, bias);
-  Device::matrix y = to_device(y0);
-  Device::add_bias(y, to_device(bias));
+TEST_CASE("repeat_column and row_sum: the dense layer's bias kernels agree on both backends") {
+  const hmat bias = random_matrix(6, 1, 2);
+  hmat y_ref;
+  Host::repeat_column(bias, 11, y_ref);
+  REQUIRE(y_ref.rows() == 6);
+  REQUIRE(y_ref.cols() == 11);
+  for (Index j = 0; j < 11; ++j) CHECK(y_ref.col(j) == bias.col(0));
+  Device::matrix y;
+  Device::repeat_column(to_device(bias), 11, y);
   CHECK_AGREE(y_ref, to_host(y));
-  CHECK_THROWS_AS(Device::add_bias(y, to_device(random_matrix(5, 1, 3))), shape_error);
+  CHECK_THROWS_AS(Device::repeat_column(to_device(random_matrix(5, 2, 3)), 4, y), shape_error);
 
-  hmat s_ref;
-  Host::row_sum(y0, s_ref);
-  Device::matrix s;
-  Device::row_sum(to_device(y0), s);
-  CHECK(s.rows() == 6);
-  CHECK(s.cols() == 1);
-  CHECK_AGREE(s_ref, to_host(s));
+  // Small, and large enough to be split across threads in blocks of rows (300 is no multiple of
+  // the block): every row summed in column order.
+  for (const Index rows : {Index{6}, Index{300}}) {
+    const hmat x = random_matrix(rows, 257, 4);
+    hmat s_ref;
+    Host::row_sum(x, s_ref);
+    REQUIRE(s_ref.rows() == rows);
+    for (Index i = 0; i < rows; ++i) {
+      float total = x(i, 0);
+      for (Index j = 1; j < x.cols(); ++j) total += x(i, j);
+      CHECK(s_ref(i, 0) == total);
+    }
+    Device::matrix s;
+    Device::row_sum(to_device(x), s);
+    CHECK(s.rows() == rows);
+    CHECK(s.cols() == 1);
+    CHECK_AGREE(s_ref, to_host(s));
+  }
 }
 
 TEST_CASE("A non-finite value is reported the same way on both backends") {

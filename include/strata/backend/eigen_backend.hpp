@@ -16,7 +16,8 @@
 ///   B::sum(n, f)                  sum of f(i) in double
 ///   B::count(n, f)                how many i in [0, n) have f(i) true
 ///   B::gemm(alpha, A, ta, B, tb, beta, C)   C = alpha op(A) op(B) + beta C
-///   B::add_bias(Y, b), B::row_sum(X, s)     the two row-structured kernels of a dense layer
+///   B::repeat_column(b, n, Y), B::row_sum(X, s)   the two row-structured kernels of a dense
+///                                 layer (Y = n copies of column b; s = row sums of X)
 
 #include <algorithm>
 
@@ -145,13 +146,37 @@ struct EigenBackend {
       gemm_into(alpha, a, b, beta, c);
   }
 
-  /// `y(:, j) += bias` for every column j (bias is `rows x 1`).
-  static void add_bias(matrix& y, const matrix& bias) { y.colwise() += bias.col(0); }
+  /// `y` becomes `rows x cols` with every column equal to `bias` (`rows x 1`): a dense layer's
+  /// output starts as its bias and the GEMM adds `W X` to it (beta = 1), so the bias costs no
+  /// pass of its own.
+  static void repeat_column(const matrix& bias, Index cols, matrix& y) {
+    const Index rows = bias.rows();
+    resize(y, rows, cols);
+    const T* b = bias.data();
+    T* out = y.data();
+    for_each_element(rows, cols, [b, out, rows](Index r, Index j) { out[j * rows + r] = b[r]; });
+  }
 
-  /// `out(i) = sum_j x(i, j)`; out becomes `rows x 1`.
+  /// `out(i) = sum_j x(i, j)` in column order; out becomes `rows x 1`. Threads take blocks of
+  /// rows, so each sum has the same order whatever the thread count.
   static void row_sum(const matrix& x, matrix& out) {
     resize(out, x.rows(), 1);
-    out.col(0).noalias() = x.rowwise().sum();
+    const Index rows = x.rows(), cols = x.cols();
+    constexpr Index block = 64;
+    const Index blocks = (rows + block - 1) / block;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (rows * cols >= (Index{1} << 16) && blocks > 1)
+#endif
+    for (Index k = 0; k < blocks; ++k) {
+      const Index first = k * block, count = std::min(block, rows - first);
+      auto sum = out.col(0).segment(first, count);
+      if (cols == 0) {
+        sum.setZero();
+        continue;
+      }
+      sum = x.col(0).segment(first, count);
+      for (Index j = 1; j < cols; ++j) sum += x.col(j).segment(first, count);
+    }
   }
 
  private:

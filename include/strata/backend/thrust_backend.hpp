@@ -292,15 +292,16 @@ struct ThrustBackend {
 #endif
   }
 
-  /// `y(:, j) += bias` for every column j (bias is `rows x 1`).
-  static void add_bias(matrix& y, const matrix& bias) {
-    if (bias.rows() != y.rows() || bias.cols() != 1)
-      throw shape_error(detail::concat("ThrustBackend::add_bias: bias is ", shape_string(bias.rows(), bias.cols()),
-                                       " for a matrix of ", y.rows(), " rows"));
-    const Index rows = y.rows();
+  /// `y` becomes `rows x cols` with every column equal to `bias` (`rows x 1`); see EigenBackend.
+  static void repeat_column(const matrix& bias, Index cols, matrix& y) {
+    if (bias.cols() != 1)
+      throw shape_error(detail::concat("ThrustBackend::repeat_column: bias is ", shape_string(bias.rows(), bias.cols()),
+                                       ", not one column"));
+    const Index rows = bias.rows();
+    resize(y, rows, cols);
     T* out = y.data();
     const T* b = bias.data();
-    for_each(y.size(), [out, b, rows] STRATA_HD(Index i) { out[i] += b[i % rows]; });
+    for_each(y.size(), [out, b, rows] STRATA_HD(Index i) { out[i] = b[i % rows]; });
   }
 
   /// `out(i) = sum_j x(i, j)`; out becomes `rows x 1`. One thread per row: consecutive threads

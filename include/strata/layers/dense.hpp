@@ -93,8 +93,12 @@ class dense_layer {
       throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(),
                                        " rows, got ", shape_string(x.rows(), x.cols())));
     matrix& y = partition_ != nullptr ? local_output_ : output_;
-    B::gemm(T(1), weight_, false, x, false, T(0), y);
-    if (bias_) B::add_bias(y, bias_value_);
+    if (bias_) {
+      B::repeat_column(bias_value_, x.cols(), y);  // Y = b, then Y += W X inside the GEMM
+      B::gemm(T(1), weight_, false, x, false, T(1), y);
+    } else {
+      B::gemm(T(1), weight_, false, x, false, T(0), y);
+    }
     if (partition_ != nullptr) detail::all_gather_rows<B>(*partition_, local_output_, width_, gathered_, output_);
     return output_;
   }
