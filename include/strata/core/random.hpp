@@ -32,6 +32,11 @@ struct philox_block {
   std::uint32_t word[4];
 };
 
+/// Two 64-bit random integers (one Philox block).
+struct integer_pair {
+  std::uint64_t first, second;
+};
+
 /// Philox-4x32 with 10 rounds: a bijection of a 128-bit counter under a 64-bit key.
 STRATA_HD inline philox_block philox4x32(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2,
                                          std::uint32_t c3, std::uint32_t k0, std::uint32_t k1) {
@@ -89,6 +94,15 @@ class random_stream {
   STRATA_HD std::uint64_t integer(std::uint64_t index) const {
     const philox_block b = bits(index);
     return (static_cast<std::uint64_t>(b.word[0]) << 32) | b.word[1];
+  }
+
+  /// The two 64-bit random integers of the block at position `index`: the first is
+  /// `integer(index)`, the second comes from the block's other two words. For element pairs that
+  /// need one Philox call between them.
+  STRATA_HD integer_pair integers(std::uint64_t index) const {
+    const philox_block b = bits(index);
+    return integer_pair{(static_cast<std::uint64_t>(b.word[0]) << 32) | b.word[1],
+                        (static_cast<std::uint64_t>(b.word[2]) << 32) | b.word[3]};
   }
 
   /// Uniform in [0, 1) with 53 random bits, at position `index`.

@@ -5,7 +5,8 @@
 /// stays active in evaluation too (Monte Carlo dropout for uncertainty estimates).
 ///
 /// The mask of element (row, sample) at step s is a pure function of (seed, layer, s, global
-/// sample id, row), so a data-parallel run draws exactly the masks a serial run draws.
+/// sample id, row), so a data-parallel run draws exactly the masks a serial run draws. (Rows
+/// 2q and 2q + 1 take the two halves of Philox block (sample id x ceil(rows / 2) + q).)
 
 #include "layer.hpp"
 
@@ -57,22 +58,34 @@ class dropout_layer {
     B::resize(output_, x.rows(), x.cols());
     const Index rows = x.rows();
     const random_stream rng = rng_.substream(pass.step);
-    // Element kept when its uniform draw u = k / 2^53 (k: the top 53 bits of the stream's 64-bit
-    // integer) is >= rate, i.e. when k >= ceil(rate 2^53): the same masks, compared as integers so
-    // the row loop has no conversion to double and vectorises.
+    // Element kept when its uniform draw u = k / 2^53 (k: the top 53 bits of a 64-bit random
+    // integer) is >= rate, i.e. when k >= ceil(rate 2^53): compared as integers, so the row loop
+    // has no conversion to double and vectorises.
     const std::uint64_t keep_from = static_cast<std::uint64_t>(std::ceil(rate_ * 9007199254740992.0));
     const T scale = static_cast<T>(1.0 / (1.0 - rate_));
     const pass_info p = pass;
     const T* in = B::data(x);
     T* out = B::data(output_);
     T* mask = B::data(mask_);
-    B::for_each_element(rows, x.cols(), [=] STRATA_HD(Index r, Index j) {
-      const std::uint64_t index = p.sample_id(j) * static_cast<std::uint64_t>(rows) + static_cast<std::uint64_t>(r);
-      const T m = (rng.integer(index) >> 11) >= keep_from ? scale : T(0);
-      const Index i = j * rows + r;
-      mask[i] = m;
-      out[i] = in[i] * m;
-    });
+    // Rows 2q and 2q + 1 of a sample share one Philox block (two 64-bit integers): half the
+    // random-number work of one block per element, the same distribution.
+    const Index pairs = (rows + 1) / 2;
+    const auto draw = [=] STRATA_HD(Index q, Index j, bool partner) {
+      const integer_pair k = rng.integers(p.sample_id(j) * static_cast<std::uint64_t>(pairs) + static_cast<std::uint64_t>(q));
+      const Index i = j * rows + 2 * q;
+      const T m0 = (k.first >> 11) >= keep_from ? scale : T(0);
+      mask[i] = m0;
+      out[i] = in[i] * m0;
+      if (!partner) return;
+      const T m1 = (k.second >> 11) >= keep_from ? scale : T(0);
+      mask[i + 1] = m1;
+      out[i + 1] = in[i + 1] * m1;
+    };
+    if (rows % 2 == 0) {  // every row has its partner: a branch-free loop that vectorises
+      B::for_each_element(pairs, x.cols(), [=] STRATA_HD(Index q, Index j) { draw(q, j, true); });
+    } else {  // the last row of each column has none
+      B::for_each_element(pairs, x.cols(), [=] STRATA_HD(Index q, Index j) { draw(q, j, q + 1 < pairs); });
+    }
     return output_;
   }
 
