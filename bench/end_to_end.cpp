@@ -7,6 +7,7 @@
 //   fingerprint-infer    docking fingerprint MLP (2,048 Morgan-like bits, ~3% set, sparse first
 //                        layer) predictions
 //   docking-train        the descriptor MLP trained by the Trainer (MSE, Adam, batch 256)
+//   fingerprint-train    the fingerprint MLP (sparse first layer) trained the same way
 // Warm-up steps are excluded; the figure is the median over windows of steps (min and max too).
 // Threads: --threads (Eigen, OpenMP and, in BLAS builds, OpenBLAS).
 #include <strata/strata.hpp>
@@ -173,9 +174,9 @@ matrix_f library_features(molecule_features f, Index count) {
 }
 
 void apply_defaults(settings& s) {
-  const bool training = s.task == "combo-train" || s.task == "docking-train";
+  const bool training = s.task == "combo-train" || s.task == "docking-train" || s.task == "fingerprint-train";
   if (s.batch == 0) s.batch = training ? 256 : s.task == "combo-infer" ? 4096 : 8192;
-  if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
+  if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" || s.task == "fingerprint-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
   if (s.warmup == 0) s.warmup = training ? 3 : 2;
   examples::require_positive("warmup", static_cast<double>(s.warmup));
   examples::require_positive("batch", static_cast<double>(s.batch));
@@ -205,9 +206,16 @@ int run(const settings& s) {
     const Index n = 32 * s.batch;
     MatrixDataset<float> data(library_features(molecule_features::descriptors, n), normal_matrix(1, n, 2));
     print_json(s, time_training(make_descriptor_mlp(), std::move(data), s), descriptor_flops().per_sample(true));
+  } else if (s.task == "fingerprint-train") {
+    const Index n = 32 * s.batch;
+    MatrixDataset<float> data(library_features(molecule_features::fingerprint, n), normal_matrix(1, n, 2));
+    flop_count dense_equivalent;
+    dense_equivalent.forward = 2 * dense_macs({2048, 1024, 256, 64, 16, 1});
+    dense_equivalent.first_layers = 2.0 * 2048 * 1024;
+    print_json(s, time_training(make_fingerprint_mlp(), std::move(data), s), dense_equivalent.per_sample(true));
   } else {
     throw config_error("unknown --task '" + s.task +
-                       "' (combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train)");
+                       "' (combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train, fingerprint-train)");
   }
   return 0;
 }
@@ -221,7 +229,7 @@ int main(int argc, char** argv) {
         "bench_end_to_end: end-to-end throughput of Strata's models, one JSON line (see bench/compare)\nOptions");
     shown.add_options()("help", "show this help")(
         "task", po::value(&s.task)->default_value(s.task),
-        "combo-train, combo-infer, descriptor-infer, fingerprint-infer or docking-train")(
+        "combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train or fingerprint-train")(
         "batch", po::value(&s.batch)->default_value(s.batch), "samples per step (0: 256 training, 4,096 Combo inference, 8,192 docking inference)")(
         "threads", po::value(&s.threads)->default_value(s.threads), "compute threads")(
         "warmup", po::value(&s.warmup)->default_value(s.warmup), "steps run before timing (0: the task's default)")(

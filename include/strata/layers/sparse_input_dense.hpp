@@ -117,26 +117,36 @@ class sparse_input_dense_layer {
     for (Index t = 0; t < tiles; ++t)
       for (Index j = 0; j < n; ++j) {
         const Index row = t * tile, rows = std::min(tile, width_ - row);
-        const T* tile_weight = packed + t * inputs * tile;
-        tile_sum(bias != nullptr ? bias + row : nullptr, rows, tile_weight, nonzero_input + start[j], nonzero_value + start[j],
-                 start[j + 1] - start[j], out + j * width_ + row);
+        tile_sum(bias != nullptr ? bias + row : nullptr, rows, packed + t * inputs * tile, tile, nonzero_input + start[j],
+                 nonzero_value + start[j], start[j + 1] - start[j], out + j * width_ + row);
       }
     return output_;
   }
 
   const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     index_by_input(x.rows());
-    B::fill(weight_grad_, T(0));
-    const Index inputs = x.rows();
+    const Index inputs = x.rows(), whole_tiles = width_ / tile;
+    const T* g = dy.data();
+    T* grad = weight_grad_.data();
+    // Column i of dW is summed tile by tile in registers like the forward's output (and written
+    // once: no zero fill first); the partial last tile, whose loads would run past dY's end, in
+    // plain arithmetic.
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(dynamic, 16) if (dy.cols() >= 64)
 #endif
     for (Index i = 0; i < inputs; ++i) {
-      const Index begin = input_start_[static_cast<std::size_t>(i)], end = input_start_[static_cast<std::size_t>(i) + 1];
-      if (begin == end) continue;
-      auto g = weight_grad_.col(i);
-      for (Index k = begin; k < end; ++k)
-        g.noalias() += by_input_value_[static_cast<std::size_t>(k)] * dy.col(by_input_sample_[static_cast<std::size_t>(k)]);
+      const auto begin = static_cast<std::size_t>(input_start_[static_cast<std::size_t>(i)]);
+      const Index count = input_start_[static_cast<std::size_t>(i) + 1] - input_start_[static_cast<std::size_t>(i)];
+      const Index* samples = by_input_sample_.data() + begin;
+      const T* values = by_input_value_.data() + begin;
+      T* column = grad + i * width_;
+      for (Index t = 0; t < whole_tiles; ++t)
+        tile_sum(nullptr, tile, g + t * tile, width_, samples, values, count, column + t * tile);
+      for (Index r = whole_tiles * tile; r < width_; ++r) {
+        T sum = T(0);
+        for (Index k = 0; k < count; ++k) sum += values[k] * g[samples[k] * width_ + r];
+        column[r] = sum;
+      }
     }
     pass.gradient_ready(weight_grad_);
     if (bias_) {
@@ -202,10 +212,11 @@ class sparse_input_dense_layer {
     }
   }
 
-  /// y[0, rows) = bias + sum over the non-zeros of value x packed weight column, in registers: a
+  /// y[0, rows) = bias (or 0) + sum over the non-zeros of value x weight column, in registers: a
   /// fixed number of SIMD packets, each element summed in the same order (bias, then the
-  /// non-zeros in input order, one multiply-add each).
-  static void tile_sum(const T* bias, Index rows, const T* tile_weight, const Index* input, const T* value, Index count, T* y) {
+  /// non-zeros in order, one multiply-add each). Input i's `tile` weights start at weight + i stride.
+  static void tile_sum(const T* bias, Index rows, const T* weight, Index stride, const Index* input, const T* value,
+                       Index count, T* y) {
     using namespace Eigen::internal;
     packet acc[tile_packets];
     if (bias != nullptr && rows == tile) {
@@ -217,8 +228,8 @@ class sparse_input_dense_layer {
     }
     for (Index k = 0; k < count; ++k) {
       const packet v = pset1<packet>(value[k]);
-      const T* w = tile_weight + input[k] * tile;
-      for (int p = 0; p < tile_packets; ++p) acc[p] = pmadd(v, pload<packet>(w + p * lanes), acc[p]);
+      const T* w = weight + input[k] * stride;
+      for (int p = 0; p < tile_packets; ++p) acc[p] = pmadd(v, ploadu<packet>(w + p * lanes), acc[p]);
     }
     if (rows == tile) {
       for (int p = 0; p < tile_packets; ++p) pstoreu(y + p * lanes, acc[p]);
@@ -279,7 +290,7 @@ class sparse_input_dense_layer {
   std::vector<Index> sample_start_, inputs_, input_start_, by_input_sample_, fill_;
   std::vector<std::uint64_t> nonzero_bits_;  // per sample, one bit per input
   std::vector<T> values_, by_input_value_;
-  std::vector<T, Eigen::aligned_allocator<T>> packed_weight_;  // aligned for whole-packet loads
+  std::vector<T, Eigen::aligned_allocator<T>> packed_weight_;
 };
 
 }  // namespace strata
