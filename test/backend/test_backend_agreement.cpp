@@ -365,6 +365,7 @@ TEST_CASE("repeat_column and row_sum: the dense layer's bias kernels agree on bo
   Device::repeat_column(to_device(bias), 11, y);
   CHECK_AGREE(y_ref, to_host(y));
   CHECK_THROWS_AS(Device::repeat_column(to_device(random_matrix(5, 2, 3)), 4, y), shape_error);
+  CHECK_THROWS_AS(Host::repeat_column(random_matrix(5, 2, 3), 4, y_ref), shape_error);
 
   // Small, and large enough to be split across threads in blocks of rows (300 is no multiple of
   // the block): every row summed in column order.

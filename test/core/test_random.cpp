@@ -38,6 +38,13 @@ TEST_CASE("A random stream is a pure function of seed, purpose, stream and index
     CHECK(a.uniform(3) == b.uniform(3));
     CHECK(a.normal(99) == b.normal(99));
   }
+  SECTION("integers gives both halves of a block; the first is integer") {
+    const integer_pair pair = a.integers(77);
+    CHECK(pair.first == a.integer(77));
+    const philox_block block = a.bits(77);
+    CHECK(pair.second == ((static_cast<std::uint64_t>(block.word[2]) << 32) | block.word[3]));
+    CHECK(pair.second != pair.first);
+  }
   SECTION("seed, purpose, stream and substream each change the values") {
     CHECK(a.integer(0) != random_stream(43, purpose::dropout, 7).integer(0));
     CHECK(a.integer(0) != random_stream(42, purpose::initialization, 7).integer(0));

@@ -8,6 +8,11 @@
 
 #include "../support/gradient_check.hpp"
 
+#include <vector>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 using namespace strata;
 
 namespace {
@@ -81,7 +86,45 @@ TEST_CASE("SparseInputDense in single precision matches Dense at the fingerprint
   const matrix_f ys = sparse.forward(x), yd = dense.forward(x);
   CHECK(ys.rows() == 1000);
   CHECK((ys - yd).cwiseAbs().maxCoeff() < 1e-4f * (1.0f + yd.cwiseAbs().maxCoeff()));
+  // The weight gradient, summed in the same register tiles.
+  const matrix_f dy = strata::testing::random_matrix(1000, 96, 8).cast<float>();
+  sparse.backward(dy, false);
+  dense.backward(dy, false);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const matrix_f& gs = *sparse.parameters()[k].gradient;
+    const matrix_f& gd = *dense.parameters()[k].gradient;
+    CHECK((gs - gd).cwiseAbs().maxCoeff() < 1e-4f * (1.0f + gd.cwiseAbs().maxCoeff()));
+  }
 }
+
+#if defined(_OPENMP)
+TEST_CASE("The sparse layer, dropout and row sums give the same bits on 1 and on 2 threads") {
+  // Large enough for every parallel loop to split (batch >= 64, >= 2^16 elements). No GEMM here:
+  // OpenBLAS and Eigen block their sums by thread count, so their last bits may differ.
+  using F = EigenBackend<float>;
+  using Net = Sequential<SparseInputDense<>, ReLU, Dropout>;
+  const matrix_f x = sparse_input(2048, 300, 0.03, false, 11).cast<float>();
+  const matrix_f dy = strata::testing::random_matrix(1000, 300, 12).cast<float>();
+  const int threads = omp_get_max_threads();
+  std::vector<matrix_f> results[2];
+  for (int run = 0; run < 2; ++run) {
+    omp_set_num_threads(run == 0 ? 1 : std::max(2, threads));
+    Model<Net, F> model(Net{SparseInputDense<>{1000}, ReLU{}, Dropout{0.2}});
+    model.build(2048, 13);
+    pass_info train;
+    train.step = 3;
+    results[run].push_back(model.forward(x, train));
+    model.backward(dy, false);
+    for (const auto& p : model.parameters()) results[run].push_back(*p.gradient);  // weight: tiles; bias: row sums
+  }
+  omp_set_num_threads(threads);
+  REQUIRE(results[0].size() == 3);
+  for (std::size_t k = 0; k < results[0].size(); ++k) {
+    INFO("result " << k << ", largest difference " << (results[0][k] - results[1][k]).cwiseAbs().maxCoeff());
+    CHECK((results[0][k].array() == results[1][k].array()).all());
+  }
+}
+#endif
 
 TEST_CASE("SparseInputDense gradients match finite differences") {
   strata::testing::check_gradients(SparseNet{SparseInputDense<>{6}, ReLU{}, Dense<1>{}}, 9, 5);

@@ -24,6 +24,7 @@
 #include <Eigen/Core>
 
 #include "../core/config.hpp"
+#include "../core/error.hpp"
 #include "../core/tensor.hpp"
 
 namespace strata {
@@ -150,6 +151,9 @@ struct EigenBackend {
   /// output starts as its bias and the GEMM adds `W X` to it (beta = 1), so the bias costs no
   /// pass of its own.
   static void repeat_column(const matrix& bias, Index cols, matrix& y) {
+    if (bias.cols() != 1)
+      throw shape_error(detail::concat("EigenBackend::repeat_column: bias is ", shape_string(bias.rows(), bias.cols()),
+                                       ", not one column"));
     const Index rows = bias.rows();
     resize(y, rows, cols);
     const T* b = bias.data();

@@ -5,8 +5,10 @@
 /// stays active in evaluation too (Monte Carlo dropout for uncertainty estimates).
 ///
 /// The mask of element (row, sample) at step s is a pure function of (seed, layer, s, global
-/// sample id, row), so a data-parallel run draws exactly the masks a serial run draws. (Rows
-/// 2q and 2q + 1 take the two halves of Philox block (sample id x ceil(rows / 2) + q).)
+/// sample id, row) for the layer's width, so a data-parallel run draws exactly the masks a
+/// serial run draws. (Rows 2q and 2q + 1 take the two halves of Philox block
+/// (sample id x ceil(rows / 2) + q). Before this pairing every element had a block of its own:
+/// runs and checkpoints from those versions draw other masks.)
 
 #include "layer.hpp"
 
