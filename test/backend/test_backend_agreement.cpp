@@ -346,6 +346,36 @@ TEST_CASE("ThrustBackend gemm on sizes that span several blocks") {
   CHECK_AGREE(g_ref, to_host(g));
 }
 
+TEST_CASE("EigenBackend gemm (BLAS or Eigen) is the textbook product for every transpose and beta") {
+  const Index m = 9, k = 6, n = 4;
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      INFO("transpose a: " << ta << ", transpose b: " << tb);
+      const hmat a = ta ? random_matrix(k, m, 1) : random_matrix(m, k, 1);
+      const hmat b = tb ? random_matrix(n, k, 2) : random_matrix(k, n, 2);
+      const hmat c0 = random_matrix(m, n, 3);
+      for (const float beta : {0.0f, 0.75f, 1.0f}) {
+        INFO("beta = " << beta);
+        hmat c = beta == 0.0f ? hmat::Constant(m, n, std::numeric_limits<float>::quiet_NaN()) : c0;
+        Host::gemm(-1.5f, a, ta, b, tb, beta, c);
+        REQUIRE(c.rows() == m);
+        REQUIRE(c.cols() == n);
+        for (Index i = 0; i < m; ++i)
+          for (Index j = 0; j < n; ++j) {
+            double sum = 0.0;
+            for (Index p = 0; p < k; ++p) sum += double(ta ? a(p, i) : a(i, p)) * double(tb ? b(j, p) : b(p, j));
+            const double want = -1.5 * sum + (beta == 0.0f ? 0.0 : double(beta) * double(c0(i, j)));
+            CHECK(double(c(i, j)) == Approx(want).margin(1e-5));
+          }
+      }
+    }
+  }
+  hmat c;
+  CHECK_THROWS_AS(Host::gemm(1.0f, random_matrix(4, 3, 1), false, random_matrix(4, 2, 2), false, 0.0f, c), shape_error);
+  c.resize(2, 2);
+  CHECK_THROWS_AS(Host::gemm(1.0f, random_matrix(4, 3, 1), true, random_matrix(4, 2, 2), false, 1.0f, c), shape_error);
+}
+
 TEST_CASE("ThrustBackend gemm rejects operands that do not fit") {
   const Device::matrix a = to_device(random_matrix(4, 3, 1)), b = to_device(random_matrix(4, 2, 2));
   Device::matrix c;

@@ -134,9 +134,20 @@ struct EigenBackend {
   }
 
   /// `c = alpha * op(a) * op(b) + beta * c`, op = transpose when the flag is set. With beta == 0
-  /// `c` is resized and its old content ignored.
+  /// `c` is resized and its old content ignored; otherwise it must have the product's shape.
+  /// Operands that do not fit throw shape_error (in every build, as on the Thrust backend).
   static void gemm(T alpha, const matrix& a, bool transpose_a, const matrix& b, bool transpose_b,
                    T beta, matrix& c) {
+    const Index m = transpose_a ? a.cols() : a.rows(), k = transpose_a ? a.rows() : a.cols();
+    const Index n = transpose_b ? b.rows() : b.cols();
+    if ((transpose_b ? b.cols() : b.rows()) != k)
+      throw shape_error(detail::concat("EigenBackend::gemm: inner dimensions differ (", k, " and ",
+                                       transpose_b ? b.cols() : b.rows(), ")"));
+    if (beta == T(0))
+      resize(c, m, n);
+    else if (c.rows() != m || c.cols() != n)
+      throw shape_error(detail::concat("EigenBackend::gemm: C is ", shape_string(c.rows(), c.cols()), ", the product ",
+                                       shape_string(m, n)));
     if (transpose_a && transpose_b)
       gemm_into(alpha, a.transpose(), b.transpose(), beta, c);
     else if (transpose_a)
@@ -186,8 +197,7 @@ struct EigenBackend {
  private:
   template <class A, class B>
   static void gemm_into(T alpha, const A& a, const B& b, T beta, matrix& c) {
-    if (beta == T(0)) {
-      resize(c, a.rows(), b.cols());
+    if (beta == T(0)) {  // c already has the product's shape (gemm)
       c.noalias() = alpha * a * b;
     } else {
       if (beta != T(1)) c *= beta;
