@@ -19,10 +19,6 @@
 
 #include "dense.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace strata {
 namespace detail {
 
