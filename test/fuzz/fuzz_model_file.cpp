@@ -1,0 +1,18 @@
+// Fuzz target: load_model, a model file (checkpoint format, kind and input-width entries,
+// run-time settings) read into a small built model. Structure-aware like fuzz_checkpoint.
+#include <strata/train/model_file.hpp>
+
+#include "fuzz_model.hpp"
+#include "fuzz_support.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string path = strata_fuzz::checkpoint_input(data, size);
+  auto model = strata_fuzz::tiny_model();
+  return strata_fuzz::expect_strata_errors_only([&] {
+    const auto meta = strata::load_model(model, path, strata_fuzz::tiny_kind);
+    strata_fuzz::require(meta.count("kind") == 1, "a model file loaded without a kind entry");
+    model.for_each_setting([&](const std::string&, double& rate) {
+      strata_fuzz::require(rate >= 0.0 && rate < 1.0, "a model file set a dropout rate outside [0, 1)");
+    });
+  });
+}

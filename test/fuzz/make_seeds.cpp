@@ -1,0 +1,64 @@
+// Writes the binary seeds of the checkpoint-format fuzz targets, made by the library itself:
+// a trainer checkpoint (with a feature scaler as extras), a model file and a scaler-only
+// checkpoint, each in both of the targets' forms (fuzz_support.hpp: first byte 0 = the file,
+// 1 = the payload to wrap). Usage: fuzz_make_seeds <corpus folder>; it writes
+// <folder>/{checkpoint,model_file,trainer_restore}/seed-*.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <strata/data/preprocess.hpp>
+#include <strata/train/model_file.hpp>
+
+#include "fuzz_model.hpp"
+
+namespace {
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Writes `file_bytes` as `<folder>/<name>-file` (mode 0) and its payload as `<name>-payload` (mode 1).
+void write_both(const std::filesystem::path& folder, const std::string& name, const std::string& file_bytes) {
+  std::filesystem::create_directories(folder);
+  const std::size_t header = 8 + 4 + 8, trailer = 8;
+  std::ofstream(folder / (name + "-file"), std::ios::binary) << '\0' << file_bytes;
+  std::ofstream(folder / (name + "-payload"), std::ios::binary)
+      << '\1' << file_bytes.substr(header, file_bytes.size() - header - trailer);
+}
+
+strata::checkpoint scaler_checkpoint() {
+  strata::host_matrix<float> features(2, 3);
+  features << 1.0f, 2.0f, 4.0f, -1.0f, std::numeric_limits<float>::quiet_NaN(), 3.0f;
+  const strata::EntityTable<float> table({"a", "b", "c"}, {"f0", "f1"}, features);
+  strata::StandardScaler scaler;
+  scaler.fit(table, {0, 1, 2});
+  strata::checkpoint file;
+  file.meta["data"] = "fuzz seed";
+  scaler.save(file, "cells");
+  return file;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s <corpus folder>\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path out = argv[1];
+
+  auto trainer = strata_fuzz::make_tiny_trainer();
+  trainer.set_checkpoint_extras(scaler_checkpoint());
+  const std::string checkpoint_bytes = trainer.snapshot().to_bytes();
+  write_both(out / "trainer_restore", "seed-trainer", checkpoint_bytes);
+  write_both(out / "checkpoint", "seed-trainer", checkpoint_bytes);
+  write_both(out / "checkpoint", "seed-scaler", scaler_checkpoint().to_bytes());
+
+  auto model = strata_fuzz::tiny_model();
+  const std::string model_path = (out / "model.tmp").string();
+  strata::save_model(model, model_path, {{"kind", strata_fuzz::tiny_kind}, {"features", "f0,f1,f2"}});
+  write_both(out / "model_file", "seed-model", read_all(model_path));
+  std::remove(model_path.c_str());
+  return 0;
+}
