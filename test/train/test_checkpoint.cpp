@@ -7,6 +7,7 @@
 #include <strata/optim/sgd.hpp>
 #include <strata/train/trainer.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -155,6 +156,44 @@ TEST_CASE("Bad checkpoints are rejected with a message that says what is wrong")
     bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x40);
     write_all(file.path, bad);
     CHECK_THROWS_WITH(target.load(file.path), Contains("checksum mismatch"));
+  }
+  SECTION("a payload size that would wrap the file length around 2^64") {
+    std::string bad(checkpoint::magic, sizeof checkpoint::magic);
+    const std::uint32_t version = checkpoint::version;
+    const std::uint64_t size = ~std::uint64_t{0};  // 20 + size + 8 wraps to 27, this file's length
+    bad.append(reinterpret_cast<const char*>(&version), sizeof version);
+    bad.append(reinterpret_cast<const char*>(&size), sizeof size);
+    bad.append(7, '\0');
+    write_all(file.path, bad);
+    CHECK_THROWS_WITH(target.load(file.path), Contains("truncated or padded: 27 bytes") &&
+                                                  Contains("promises 18446744073709551615 bytes of content"));
+  }
+  SECTION("a tensor claiming more rows than the file holds is an error, not an allocation") {
+    checkpoint bad;  // a correct checksum over a shape the data does not back
+    bad.tensors.push_back({"huge", 4, std::int64_t{1} << 40, 1, {}});
+    write_all(file.path, bad.to_bytes());
+    CHECK_THROWS_WITH(target.load(file.path), Contains("tensor 'huge' claims 1099511627776x1 values of 4 bytes, more "
+                                                       "than the 0 bytes left in the file"));
+  }
+  SECTION("a tensor whose rows times columns overflow is an error") {
+    checkpoint bad;
+    bad.tensors.push_back({"wide", 8, std::int64_t{4575657222465388545}, 4, std::vector<char>(64)});
+    write_all(file.path, bad.to_bytes());
+    CHECK_THROWS_WITH(target.load(file.path), Contains("tensor 'wide' claims 4575657222465388545x4 values of 8 bytes, "
+                                                       "more than the 64 bytes left in the file"));
+  }
+  SECTION("a negative, partial or non-finite loop position") {
+    const std::pair<const char*, const char*> cases[] = {
+        {"epoch", "-3"}, {"step", "-1"}, {"batch_in_epoch", "2x"}, {"learning_rate", "nan"}, {"epoch_loss_sum", "inf"}};
+    for (const auto& [key, value] : cases) {
+      checkpoint bad = checkpoint::read(file.path);
+      bad.meta[key] = value;
+      const std::string path = file.path + ".bad";
+      bad.write(path);
+      CHECK_THROWS_WITH(target.load(path), Contains(std::string("has a malformed loop position ('") + key + "' = '" +
+                                                    value + "')"));
+      std::remove(path.c_str());
+    }
   }
   SECTION("a checkpoint of another model") {
     using Other = Sequential<Dense<8>, ReLU, Dense<1>>;

@@ -134,8 +134,11 @@ class checkpoint {
       throw fail(detail::concat("format version ", file_version, " is not supported (this build reads version ", version, ")"));
     std::uint64_t size;
     std::memcpy(&size, bytes.data() + sizeof magic + sizeof file_version, sizeof size);
-    if (bytes.size() != header + size + sizeof(std::uint64_t))
-      throw fail(detail::concat("truncated or padded: ", bytes.size(), " bytes, expected ", header + size + 8));
+    // Compared without adding to `size`: a corrupt size near 2^64 would wrap the sum around.
+    const std::size_t after_header = bytes.size() - header;
+    if (after_header < sizeof(std::uint64_t) || size != after_header - sizeof(std::uint64_t))
+      throw fail(detail::concat("truncated or padded: ", bytes.size(), " bytes, the header promises ", size,
+                                " bytes of content plus ", header + sizeof(std::uint64_t), " of header and checksum"));
     const std::string payload = bytes.substr(header, size);
     std::uint64_t stored;
     std::memcpy(&stored, bytes.data() + header + size, sizeof stored);
@@ -144,7 +147,7 @@ class checkpoint {
     checkpoint c;
     std::size_t at = 0;
     const auto need = [&](std::size_t n) {
-      if (at + n > payload.size()) throw fail("malformed content");
+      if (n > payload.size() - at) throw fail("malformed content");  // (at + n could wrap around)
     };
     const auto u32 = [&]() { std::uint32_t v; need(4); std::memcpy(&v, payload.data() + at, 4); at += 4; return v; };
     const auto i64 = [&]() { std::int64_t v; need(8); std::memcpy(&v, payload.data() + at, 8); at += 8; return v; };
@@ -161,7 +164,16 @@ class checkpoint {
       t.rows = i64();
       t.cols = i64();
       if ((t.scalar_bytes != 4 && t.scalar_bytes != 8) || t.rows < 0 || t.cols < 0) throw fail("malformed tensor '" + t.name + "'");
-      const auto n_bytes = static_cast<std::size_t>(t.rows * t.cols) * t.scalar_bytes;
+      // The shape is checked against the bytes that are left before anything is multiplied or
+      // allocated: a corrupt shape (2^40 rows, or rows * cols beyond 2^63) is an error, never an
+      // overflow or an allocation.
+      const std::uint64_t left = payload.size() - at, rows = static_cast<std::uint64_t>(t.rows),
+                          cols = static_cast<std::uint64_t>(t.cols);
+      if (rows > 0 && cols > left / t.scalar_bytes / rows)
+        throw fail(detail::concat("tensor '", t.name, "' claims ", t.rows, "x", t.cols, " values of ",
+                                  static_cast<int>(t.scalar_bytes), " bytes, more than the ", left,
+                                  " bytes left in the file"));
+      const auto n_bytes = static_cast<std::size_t>(rows * cols * t.scalar_bytes);
       need(n_bytes);
       t.data.assign(payload.data() + at, payload.data() + at + n_bytes);
       at += n_bytes;

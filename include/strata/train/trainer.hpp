@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <typeinfo>
 #include <iomanip>
+#include <limits>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -188,25 +189,50 @@ class Trainer {
     for (const auto& t : file.tensors)  // other keys are the caller's extras
       if (is_state(t.name) && known.count(t.name) == 0)
         throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
-    Index epoch;
-    std::uint64_t step, optimizer_steps;
-    double lr;
+    // The loop position: whole fields only ("12abc" is not 12), counts never negative (std::stoull
+    // would wrap "-1" around, a negative epoch or batch would index before the data) and finite
+    // reals, so a corrupt entry is reported here rather than derailing the next fit.
+    const auto optional = [&](const char* key) {
+      const auto it = file.meta.find(key);
+      return it == file.meta.end() ? std::string("0") : it->second;
+    };
+    const auto malformed = [&](const char* key, const std::string& text) {
+      return fail(detail::concat("has a malformed loop position ('", key, "' = '", text, "')"));
+    };
+    const auto count = [&](const char* key, const std::string& text, std::uint64_t limit) {
+      std::size_t used = 0;
+      unsigned long long value = 0;
+      try {
+        if (text.empty() || text[0] < '0' || text[0] > '9') throw malformed(key, text);
+        value = std::stoull(text, &used);
+      } catch (const std::logic_error&) {
+        throw malformed(key, text);
+      }
+      if (used != text.size() || value > limit) throw malformed(key, text);
+      return static_cast<std::uint64_t>(value);
+    };
+    const auto real = [&](const char* key, const std::string& text) {
+      std::size_t used = 0;
+      double value = 0.0;
+      try {
+        value = std::stod(text, &used);
+      } catch (const std::logic_error&) {
+        throw malformed(key, text);
+      }
+      if (used != text.size() || !std::isfinite(value)) throw malformed(key, text);
+      return value;
+    };
+    constexpr auto index_limit = static_cast<std::uint64_t>(std::numeric_limits<Index>::max());
+    constexpr auto step_limit = std::numeric_limits<std::uint64_t>::max();
+    const auto epoch = static_cast<Index>(count("epoch", meta("epoch"), index_limit));
+    const std::uint64_t step = count("step", meta("step"), step_limit);
+    const std::uint64_t optimizer_steps = count("optimizer_steps", meta("optimizer_steps"), step_limit);
+    const double lr = real("learning_rate", meta("learning_rate"));
+    if (lr < 0.0) throw malformed("learning_rate", meta("learning_rate"));
     partial_epoch partial;
-    try {
-      epoch = static_cast<Index>(std::stoll(meta("epoch")));
-      step = std::stoull(meta("step"));
-      optimizer_steps = std::stoull(meta("optimizer_steps"));
-      lr = std::stod(meta("learning_rate"));
-      const auto optional = [&](const char* key) {
-        const auto it = file.meta.find(key);
-        return it == file.meta.end() ? std::string("0") : it->second;
-      };
-      partial.batch = static_cast<Index>(std::stoll(optional("batch_in_epoch")));
-      partial.samples = static_cast<Index>(std::stoll(optional("epoch_samples")));
-      partial.loss_sum = std::stod(optional("epoch_loss_sum"));
-    } catch (const std::logic_error&) {
-      throw fail("has a malformed loop position");
-    }
+    partial.batch = static_cast<Index>(count("batch_in_epoch", optional("batch_in_epoch"), index_limit));
+    partial.samples = static_cast<Index>(count("epoch_samples", optional("epoch_samples"), index_limit));
+    partial.loss_sum = real("epoch_loss_sum", optional("epoch_loss_sum"));
     if (position && partial.batch > 0) {
       // Resuming inside an epoch replays the same permutation only with the same batch size and seed.
       if (meta("batch_size") != std::to_string(options_.batch_size))
