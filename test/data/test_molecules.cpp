@@ -108,6 +108,13 @@ TEST_CASE("SMILES files: bad molecules are counted with their lines, strict mode
   wrong.score_column = "score";
   CHECK_THROWS_WITH(read_smiles_file(csv, featurizer, wrong), Contains("no column 'score' (columns: TITLE, SMILES, dock)"));
   CHECK_THROWS_WITH(read_smiles_file("no/such.smi", featurizer), Contains("cannot open 'no/such.smi'"));
+  // A file without molecules still has the fingerprint's width (2,048 x 0), not 0 x 0.
+  const std::string empty = write_file("strata_test_empty.smi", "# nothing here\n");
+  const molecule_table none = read_smiles_file(empty, featurizer);
+  CHECK(none.features.rows() == 2048);
+  CHECK(none.features.cols() == 0);
+  CHECK(none.size() == 0);
+  std::remove(empty.c_str());
   std::remove(smi.c_str());
   std::remove(csv.c_str());
 }

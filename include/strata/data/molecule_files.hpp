@@ -107,7 +107,8 @@ inline Index pick_column(const DelimitedReader& reader, const std::string& wante
 /// Accumulates molecules column by column (growing the feature matrix geometrically).
 class molecule_builder {
  public:
-  molecule_builder(Index width, bool labelled) : width_(width), labelled_(labelled) {}
+  // features_ starts width x 0, so a file without molecules still yields width x 0 features.
+  molecule_builder(Index width, bool labelled) : width_(width), labelled_(labelled), features_(width, 0) {}
   float* next_column() {
     if (count_ == capacity_) {
       capacity_ = std::max<Index>(1024, 2 * capacity_);
