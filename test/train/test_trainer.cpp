@@ -82,6 +82,29 @@ TEST_CASE("Continuing fit after an interruption equals one uninterrupted fit") {
     CHECK(*whole.model().parameters()[k].value == *parts.model().parameters()[k].value);
 }
 
+TEST_CASE("A learning rate set during an epoch stays in force after it (as a tournament sets it)") {
+  // A callback changes the rate in the middle of the first epoch, as LTFB does when a trainer
+  // adopts its partner's model; the epoch's end must not put back the rate it started with.
+  struct change_mid_epoch : callback {
+    Trainer<Net>* trainer = nullptr;
+    std::vector<double> rates_after_epochs;
+    void on_batch_end(const batch_progress& p) override {
+      if (p.step == 2) trainer->set_learning_rate(1e-4);
+    }
+    void on_epoch_end(const epoch_record&, training_control& control) override {
+      rates_after_epochs.push_back(control.learning_rate);
+    }
+  };
+  auto trainer = make_trainer(3, 50);
+  auto cb = std::make_shared<change_mid_epoch>();
+  cb->trainer = &trainer;
+  trainer.add_callback(cb);
+  const auto history = trainer.fit(regression_data(200, 4), 2);
+  CHECK(cb->rates_after_epochs == std::vector<double>{1e-4, 1e-4});
+  CHECK(trainer.learning_rate() == 1e-4);
+  CHECK(history[1].learning_rate == 1e-4);
+}
+
 TEST_CASE("Callbacks: progress, early stopping, schedules and metric logs") {
   const auto train = regression_data(256, 6), validation = regression_data(64, 7);
 

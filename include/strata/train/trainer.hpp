@@ -311,6 +311,9 @@ class Trainer {
         record.validation = e.metrics;
         record.validation["loss"] = e.loss;
       }
+      // The rate may have changed during the epoch (a tournament adopting a model takes its
+      // rate): epoch-end callbacks start from the rate in force, not the epoch's first.
+      control.learning_rate = learning_rate_;
       for (auto& cb : callbacks_) cb->on_epoch_end(record, control);
       learning_rate_ = control.learning_rate;
       history.push_back(record);
