@@ -166,7 +166,7 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
 
 int main(int argc, char** argv) {
   // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::multiple);  // as programs run it (stall watchdog)
   MpiCommunicator world;
   bool quick = false, run_bandwidth = true;
   for (int i = 1; i < argc; ++i) {

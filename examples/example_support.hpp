@@ -17,6 +17,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -69,6 +70,18 @@ int run_reporting_errors(const char* program, Body&& body) {
   }
 }
 
+/// FNV-1a-64 of every parameter's bytes in order: equal for models equal to the bit.
+template <class ModelT>
+std::uint64_t weights_checksum(ModelT& model) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (auto& p : model.parameters()) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(p.value->data());
+    const std::size_t n = static_cast<std::size_t>(p.value->size()) * sizeof(*p.value->data());
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  }
+  return h;
+}
+
 /// Stores the parsed command line in the options' variables; prints `shown` and returns false
 /// when --help was given.
 inline bool parse_options(const boost::program_options::parsed_options& parsed,
@@ -84,14 +97,15 @@ inline bool parse_options(const boost::program_options::parsed_options& parsed,
 }
 
 /// The examples' main: under mpirun (builds with STRATA_EXAMPLE_MPI) MPI lives for the whole run
-/// (funneled: only the main thread calls it), only rank 0 prints, and a failure on any rank ends
+/// (with MPI_THREAD_MULTIPLE, so that the stall watchdog's thread can ask the other ranks where
+/// they are when a collective stalls; training calls MPI from the main thread only), only rank 0 prints, and a failure on any rank ends
 /// the whole job rather than leaving the others waiting; otherwise errors become a message and
 /// an exit code (run_reporting_errors).
 template <class Body>
 int main_of(const char* program, int argc, char** argv, Body&& body) {
 #ifdef STRATA_EXAMPLE_MPI
   // Errors are handled here, before the environment ends, so it need not abort on them.
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled, /*abort_on_exception=*/false);
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::multiple, /*abort_on_exception=*/false);
   strata::MpiCommunicator world;
   if (world.rank() != 0) std::cout.setstate(std::ios::badbit);
   if (world.size() > 1) return strata::run_or_abort(world, body);

@@ -30,8 +30,9 @@ struct flaky_dataset {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
+  // Multiple: the stall watchdog's thread asks the other ranks where they are when a collective
+  // stalls (parallel/stall_watchdog.hpp); training itself calls MPI from the main thread only.
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::multiple);
   MpiCommunicator world;
   return run_or_abort(world, [&] {
     using Net = Sequential<Dense<8>, ReLU, Dense<1>>;

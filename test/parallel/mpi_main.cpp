@@ -9,8 +9,9 @@
 #include <boost/mpi/environment.hpp>
 
 int main(int argc, char** argv) {
-  // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
-  boost::mpi::environment environment(argc, argv, boost::mpi::threading::funneled);
+  // Multiple: the stall watchdog's thread asks the other ranks where they are when a collective
+  // stalls (parallel/stall_watchdog.hpp); training itself calls MPI from the main thread only.
+  boost::mpi::environment environment(argc, argv, boost::mpi::threading::multiple);
   const boost::mpi::communicator world;
   const int failed = Catch::Session().run(argc, argv);
   // Every rank must agree: one failing rank fails the test.

@@ -16,12 +16,14 @@
 #include <climits>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "communicator.hpp"
+#include "stall_watchdog.hpp"
 
 namespace strata {
 
@@ -29,10 +31,13 @@ namespace strata {
 class mpi_request {
  public:
   mpi_request() = default;
-  explicit mpi_request(std::vector<MPI_Request> pieces) : pieces_(std::move(pieces)) {}
-  /// Blocks until every piece is complete.
+  mpi_request(std::vector<MPI_Request> pieces, const char* what, std::shared_ptr<collective_counter> on)
+      : pieces_(std::move(pieces)), what_(what), on_(std::move(on)) {}
+  /// Blocks until every piece is complete (watched: a wait past the stall timeout aborts the job).
   void wait() {
-    if (!pieces_.empty()) MPI_Waitall(static_cast<int>(pieces_.size()), pieces_.data(), MPI_STATUSES_IGNORE);
+    if (pieces_.empty()) return;
+    const stall_watchdog::scope watch(what_, on_);
+    MPI_Waitall(static_cast<int>(pieces_.size()), pieces_.data(), MPI_STATUSES_IGNORE);
     pieces_.clear();
   }
   /// True when every piece is complete; also lets MPI progress the transfer.
@@ -46,6 +51,8 @@ class mpi_request {
 
  private:
   std::vector<MPI_Request> pieces_;
+  const char* what_ = nullptr;
+  std::shared_ptr<collective_counter> on_;
 };
 
 class MpiCommunicator {
@@ -53,8 +60,10 @@ class MpiCommunicator {
   using request = mpi_request;
 
   /// The world communicator (MPI must be initialised: create a boost::mpi::environment first).
-  MpiCommunicator() : comm_() {}
-  explicit MpiCommunicator(boost::mpi::communicator comm) : comm_(std::move(comm)) {}
+  MpiCommunicator() : MpiCommunicator(boost::mpi::communicator()) {}
+  explicit MpiCommunicator(boost::mpi::communicator comm) : comm_(std::move(comm)), counter_(describe(comm_)) {
+    stall_watchdog::start();
+  }
 
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
@@ -62,6 +71,7 @@ class MpiCommunicator {
 
   template <class T>
   void all_reduce_sum(T* data, std::size_t n) {
+    const stall_watchdog::scope watch("all-reduce", counter_);
     for_pieces<T>(n, [&](std::size_t begin, int count) {
       check(MPI_Allreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw()), "all-reduce");
     });
@@ -75,7 +85,7 @@ class MpiCommunicator {
       check(MPI_Iallreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw(), &r), "non-blocking all-reduce");
       pieces.push_back(r);
     });
-    return request(std::move(pieces));
+    return request(std::move(pieces), "non-blocking all-reduce", counter_);
   }
 
   /// Rank r receives the sum over ranks of block r of `in` (blocks laid out in rank order).
@@ -83,6 +93,7 @@ class MpiCommunicator {
   /// Open MPI's own reduce-scatter is several times slower for gradient-sized blocks here.
   template <class T>
   void reduce_scatter_sum(const T* in, T* out, const std::vector<std::size_t>& counts) {
+    const stall_watchdog::scope watch("reduce-scatter", counter_);
     check_counts(counts);
     const auto me = static_cast<std::size_t>(rank()), p = counts.size();
     std::vector<T>& received = scratch<T>(p * counts[me]);
@@ -111,6 +122,7 @@ class MpiCommunicator {
   /// Each piece goes straight from `in` to its place in `out` (displacements, no staging copy).
   template <class T>
   void all_gather(const T* in, T* out, const std::vector<std::size_t>& counts) {
+    const stall_watchdog::scope watch("all-gather", counter_);
     check_counts(counts);
     blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
       std::vector<int> piece_counts(counts.size()), displacements(counts.size());
@@ -128,6 +140,7 @@ class MpiCommunicator {
 
   template <class T>
   void broadcast(T* data, std::size_t n, int root) {
+    const stall_watchdog::scope watch("broadcast", counter_);
     for_pieces<T>(n, [&](std::size_t begin, int count) { boost::mpi::broadcast(comm_, data + begin, count, root); });
   }
 
@@ -135,6 +148,7 @@ class MpiCommunicator {
   /// Pieces are addressed in place through displacements (no staging copies).
   template <class T>
   void all_to_all(const T* in, T* out, std::size_t n) {
+    const stall_watchdog::scope watch("all-to-all", counter_);
     const std::vector<std::size_t> counts(static_cast<std::size_t>(size()), n);
     blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
       const auto [b, e] = piece_range(n, piece, pieces);
@@ -148,15 +162,23 @@ class MpiCommunicator {
 
   template <class T>
   void send(const T* data, std::size_t n, int dest, int tag) {
+    const stall_watchdog::scope watch("send", counter_);
     for_pieces<T>(n, [&](std::size_t begin, int count) { comm_.send(dest, tag, data + begin, count); });
   }
   template <class T>
   void recv(T* data, std::size_t n, int source, int tag) {
+    const stall_watchdog::scope watch("receive", counter_);
     for_pieces<T>(n, [&](std::size_t begin, int count) { comm_.recv(source, tag, data + begin, count); });
   }
 
-  void barrier() { comm_.barrier(); }
-  MpiCommunicator split(int color, int key) const { return MpiCommunicator(comm_.split(color, key)); }
+  void barrier() {
+    const stall_watchdog::scope watch("barrier", counter_);
+    comm_.barrier();
+  }
+  MpiCommunicator split(int color, int key) const {
+    const stall_watchdog::scope watch("split", counter_);
+    return MpiCommunicator(comm_.split(color, key));
+  }
   /// Ends every process of the job (MPI_Abort) with exit code `code`.
   [[noreturn]] void abort(int code) {
     MPI_Abort(raw(), code);
@@ -165,6 +187,37 @@ class MpiCommunicator {
 
  private:
   MPI_Comm raw() const { return static_cast<MPI_Comm>(comm_); }
+
+  /// How stall reports name `comm`: "the world (4 ranks)" or "ranks 2, 3 of the world".
+  static std::shared_ptr<collective_counter> describe(const boost::mpi::communicator& comm) {
+    auto counter = std::make_shared<collective_counter>();
+    MPI_Group group, world;
+    MPI_Comm_group(static_cast<MPI_Comm>(comm), &group);
+    MPI_Comm_group(MPI_COMM_WORLD, &world);
+    std::vector<int> ranks(static_cast<std::size_t>(comm.size()));
+    for (std::size_t r = 0; r < ranks.size(); ++r) ranks[r] = static_cast<int>(r);
+    counter->members.resize(ranks.size());
+    MPI_Group_translate_ranks(group, comm.size(), ranks.data(), world, counter->members.data());
+    MPI_Group_free(&group);
+    MPI_Group_free(&world);
+    int world_size = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    if (comm.size() == world_size && counter->members == ranks) {
+      counter->description = detail::concat("the world (", world_size, world_size == 1 ? " rank)" : " ranks)");
+      return counter;
+    }
+    counter->description = "rank";
+    if (ranks.size() > 1) counter->description += 's';
+    for (std::size_t r = 0; r < ranks.size(); ++r) {
+      if (r == 8) {
+        counter->description += detail::concat(", ... (", ranks.size(), " in all)");
+        break;
+      }
+      counter->description += detail::concat(r ? ", " : " ", counter->members[r]);
+    }
+    counter->description += " of the world";
+    return counter;
+  }
 
   template <class T>
   static MPI_Datatype type() {
@@ -224,6 +277,7 @@ class MpiCommunicator {
   }
 
   boost::mpi::communicator comm_;
+  std::shared_ptr<collective_counter> counter_;  // shared by copies, as the MPI communicator is
   std::tuple<std::vector<float>, std::vector<double>, std::vector<int>, std::vector<long>, std::vector<unsigned long>,
              std::vector<long long>, std::vector<unsigned long long>, std::vector<unsigned>, std::vector<char>>
       scratch_;
