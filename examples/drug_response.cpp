@@ -154,15 +154,6 @@ Strategy make_strategy(const settings& s) {
 #endif
 }
 
-std::uint64_t weights_checksum(Model<Combo>& model) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (auto& p : model.parameters()) {
-    const auto* bytes = reinterpret_cast<const unsigned char*>(p.value->data());
-    for (std::size_t i = 0; i < static_cast<std::size_t>(p.value->size()) * sizeof(float); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
-  }
-  return h;
-}
-
 /// Rejects option values that make no sense before any data is loaded.
 void check_options(const settings& s) {
   examples::require_positive("epochs", static_cast<double>(s.epochs));
@@ -298,7 +289,7 @@ int run(settings s) {
               << std::defaultfloat;
   }
   if (!s.checkpoint.empty()) std::cout << "checkpoint: " << s.checkpoint << "\n";
-  std::cout << "weights fnv1a64: " << std::hex << weights_checksum(trainer.model()) << std::dec << "\n";
+  std::cout << "weights fnv1a64: " << std::hex << examples::weights_checksum(trainer.model()) << std::dec << "\n";
   return 0;
 }
 

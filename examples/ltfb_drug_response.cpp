@@ -49,13 +49,14 @@ struct settings {
   std::uint64_t every_steps = 25, warmup_steps = 50, seed = 1;
   int ranks_per_trainer = 1;
   bool model_parallel = false, no_tournament = false, no_compare = false, identical_seeds = false;
-  std::string metric = "loss", log;
+  std::string metric = "loss", log, checkpoint, resume;
 };
 
 /// What one run of the population reached: per trainer, its final score on the union of all
 /// tournament sets and its validation MSE (every rank holds every trainer's figures).
 struct population_result {
   std::vector<double> tournament_score, validation_mse;
+  std::vector<std::uint64_t> weights_checksums;  ///< per world rank
   std::uint64_t steps = 0;
   double seconds = 0;
   int winner() const {
@@ -127,7 +128,13 @@ population_result train_population(const settings& s, const prepared_drug_respon
     lo.perturb_learning_rate = s.perturb_lr;
     lo.perturb_dropout = s.perturb_dropout;
     lo.log_path = s.log;
+    lo.checkpoint_path = s.checkpoint;
     ltfb = std::make_shared<LTFB<TrainerT, DrugResponseDataset<float>>>(t, tournament_set, lo);
+    if (!s.resume.empty()) {
+      ltfb->resume(s.resume);
+      std::cout << "resumed from " << s.resume << ".trainer*: " << ltfb->rounds() << " tournaments played, step " << t.step()
+                << "\n";
+    }
     ltfb->on_round([&](const std::vector<tournament_record>& round) {
       std::vector<double> after;
       std::vector<int> adopted;
@@ -153,10 +160,14 @@ population_result train_population(const settings& s, const prepared_drug_respon
   population_result result;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.steps = t.step();
+  // Every rank's weights (a model-parallel trainer's ranks hold different rows), to compare runs.
+  auto& world = t.strategy().world();
+  const std::uint64_t checksum = examples::weights_checksum(t.model());
+  result.weights_checksums.resize(static_cast<std::size_t>(world.size()));
+  world.all_gather(&checksum, result.weights_checksums.data(), std::vector<std::size_t>(static_cast<std::size_t>(world.size()), 1));
 
   // Every trainer's figures on every rank: one value per world rank, read at trainer roots.
   const evaluation selection = t.evaluate(selection_set, false), common = t.evaluate(prepared.validation, false);
-  auto& world = t.strategy().world();
   const double figures[2] = {s.metric == "loss" ? selection.loss : selection.metrics.at(s.metric), common.metrics.at("mse")};
   std::vector<double> gathered(2 * static_cast<std::size_t>(world.size()));
   world.all_gather(figures, gathered.data(), std::vector<std::size_t>(static_cast<std::size_t>(world.size()), 2));
@@ -186,6 +197,10 @@ int run_population(const settings& s, const prepared_drug_response<float>& prepa
     for (const auto& [name, r] : runs) std::cout << std::setw(14) << r.validation_mse[k];
     std::cout << "\n";
   }
+  for (const auto& [name, r] : runs)
+    for (std::size_t rank = 0; rank < r.weights_checksums.size(); ++rank)
+      std::cout << name << " rank " << rank << " (trainer " << rank / static_cast<std::size_t>(s.ranks_per_trainer)
+                << ") weights fnv1a64: " << std::hex << r.weights_checksums[rank] << std::dec << "\n";
   for (const auto& [name, r] : runs) {
     const int w = r.winner();
     std::cout << name << ": winner (best on all tournament sets) trainer " << w << ", validation MSE "
@@ -217,6 +232,8 @@ void check_options(const settings& s) {
   if (!(s.dropout >= 0 && s.dropout < 1)) throw config_error(detail::concat("--dropout must be in [0, 1), got ", s.dropout));
   if (s.perturb_lr < 0 || s.perturb_dropout < 0) throw config_error("--perturb-lr and --perturb-dropout must not be negative");
   if (s.no_tournament && !s.log.empty()) throw config_error("--log records tournaments; --no-tournament plays none");
+  if (s.no_tournament && !(s.checkpoint.empty() && s.resume.empty()))
+    throw config_error("--checkpoint and --resume are for the tournament run; --no-tournament plays none");
   higher_is_better(s.metric);  // rejects an unknown metric now, not at the first round
 }
 
@@ -262,7 +279,9 @@ int parse_and_run(int argc, char** argv) {
       ("identical-seeds", po::bool_switch(&s.identical_seeds), "give every trainer the same seeds (default: each its own)")
       ("no-tournament", po::bool_switch(&s.no_tournament), "train the trainers independently only")
       ("no-compare", po::bool_switch(&s.no_compare), "skip the comparison run without tournaments")
-      ("log", po::value(&s.log), "CSV of every trainer's side of every tournament");
+      ("log", po::value(&s.log), "CSV of every trainer's side of every tournament")
+      ("checkpoint", po::value(&s.checkpoint), "after every tournament, each trainer writes its state to PATH.trainer<k> (the previous round's kept as .prev)")
+      ("resume", po::value(&s.resume), "continue the tournament run from the checkpoints under PATH (same options and rank count; the comparison run starts over)");
   training.add_options()
       ("train-samples", po::value(&s.train_samples)->default_value(s.train_samples), "training tuples shared out to the trainers")
       ("validation-samples", po::value(&s.validation_samples)->default_value(s.validation_samples), "tuples of the common validation set")

@@ -20,6 +20,7 @@
 /// `is_root()` is the trainer's root, so every trainer prints and checkpoints as if alone: give
 /// each trainer its own checkpoint path (e.g. with `trainer()` in the name).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -60,6 +61,28 @@ struct tournament_record {
   bool adopted = false;      ///< whether it now trains the partner's model
   double learning_rate = 0;  ///< after the round (perturbed on adoption when enabled)
   double dropout = NAN;      ///< mean dropout rate of its model after the round (NaN: no dropout)
+
+  /// The record as `fields` numbers (how rounds travel between ranks and into checkpoints).
+  static constexpr std::size_t fields = 9;
+  void to_values(double* v) const {
+    const double values[fields] = {static_cast<double>(round), static_cast<double>(step), static_cast<double>(trainer),
+                                   static_cast<double>(partner), own_score, partner_score, adopted ? 1.0 : 0.0,
+                                   learning_rate, dropout};
+    std::copy(values, values + fields, v);
+  }
+  static tournament_record from_values(const double* v) {
+    tournament_record t;
+    t.round = static_cast<std::uint64_t>(v[0]);
+    t.step = static_cast<std::uint64_t>(v[1]);
+    t.trainer = static_cast<int>(v[2]);
+    t.partner = static_cast<int>(v[3]);
+    t.own_score = v[4];
+    t.partner_score = v[5];
+    t.adopted = v[6] != 0.0;
+    t.learning_rate = v[7];
+    t.dropout = v[8];
+    return t;
+  }
 };
 
 template <class Inner, class Comm>
@@ -149,30 +172,22 @@ class Tournament {
     return {std::move(mine), std::move(theirs)};
   }
 
+  /// The trainer root's `bytes` on every rank of this trainer.
+  std::string share_in_trainer(std::string bytes) {
+    broadcast_string(bytes);
+    return bytes;
+  }
+
   /// Every trainer's record of a round, on every rank, in trainer order.
   std::vector<tournament_record> gather_record(const tournament_record& mine) {
-    constexpr std::size_t fields = 9;
-    const double values[fields] = {static_cast<double>(mine.round), static_cast<double>(mine.step), static_cast<double>(mine.trainer),
-                                   static_cast<double>(mine.partner), mine.own_score, mine.partner_score,
-                                   mine.adopted ? 1.0 : 0.0, mine.learning_rate, mine.dropout};
+    double values[tournament_record::fields];
+    mine.to_values(values);
     const auto p = static_cast<std::size_t>(world_.size());
-    std::vector<double> all(p * fields);
-    world_.all_gather(values, all.data(), std::vector<std::size_t>(p, fields));
+    std::vector<double> all(p * tournament_record::fields);
+    world_.all_gather(values, all.data(), std::vector<std::size_t>(p, tournament_record::fields));
     std::vector<tournament_record> records;
-    for (std::size_t r = 0; r < p; r += static_cast<std::size_t>(options_.ranks_per_trainer)) {
-      const double* v = all.data() + r * fields;
-      tournament_record t;
-      t.round = static_cast<std::uint64_t>(v[0]);
-      t.step = static_cast<std::uint64_t>(v[1]);
-      t.trainer = static_cast<int>(v[2]);
-      t.partner = static_cast<int>(v[3]);
-      t.own_score = v[4];
-      t.partner_score = v[5];
-      t.adopted = v[6] != 0.0;
-      t.learning_rate = v[7];
-      t.dropout = v[8];
-      records.push_back(t);
-    }
+    for (std::size_t r = 0; r < p; r += static_cast<std::size_t>(options_.ranks_per_trainer))
+      records.push_back(tournament_record::from_values(all.data() + r * tournament_record::fields));
     return records;
   }
 

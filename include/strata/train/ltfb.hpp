@@ -18,13 +18,23 @@
 ///      trainer and round; dropout rates are kept in [0, 0.9]).
 /// Every trainer's side of every round is kept in `history()` on every rank and, when a log
 /// path is set, appended by world rank 0 to a CSV file.
+///
+/// With a checkpoint path, every trainer's root writes its trainer's whole state after every
+/// round (model, optimizer state, loop position, its perturbed learning rate and dropout rates,
+/// the rounds so far) to `<path>.trainer<k>`, keeping the previous round's file as
+/// `<path>.trainer<k>.prev`. `resume(path)` continues from the newest round that every trainer
+/// has (a job killed while writing may leave some trainers one round ahead): the pairings and
+/// jitter draws are functions of (seed, round), so the resumed population ends with the same
+/// models, bit for bit, as one never interrupted.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -48,7 +58,15 @@ struct ltfb_options {
   double perturb_dropout = 0.0;
   /// CSV file of every trainer's side of every round (written by world rank 0); empty: none.
   std::string log_path;
+  /// Where every trainer writes its state after every round (`<path>.trainer<k>`, the previous
+  /// round's kept as `.prev`); empty: no checkpoints.
+  std::string checkpoint_path;
 };
+
+/// The file trainer `trainer` of a tournament checkpoints to under `path`.
+inline std::string ltfb_checkpoint_file(const std::string& path, int trainer) {
+  return detail::concat(path, ".trainer", trainer);
+}
 
 /// Whether a tournament metric is better when higher.
 inline bool higher_is_better(const std::string& metric) {
@@ -80,19 +98,85 @@ class LTFB : public callback {
     if (existing.peek() != std::ifstream::traits_type::eof()) return;  // continue an existing log
     std::ofstream out(options_.log_path);
     if (!out) throw io_error("LTFB: cannot write the tournament log '" + options_.log_path + "'");
-    out << "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate,dropout\n";
+    out << log_header;
   }
 
   void on_batch_end(const batch_progress& progress) override {
-    if (options_.every_steps > 0 && progress.step % options_.every_steps == 0) play();
+    if (options_.every_steps > 0 && progress.step % options_.every_steps == 0) {
+      play();
+      save_round();
+    }
+  }
+
+  void on_epoch_begin(Index, training_control&) override {
+    // A round played at the end of the previous epoch is saved now that the trainer stands at
+    // the start of this one (saved at the epoch's end, a resumed run would repeat the epoch).
+    if (std::exchange(save_pending_, false)) save_round();
   }
 
   void on_epoch_end(const epoch_record&, training_control&) override {
-    if (options_.every_steps == 0) play();
+    if (options_.every_steps == 0) {
+      play();
+      save_pending_ = true;
+    }
   }
 
   /// Confirms that every trainer has finished after the same number of rounds.
-  void on_train_end() override { tournament().check_round(rounds_, true); }
+  void on_train_end() override {
+    if (std::exchange(save_pending_, false)) save_round();
+    tournament().check_round(rounds_, true);
+  }
+
+  /// Continues from the checkpoints written under `path` (see `ltfb_options::checkpoint_path`):
+  /// every trainer restores its model, optimizer state, loop position and hyperparameters from
+  /// the newest round that all trainers have, and the rounds so far (the log is rewritten to
+  /// them). Collective over the world; call it before `fit`. Throws io_error when the files
+  /// are missing, damaged, of another population or of rounds the trainers cannot agree on.
+  /// Returns this trainer's checkpoint (for extras the caller stored in it).
+  checkpoint resume(const std::string& path) {
+    auto& t = tournament();
+    const std::string mine = ltfb_checkpoint_file(path, t.trainer());
+    // The trainer root reads both generations; every rank learns every trainer's rounds.
+    std::string newest, previous;
+    double rounds[2] = {-1.0, -1.0};
+    if (t.is_trainer_root()) {
+      newest = read_generation(mine, rounds[0]);
+      previous = read_generation(mine + ".prev", rounds[1]);
+      if (rounds[0] < 0 && rounds[1] < 0) throw io_error("LTFB: cannot resume: no tournament checkpoint '" + mine + "'");
+    }
+    const auto p = static_cast<std::size_t>(t.world().size());
+    std::vector<double> all(2 * p);
+    t.world().all_gather(rounds, all.data(), std::vector<std::size_t>(p, 2));
+    const auto step = static_cast<std::size_t>(t.options().ranks_per_trainer);
+    double target = std::max(all[0], all[1]);
+    // A trainer killed between moving its file aside and writing the next has only the older one.
+    const auto newest_of = [&](std::size_t r) { return std::max(all[2 * r], all[2 * r + 1]); };
+    for (std::size_t r = 0; r < p; r += step) target = std::min(target, newest_of(r));
+    for (std::size_t r = 0; r < p; r += step)
+      if (all[2 * r] != target && all[2 * r + 1] != target)
+        throw io_error(detail::concat("LTFB: cannot resume: trainer ", r / step, " has checkpoints of rounds ", all[2 * r],
+                                      " and ", all[2 * r + 1], " but another trainer's newest is round ", target,
+                                      " (checkpoints of different runs?)"));
+    const std::size_t root = static_cast<std::size_t>(t.trainer()) * step;
+    const bool use_newest = all[2 * root] == target;
+    const std::string source = detail::concat("tournament checkpoint '", mine, use_newest ? "" : ".prev", "'");
+    const checkpoint file = checkpoint::from_bytes(t.share_in_trainer(use_newest ? newest : previous), source);
+    check_population(file, source);
+    const checkpoint::tensor* records = file.find("ltfb/history");
+    if (records == nullptr || records->rows != static_cast<std::int64_t>(tournament_record::fields) ||
+        records->cols != static_cast<std::int64_t>(target) * t.trainers())
+      throw io_error(source + " has no tournament history of " + std::to_string(static_cast<std::uint64_t>(target)) + " rounds");
+    host_matrix<double> values;
+    checkpoint::extract(*records, values);
+    trainer_.restore(file, source, true);
+    rounds_ = static_cast<std::uint64_t>(target);
+    history_.assign(rounds_, {});
+    for (Index c = 0; c < values.cols(); ++c)
+      history_[static_cast<std::size_t>(c) / static_cast<std::size_t>(t.trainers())].push_back(
+          tournament_record::from_values(values.col(c).data()));
+    rewrite_log();
+    return file;
+  }
 
   /// Plays one round now (collective over the whole world).
   void play() {
@@ -137,6 +221,32 @@ class LTFB : public callback {
     if (on_round_) on_round_(history_.back());
   }
 
+  /// Writes this trainer's state after the rounds so far (see `ltfb_options::checkpoint_path`).
+  /// Collective over the trainer; only its root writes.
+  void save_round() {
+    if (options_.checkpoint_path.empty()) return;
+    auto& t = tournament();
+    checkpoint file = trainer_.snapshot();
+    file.meta["ltfb/rounds"] = std::to_string(rounds_);
+    file.meta["ltfb/trainers"] = std::to_string(t.trainers());
+    file.meta["ltfb/ranks_per_trainer"] = std::to_string(t.options().ranks_per_trainer);
+    file.meta["ltfb/trainer"] = std::to_string(t.trainer());
+    file.meta["ltfb/seed"] = std::to_string(t.options().seed);
+    host_matrix<double> values(static_cast<Index>(tournament_record::fields),
+                               static_cast<Index>(rounds_) * t.trainers());
+    Index column = 0;
+    for (const auto& round : history_)
+      for (const auto& record : round) record.to_values(values.col(column++).data());
+    file.add("ltfb/history", values);
+    if (!t.is_trainer_root()) return;
+    const std::string path = ltfb_checkpoint_file(options_.checkpoint_path, t.trainer());
+    // The previous round's file stays until this one is complete: a job killed while some
+    // trainers are still writing resumes from the round they all have.
+    if (std::ifstream(path).good() && std::rename(path.c_str(), (path + ".prev").c_str()) != 0)
+      throw io_error("LTFB: cannot rename '" + path + "' to '" + path + ".prev'");
+    file.write(path);
+  }
+
   /// Whether score `challenger` beats `incumbent` strictly.
   bool better(double challenger, double incumbent) const {
     if (!std::isfinite(challenger)) return false;
@@ -151,6 +261,55 @@ class LTFB : public callback {
   double score() {
     const auto e = trainer_.evaluate(set_, false);
     return options_.metric == "loss" ? e.loss : e.metrics.at(options_.metric);
+  }
+
+  static constexpr const char* log_header = "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate,dropout\n";
+
+  /// The bytes of checkpoint `path` and (in `round`) the rounds it holds; "" and -1 when the
+  /// file does not exist.
+  static std::string read_generation(const std::string& path, double& round) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return {};
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const checkpoint file = checkpoint::from_bytes(bytes, "tournament checkpoint '" + path + "'");
+    const auto it = file.meta.find("ltfb/rounds");
+    if (it == file.meta.end()) throw io_error("'" + path + "' is not a tournament checkpoint (no 'ltfb/rounds' entry)");
+    round = static_cast<double>(parse_count(it->second, path));
+    return bytes;
+  }
+
+  static std::uint64_t parse_count(const std::string& text, const std::string& source) {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 18)
+      throw io_error(source + ": malformed tournament entry '" + text + "'");
+    return std::stoull(text);
+  }
+
+  /// Throws io_error unless `file` was written by this trainer of a population of this shape.
+  void check_population(const checkpoint& file, const std::string& source) {
+    auto& t = tournament();
+    const auto entry = [&](const char* key) {
+      const auto it = file.meta.find(key);
+      if (it == file.meta.end()) throw io_error(source + " has no '" + key + "' entry");
+      return parse_count(it->second, source);
+    };
+    const std::uint64_t trainers = entry("ltfb/trainers"), ranks = entry("ltfb/ranks_per_trainer");
+    if (trainers != static_cast<std::uint64_t>(t.trainers()) || ranks != static_cast<std::uint64_t>(t.options().ranks_per_trainer))
+      throw io_error(detail::concat(source, " was written by a population of ", trainers, " trainers x ", ranks,
+                                    " rank(s); this run has ", t.trainers(), " trainers x ", t.options().ranks_per_trainer,
+                                    " rank(s): resume with the same population"));
+    if (entry("ltfb/trainer") != static_cast<std::uint64_t>(t.trainer()) || entry("ltfb/seed") != t.options().seed)
+      throw io_error(source + " belongs to another trainer or tournament seed");
+  }
+
+  /// World rank 0 writes the log again from the rounds kept (after a resume).
+  void rewrite_log() {
+    if (options_.log_path.empty() || tournament().world().rank() != 0) return;
+    {
+      std::ofstream out(options_.log_path, std::ios::trunc);
+      if (!out) throw io_error("LTFB: cannot write the tournament log '" + options_.log_path + "'");
+      out << log_header;
+    }
+    for (const auto& round : history_) write_log(round);
   }
 
   static bool is_dropout_rate(const std::string& setting) {
@@ -184,6 +343,7 @@ class LTFB : public callback {
   ltfb_options options_;
   bool higher_better_;
   std::uint64_t rounds_ = 0;
+  bool save_pending_ = false;
   std::vector<std::vector<tournament_record>> history_;
   std::function<void(const std::vector<tournament_record>&)> on_round_;
 };
