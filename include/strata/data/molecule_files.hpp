@@ -111,7 +111,9 @@ class molecule_builder {
   molecule_builder(Index width, bool labelled) : width_(width), labelled_(labelled), features_(width, 0) {}
   float* next_column() {
     if (count_ == capacity_) {
-      capacity_ = std::max<Index>(1024, 2 * capacity_);
+      // The first block holds up to 1,024 molecules but at most 16 MiB, so a table of very many
+      // columns never allocates much more than the rows actually read.
+      capacity_ = capacity_ == 0 ? std::clamp<Index>((Index{1} << 22) / std::max<Index>(width_, 1), 1, 1024) : 2 * capacity_;
       features_.conservativeResize(width_, capacity_);
     }
     return features_.data() + count_ * width_;
