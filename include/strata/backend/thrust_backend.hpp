@@ -175,6 +175,8 @@ struct ThrustBackend {
   static void copy(const matrix& from, matrix& to) {
     if (&from == &to) return;
     resize(to, from.rows(), from.cols());
+    // Nothing to copy: Thrust's host systems would pass empty storage's null pointer to memmove.
+    if (from.size() == 0) return;
 #if STRATA_THRUST_CUDA
     thrust::copy(thrust::cuda::par_nosync, from.begin(), from.end(), to.begin());
 #else
@@ -185,12 +187,14 @@ struct ThrustBackend {
   /// Host to device. Synchronous: `from` may be released as soon as this returns.
   static void upload(const host_matrix<T>& from, matrix& to) {
     resize(to, from.rows(), from.cols());
+    if (from.size() == 0) return;  // (memmove from a null pointer, as in copy)
     thrust::copy(from.data(), from.data() + from.size(), to.begin());
   }
 
   /// Device to host; waits for the kernels that produce `from`.
   static void download(const matrix& from, host_matrix<T>& to) {
     to.resize(from.rows(), from.cols());
+    if (from.size() == 0) return;  // (memmove to a null pointer, as in copy)
     thrust::copy(from.begin(), from.end(), to.data());
   }
 
