@@ -115,6 +115,17 @@ TEST_CASE("A model file restores the same predictions and refuses the wrong mode
   narrow.build(100, 1);
   CHECK_THROWS_WITH(load_model(narrow, path, "descriptor-mlp"), Contains("trained on 1613 input features, this model reads 100"));
   CHECK_THROWS_WITH(load_model(restored, "no/such/file.model", "descriptor-mlp"), Contains("cannot open"));
+  // A bad setting is found before anything changes: the model keeps its weights and rates.
+  checkpoint edited = checkpoint::read(path);
+  for (auto& [key, value] : edited.meta)
+    if (key.rfind("setting/", 0) == 0) value = "1.5";
+  edited.write(path);
+  Model<DescriptorMLP> untouched(make_descriptor_mlp());
+  untouched.build(1613, 99);
+  const matrix_f first_weights = *untouched.parameters()[0].value;
+  CHECK_THROWS_WITH(load_model(untouched, path, "descriptor-mlp"), Contains("= 1.5, outside [0, 1)"));
+  CHECK(*untouched.parameters()[0].value == first_weights);
+  untouched.for_each_setting([](const std::string&, double& rate) { CHECK(rate != 1.5); });
   std::remove(path.c_str());
 
   const SyntheticLibraryDataset<float> fingerprints(library, molecule_features::fingerprint, 0, 10);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../core/error.hpp"
+#include "../core/parse.hpp"
 #include "../graph/model.hpp"
 #include "checkpoint.hpp"
 
@@ -41,7 +42,8 @@ void save_model(Model<Spec, B>& model, const std::string& path, const std::map<s
 }
 
 /// Reads a model file into `model` (built already, for the file's input width) and returns its
-/// metadata. Throws io_error when the file is not a model of `kind`, or not of this architecture.
+/// metadata. Throws io_error when the file is not a model of `kind`, not of this architecture or
+/// holds a malformed setting; everything is checked first, so on an error `model` is unchanged.
 template <class Spec, class B>
 std::map<std::string, std::string> load_model(Model<Spec, B>& model, const std::string& path, const std::string& kind) {
   const checkpoint file = checkpoint::read(path);
@@ -63,6 +65,16 @@ std::map<std::string, std::string> load_model(Model<Spec, B>& model, const std::
   };
   for (auto& p : model.parameters()) check("parameter/" + p.name, *p.value);
   for (auto& b : model.buffers()) check("buffer/" + b.name, *b.value);
+  // Settings are checked before anything changes too (dropout rates are the only ones so far).
+  std::map<std::string, double> settings;
+  model.for_each_setting([&](const std::string& name, double&) {
+    const auto s = file.meta.find("setting/" + name);
+    if (s == file.meta.end()) return;
+    double v = 0.0;
+    if (!detail::parse_finite(s->second, v)) throw fail("has a malformed setting '" + name + "' = '" + s->second + "'");
+    if (!(v >= 0.0 && v < 1.0)) throw fail(detail::concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
+    settings[name] = v;
+  });
   host_matrix<typename B::scalar> host;
   for (auto& p : model.parameters()) {
     checkpoint::extract(check("parameter/" + p.name, *p.value), host);
@@ -73,13 +85,8 @@ std::map<std::string, std::string> load_model(Model<Spec, B>& model, const std::
     B::upload(host, *b.value);
   }
   model.for_each_setting([&](const std::string& name, double& value) {
-    const auto s = file.meta.find("setting/" + name);
-    if (s == file.meta.end()) return;
-    try {
-      value = std::stod(s->second);
-    } catch (const std::logic_error&) {
-      throw fail("has a malformed setting '" + name + "'");
-    }
+    const auto s = settings.find(name);
+    if (s != settings.end()) value = s->second;
   });
   return file.meta;
 }

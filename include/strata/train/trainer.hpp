@@ -33,6 +33,7 @@
 #include "../optim/clip.hpp"
 #include "../parallel/serial.hpp"
 #include "callback.hpp"
+#include "../core/parse.hpp"
 #include "checkpoint.hpp"
 #include "metrics.hpp"
 
@@ -200,26 +201,13 @@ class Trainer {
       return fail(detail::concat("has a malformed loop position ('", key, "' = '", text, "')"));
     };
     const auto count = [&](const char* key, const std::string& text, std::uint64_t limit) {
-      std::size_t used = 0;
-      unsigned long long value = 0;
-      try {
-        if (text.empty() || text[0] < '0' || text[0] > '9') throw malformed(key, text);
-        value = std::stoull(text, &used);
-      } catch (const std::logic_error&) {
-        throw malformed(key, text);
-      }
-      if (used != text.size() || value > limit) throw malformed(key, text);
-      return static_cast<std::uint64_t>(value);
+      std::uint64_t value = 0;
+      if (!detail::parse_unsigned(text, limit, value)) throw malformed(key, text);
+      return value;
     };
     const auto real = [&](const char* key, const std::string& text) {
-      std::size_t used = 0;
       double value = 0.0;
-      try {
-        value = std::stod(text, &used);
-      } catch (const std::logic_error&) {
-        throw malformed(key, text);
-      }
-      if (used != text.size() || !std::isfinite(value)) throw malformed(key, text);
+      if (!detail::parse_finite(text, value)) throw malformed(key, text);
       return value;
     };
     constexpr auto index_limit = static_cast<std::uint64_t>(std::numeric_limits<Index>::max());
@@ -247,12 +235,8 @@ class Trainer {
     model_.for_each_setting([&](const std::string& name, double&) {
       const auto it = file.meta.find("setting/" + name);
       if (it == file.meta.end()) return;
-      double v;
-      try {
-        v = std::stod(it->second);
-      } catch (const std::logic_error&) {
-        throw fail("has a malformed setting '" + name + "'");
-      }
+      double v = 0.0;
+      if (!detail::parse_finite(it->second, v)) throw fail("has a malformed setting '" + name + "' = '" + it->second + "'");
       // Checked here, before anything changes (dropout rates are the only settings so far).
       if (!(v >= 0.0 && v < 1.0)) throw fail(detail::concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
       settings[name] = v;
