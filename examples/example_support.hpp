@@ -10,6 +10,7 @@
 
 #include <strata/core/config.hpp>
 #include <strata/core/error.hpp>
+#include <strata/core/hash.hpp>
 
 #include <Eigen/Core>
 #ifdef _OPENMP
@@ -73,12 +74,9 @@ int run_reporting_errors(const char* program, Body&& body) {
 /// FNV-1a-64 of every parameter's bytes in order: equal for models equal to the bit.
 template <class ModelT>
 std::uint64_t weights_checksum(ModelT& model) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (auto& p : model.parameters()) {
-    const auto* bytes = reinterpret_cast<const unsigned char*>(p.value->data());
-    const std::size_t n = static_cast<std::size_t>(p.value->size()) * sizeof(*p.value->data());
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
-  }
+  std::uint64_t h = strata::fnv1a64_offset;
+  for (auto& p : model.parameters())
+    h = strata::fnv1a64(p.value->data(), static_cast<std::size_t>(p.value->size()) * sizeof(*p.value->data()), h);
   return h;
 }
 

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include <strata/core/error.hpp>
+#include <strata/core/hash.hpp>
+#include <strata/train/checkpoint.hpp>
 
 namespace strata_fuzz {
 
@@ -116,14 +118,12 @@ inline mode_and_rest split_mode(const std::uint8_t* data, std::size_t size) {
 /// documented in strata/train/checkpoint.hpp), so mutations of the payload reach the parser
 /// behind the checksum instead of stopping at "checksum mismatch".
 inline std::string wrap_checkpoint_payload(const std::uint8_t* payload, std::size_t size) {
-  std::string bytes("STRATACK", 8);
+  std::string bytes(strata::checkpoint::magic, sizeof strata::checkpoint::magic);
   const auto put = [&](auto value) { bytes.append(reinterpret_cast<const char*>(&value), sizeof value); };
-  put(std::uint32_t{1});
+  put(strata::checkpoint::version);
   put(static_cast<std::uint64_t>(size));
   bytes.append(reinterpret_cast<const char*>(payload), size);
-  std::uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a-64, as the format specifies
-  for (std::size_t i = 0; i < size; ++i) hash = (hash ^ payload[i]) * 0x100000001b3ull;
-  put(hash);
+  put(strata::fnv1a64(payload, size));  // the format's checksum
   return bytes;
 }
 

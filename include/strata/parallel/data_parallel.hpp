@@ -42,6 +42,7 @@
 
 #include "../backend/eigen_backend.hpp"
 #include "../core/error.hpp"
+#include "../core/hash.hpp"
 #include "../core/parameter.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
@@ -333,9 +334,9 @@ class DataParallel : private gradient_listener {
   /// A hash of every parameter's and buffer's name and shape.
   template <class B>
   static std::uint64_t layout_signature(const std::vector<parameter<B>>& params, const std::vector<buffer<B>>& buffers) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
+    std::uint64_t h = fnv1a64_offset;
     const auto mix = [&](const std::string& s, Index rows, Index cols) {
-      for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+      h = fnv1a64(s.data(), s.size(), h);
       h = (h ^ static_cast<std::uint64_t>(rows)) * 0x100000001b3ull;
       h = (h ^ static_cast<std::uint64_t>(cols)) * 0x100000001b3ull;
     };

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/hash.hpp"
 #include "../core/tensor.hpp"
 
 namespace strata {
@@ -191,11 +192,7 @@ class checkpoint {
     put_u32(s, static_cast<std::uint32_t>(v.size()));
     s += v;
   }
-  static std::uint64_t fnv1a(const std::string& s) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-    return h;
-  }
+  static std::uint64_t fnv1a(const std::string& s) { return fnv1a64(s.data(), s.size()); }
 };
 
 }  // namespace strata
