@@ -53,11 +53,10 @@ TrainerOf<Inner> make_trainer(TournamentOf<Inner> strategy) {
 /// FNV-1a of every whole parameter tensor (collective under model parallelism).
 template <class T>
 std::uint64_t weight_hash(T& trainer) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
+  std::uint64_t h = fnv1a64_offset;
   for (auto& p : trainer.model().parameters())
     trainer.strategy().template with_whole<EigenBackend<float>>(p.split, *p.value, [&](matrix_f& m) {
-      const auto* bytes = reinterpret_cast<const unsigned char*>(m.data());
-      for (std::size_t i = 0; i < sizeof(float) * static_cast<std::size_t>(m.size()); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
+      h = fnv1a64(m.data(), sizeof(float) * static_cast<std::size_t>(m.size()), h);
     });
   return h;
 }
@@ -236,6 +235,29 @@ TEST_CASE("The tournament log has one line per trainer and round") {
   }
   world.barrier();
   if (world.rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("A rate adopted in a round at an epoch's end is the rate the trainer goes on with") {
+  // Rounds after every epoch (every_steps 0): the trainer's epoch-end bookkeeping must not put
+  // back the rate the epoch started with over the adopted, jittered one.
+  MpiCommunicator world;
+  auto trainer = make_trainer(TournamentOf<Serial>(world, tournament_options{1, 7}));
+  const int me = trainer.strategy().trainer();
+  if (me % 2 == 1) sabotage(trainer, false);  // odd trainers are clearly worse: they adopt
+  const auto train = make_data(64, static_cast<std::uint64_t>(world.rank()) + 1), held_out = make_data(64, 50);
+  ltfb_options options;
+  options.perturb_learning_rate = 0.2;
+  auto ltfb = std::make_shared<LTFB<TrainerOf<Serial>, MatrixDataset<float>>>(trainer, held_out, options);
+  trainer.add_callback(ltfb);
+  trainer.fit(train, 2);
+  REQUIRE(ltfb->rounds() == 2);
+  const tournament_record& last = ltfb->history().back()[static_cast<std::size_t>(me)];
+  CHECK(trainer.learning_rate() == last.learning_rate);
+  // Between rounds the rate changes only by adoption.
+  if (!last.adopted) CHECK(last.learning_rate == ltfb->history().front()[static_cast<std::size_t>(me)].learning_rate);
+  // An odd trainer paired with an even one adopts, so the check above saw a jittered rate.
+  const tournament_record& first = ltfb->history().front()[static_cast<std::size_t>(me)];
+  if (me % 2 == 1 && first.partner % 2 == 0) CHECK(first.adopted);
 }
 
 TEST_CASE("Run-time dropout rates travel with the model in snapshots and checkpoints") {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/parse.hpp"
 #include "../core/random.hpp"
 #include "../parallel/tournament.hpp"
 #include "callback.hpp"
@@ -58,8 +59,11 @@ struct ltfb_options {
   double perturb_dropout = 0.0;
   /// CSV file of every trainer's side of every round (written by world rank 0); empty: none.
   std::string log_path;
-  /// Where every trainer writes its state after every round (`<path>.trainer<k>`, the previous
-  /// round's kept as `.prev`); empty: no checkpoints.
+  /// Where every trainer's root writes its trainer's state after every round
+  /// (`<path>.trainer<k>`, the previous round's kept as `.prev`); empty: no checkpoints. Nothing
+  /// is written before the first round. The population's shape, the trainer and the seed are
+  /// stored and checked on resume; the round interval, metric and jitter are not: resume with
+  /// the same options.
   std::string checkpoint_path;
 };
 
@@ -114,9 +118,10 @@ class LTFB : public callback {
     if (std::exchange(save_pending_, false)) save_round();
   }
 
-  void on_epoch_end(const epoch_record&, training_control&) override {
+  void on_epoch_end(const epoch_record&, training_control& control) override {
     if (options_.every_steps == 0) {
       play();
+      control.learning_rate = trainer_.learning_rate();  // the rate of the model kept
       save_pending_ = true;
     }
   }
@@ -130,46 +135,58 @@ class LTFB : public callback {
   /// Continues from the checkpoints written under `path` (see `ltfb_options::checkpoint_path`):
   /// every trainer restores its model, optimizer state, loop position and hyperparameters from
   /// the newest round that all trainers have, and the rounds so far (the log is rewritten to
-  /// them). Collective over the world; call it before `fit`. Throws io_error when the files
-  /// are missing, damaged, of another population or of rounds the trainers cannot agree on.
-  /// Returns this trainer's checkpoint (for extras the caller stored in it).
+  /// them). Collective over the world; call it before `fit`. Every rank throws io_error when
+  /// any trainer's files are missing, damaged, of another population or of rounds the trainers
+  /// cannot agree on (the trainer that could not read its file says why). Returns this
+  /// trainer's checkpoint (for extras the caller stored in it).
   checkpoint resume(const std::string& path) {
     auto& t = tournament();
     const std::string mine = ltfb_checkpoint_file(path, t.trainer());
-    // The trainer root reads both generations; every rank learns every trainer's rounds.
-    std::string newest, previous;
-    double rounds[2] = {-1.0, -1.0};
+    // The trainer root reads and checks both generations; then every rank learns every
+    // trainer's rounds, or that it failed, so that all ranks go on or stop together.
+    std::string newest, previous, problem;
+    std::uint64_t state[3] = {0, missing, missing};  // failed?, rounds in the newest, in .prev
     if (t.is_trainer_root()) {
-      newest = read_generation(mine, rounds[0]);
-      previous = read_generation(mine + ".prev", rounds[1]);
-      if (rounds[0] < 0 && rounds[1] < 0) throw io_error("LTFB: cannot resume: no tournament checkpoint '" + mine + "'");
+      try {
+        newest = read_generation(mine, state[1]);
+        previous = read_generation(mine + ".prev", state[2]);
+        if (state[1] == missing && state[2] == missing) throw io_error("no tournament checkpoint '" + mine + "'");
+      } catch (const error& e) {
+        state[0] = 1;
+        problem = e.what();
+      }
     }
     const auto p = static_cast<std::size_t>(t.world().size());
-    std::vector<double> all(2 * p);
-    t.world().all_gather(rounds, all.data(), std::vector<std::size_t>(p, 2));
+    std::vector<std::uint64_t> all(3 * p);
+    t.world().all_gather(state, all.data(), std::vector<std::size_t>(p, 3));
     const auto step = static_cast<std::size_t>(t.options().ranks_per_trainer);
-    double target = std::max(all[0], all[1]);
-    // A trainer killed between moving its file aside and writing the next has only the older one.
-    const auto newest_of = [&](std::size_t r) { return std::max(all[2 * r], all[2 * r + 1]); };
-    for (std::size_t r = 0; r < p; r += step) target = std::min(target, newest_of(r));
     for (std::size_t r = 0; r < p; r += step)
-      if (all[2 * r] != target && all[2 * r + 1] != target)
-        throw io_error(detail::concat("LTFB: cannot resume: trainer ", r / step, " has checkpoints of rounds ", all[2 * r],
-                                      " and ", all[2 * r + 1], " but another trainer's newest is round ", target,
-                                      " (checkpoints of different runs?)"));
-    const std::size_t root = static_cast<std::size_t>(t.trainer()) * step;
-    const bool use_newest = all[2 * root] == target;
+      if (all[3 * r] != 0)
+        throw io_error(!problem.empty() ? "LTFB: cannot resume: " + problem
+                                        : detail::concat("LTFB: cannot resume: trainer ", r / step,
+                                                         " could not read its checkpoint (its rank says why)"));
+    // A trainer killed between moving its file aside and writing the next has only the older
+    // one, so a generation is the newer of the two it has.
+    const auto newest_of = [&](std::size_t r) {
+      return all[3 * r + 1] == missing ? all[3 * r + 2] : all[3 * r + 2] == missing ? all[3 * r + 1]
+                                                                                     : std::max(all[3 * r + 1], all[3 * r + 2]);
+    };
+    std::uint64_t target = newest_of(0);
+    for (std::size_t r = 0; r < p; r += step) target = std::min(target, newest_of(r));
+    const auto describe = [](std::uint64_t rounds) { return rounds == missing ? std::string("none") : std::to_string(rounds); };
+    for (std::size_t r = 0; r < p; r += step)
+      if (all[3 * r + 1] != target && all[3 * r + 2] != target)
+        throw io_error(detail::concat("LTFB: cannot resume: trainer ", r / step, " has checkpoints after ",
+                                      describe(all[3 * r + 1]), " and ", describe(all[3 * r + 2]),
+                                      " rounds but another trainer's newest is after ", target,
+                                      " rounds (checkpoints of different runs?)"));
+    const bool use_newest = all[3 * static_cast<std::size_t>(t.trainer()) * step + 1] == target;
     const std::string source = detail::concat("tournament checkpoint '", mine, use_newest ? "" : ".prev", "'");
     const checkpoint file = checkpoint::from_bytes(t.share_in_trainer(use_newest ? newest : previous), source);
-    check_population(file, source);
-    const checkpoint::tensor* records = file.find("ltfb/history");
-    if (records == nullptr || records->rows != static_cast<std::int64_t>(tournament_record::fields) ||
-        records->cols != static_cast<std::int64_t>(target) * t.trainers())
-      throw io_error(source + " has no tournament history of " + std::to_string(static_cast<std::uint64_t>(target)) + " rounds");
     host_matrix<double> values;
-    checkpoint::extract(*records, values);
+    checkpoint::extract(*file.find("ltfb/history"), values);  // checked by read_generation
     trainer_.restore(file, source, true);
-    rounds_ = static_cast<std::uint64_t>(target);
+    rounds_ = target;
     history_.assign(rounds_, {});
     for (Index c = 0; c < values.cols(); ++c)
       history_[static_cast<std::size_t>(c) / static_cast<std::size_t>(t.trainers())].push_back(
@@ -265,33 +282,27 @@ class LTFB : public callback {
 
   static constexpr const char* log_header = "round,step,trainer,partner,own_score,partner_score,adopted,learning_rate,dropout\n";
 
-  /// The bytes of checkpoint `path` and (in `round`) the rounds it holds; "" and -1 when the
-  /// file does not exist.
-  static std::string read_generation(const std::string& path, double& round) {
+  static constexpr std::uint64_t missing = ~std::uint64_t{0};
+
+  /// The bytes of tournament checkpoint `path`, checked to belong to this trainer of this
+  /// population with a sound history, and (in `rounds`) the rounds it holds; "" and `missing`
+  /// when the file does not exist.
+  std::string read_generation(const std::string& path, std::uint64_t& rounds) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return {};
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const checkpoint file = checkpoint::from_bytes(bytes, "tournament checkpoint '" + path + "'");
-    const auto it = file.meta.find("ltfb/rounds");
-    if (it == file.meta.end()) throw io_error("'" + path + "' is not a tournament checkpoint (no 'ltfb/rounds' entry)");
-    round = static_cast<double>(parse_count(it->second, path));
-    return bytes;
-  }
-
-  static std::uint64_t parse_count(const std::string& text, const std::string& source) {
-    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 18)
-      throw io_error(source + ": malformed tournament entry '" + text + "'");
-    return std::stoull(text);
-  }
-
-  /// Throws io_error unless `file` was written by this trainer of a population of this shape.
-  void check_population(const checkpoint& file, const std::string& source) {
+    const std::string source = "tournament checkpoint '" + path + "'";
+    const checkpoint file = checkpoint::from_bytes(bytes, source);
     auto& t = tournament();
     const auto entry = [&](const char* key) {
       const auto it = file.meta.find(key);
-      if (it == file.meta.end()) throw io_error(source + " has no '" + key + "' entry");
-      return parse_count(it->second, source);
+      if (it == file.meta.end()) throw io_error(source + " has no '" + key + "' entry: not a tournament checkpoint");
+      std::uint64_t value = 0;
+      if (!detail::parse_unsigned(it->second, missing - 1, value))
+        throw io_error(source + " has a malformed entry '" + key + "' = '" + it->second + "'");
+      return value;
     };
+    rounds = entry("ltfb/rounds");
     const std::uint64_t trainers = entry("ltfb/trainers"), ranks = entry("ltfb/ranks_per_trainer");
     if (trainers != static_cast<std::uint64_t>(t.trainers()) || ranks != static_cast<std::uint64_t>(t.options().ranks_per_trainer))
       throw io_error(detail::concat(source, " was written by a population of ", trainers, " trainers x ", ranks,
@@ -299,6 +310,29 @@ class LTFB : public callback {
                                     " rank(s): resume with the same population"));
     if (entry("ltfb/trainer") != static_cast<std::uint64_t>(t.trainer()) || entry("ltfb/seed") != t.options().seed)
       throw io_error(source + " belongs to another trainer or tournament seed");
+    check_history(file, rounds, source);
+    return bytes;
+  }
+
+  /// Throws io_error unless `file` holds a history of `rounds` rounds of this population whose
+  /// numbers convert to records (finite, integral and in range where they are counts).
+  void check_history(const checkpoint& file, std::uint64_t rounds, const std::string& source) {
+    const auto trainers = static_cast<std::uint64_t>(tournament().trainers());
+    const checkpoint::tensor* records = file.find("ltfb/history");
+    if (records == nullptr || records->rows != static_cast<std::int64_t>(tournament_record::fields) ||
+        rounds > static_cast<std::uint64_t>(records->cols) || static_cast<std::uint64_t>(records->cols) != rounds * trainers)
+      throw io_error(detail::concat(source, " has no tournament history of ", rounds, " rounds"));
+    host_matrix<double> values;
+    checkpoint::extract(*records, values);
+    const auto count = [](double v, double limit) { return v >= 0 && v <= limit && v == std::floor(v); };
+    for (Index c = 0; c < values.cols(); ++c) {
+      const double* v = values.col(c).data();
+      const auto column = static_cast<std::uint64_t>(c);
+      if (!(count(v[0], 1e15) && static_cast<std::uint64_t>(v[0]) == column / trainers && count(v[1], 1e15) &&
+            count(v[2], 1e9) && static_cast<std::uint64_t>(v[2]) == column % trainers && count(v[3], 1e9) &&
+            static_cast<std::uint64_t>(v[3]) < trainers && (v[6] == 0.0 || v[6] == 1.0)))
+        throw io_error(detail::concat(source, " has a malformed tournament record (column ", c, ")"));
+    }
   }
 
   /// World rank 0 writes the log again from the rounds kept (after a resume).
