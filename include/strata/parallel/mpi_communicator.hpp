@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <tuple>
@@ -31,12 +32,14 @@ namespace strata {
 class mpi_request {
  public:
   mpi_request() = default;
-  mpi_request(std::vector<MPI_Request> pieces, const char* what, std::shared_ptr<collective_counter> on)
-      : pieces_(std::move(pieces)), what_(what), on_(std::move(on)) {}
+  /// The pieces of collective `what`, number `number` on communicator `on` (for stall reports).
+  mpi_request(std::vector<MPI_Request> pieces, const char* what, std::shared_ptr<detail::collective_counter> on,
+              std::uint64_t number)
+      : pieces_(std::move(pieces)), what_(what), on_(std::move(on)), number_(number) {}
   /// Blocks until every piece is complete (watched: a wait past the stall timeout aborts the job).
   void wait() {
     if (pieces_.empty()) return;
-    const stall_watchdog::scope watch(what_, on_);
+    const stall_watchdog::scope watch(what_, on_, number_);
     MPI_Waitall(static_cast<int>(pieces_.size()), pieces_.data(), MPI_STATUSES_IGNORE);
     pieces_.clear();
   }
@@ -52,7 +55,8 @@ class mpi_request {
  private:
   std::vector<MPI_Request> pieces_;
   const char* what_ = nullptr;
-  std::shared_ptr<collective_counter> on_;
+  std::shared_ptr<detail::collective_counter> on_;
+  std::uint64_t number_ = 0;
 };
 
 class MpiCommunicator {
@@ -79,13 +83,14 @@ class MpiCommunicator {
 
   template <class T>
   request iall_reduce_sum(T* data, std::size_t n) {
+    const std::uint64_t number = stall_watchdog::next_number(*counter_);  // numbered as started
     std::vector<MPI_Request> pieces;
     for_pieces<T>(n, [&](std::size_t begin, int count) {
       MPI_Request r;
       check(MPI_Iallreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw(), &r), "non-blocking all-reduce");
       pieces.push_back(r);
     });
-    return request(std::move(pieces), "non-blocking all-reduce", counter_);
+    return request(std::move(pieces), "non-blocking all-reduce", counter_, number);
   }
 
   /// Rank r receives the sum over ranks of block r of `in` (blocks laid out in rank order).
@@ -162,12 +167,12 @@ class MpiCommunicator {
 
   template <class T>
   void send(const T* data, std::size_t n, int dest, int tag) {
-    const stall_watchdog::scope watch("send", counter_);
+    const stall_watchdog::scope watch("send", counter_, stall_watchdog::unnumbered);
     for_pieces<T>(n, [&](std::size_t begin, int count) { comm_.send(dest, tag, data + begin, count); });
   }
   template <class T>
   void recv(T* data, std::size_t n, int source, int tag) {
-    const stall_watchdog::scope watch("receive", counter_);
+    const stall_watchdog::scope watch("receive", counter_, stall_watchdog::unnumbered);
     for_pieces<T>(n, [&](std::size_t begin, int count) { comm_.recv(source, tag, data + begin, count); });
   }
 
@@ -189,8 +194,8 @@ class MpiCommunicator {
   MPI_Comm raw() const { return static_cast<MPI_Comm>(comm_); }
 
   /// How stall reports name `comm`: "the world (4 ranks)" or "ranks 2, 3 of the world".
-  static std::shared_ptr<collective_counter> describe(const boost::mpi::communicator& comm) {
-    auto counter = std::make_shared<collective_counter>();
+  static std::shared_ptr<detail::collective_counter> describe(const boost::mpi::communicator& comm) {
+    auto counter = std::make_shared<detail::collective_counter>();
     MPI_Group group, world;
     MPI_Comm_group(static_cast<MPI_Comm>(comm), &group);
     MPI_Comm_group(MPI_COMM_WORLD, &world);
@@ -277,7 +282,7 @@ class MpiCommunicator {
   }
 
   boost::mpi::communicator comm_;
-  std::shared_ptr<collective_counter> counter_;  // shared by copies, as the MPI communicator is
+  std::shared_ptr<detail::collective_counter> counter_;  // shared by copies, as the MPI communicator is
   std::tuple<std::vector<float>, std::vector<double>, std::vector<int>, std::vector<long>, std::vector<unsigned long>,
              std::vector<long long>, std::vector<unsigned long long>, std::vector<unsigned>, std::vector<char>>
       scratch_;

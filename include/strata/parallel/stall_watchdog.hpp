@@ -8,19 +8,26 @@
 /// than the stall timeout it asks every other rank where it is, prints which ranks have not
 /// arrived at which collective, and aborts the job (the check Horovod calls its stall check).
 ///
-///   rank 0: stall: waited 2.0 s in all-reduce #41 on the world (2 ranks); the job is aborted
+///   rank 0: stall: waited more than 2 s in all-reduce #41 on the world (2 ranks); the job is aborted (...)
 ///     rank 0: waiting 2.0 s in all-reduce #41 on the world (2 ranks)
 ///     rank 1: waiting 2.1 s in barrier #41 on the world (2 ranks)
 ///     not arrived at all-reduce #41 on the world (2 ranks): rank 1
 ///
+/// Collectives are numbered per communicator, in the order each rank starts them (a
+/// non-blocking one when it is started, not when it is waited for), so ranks that agree have
+/// the same numbers; point-to-point sends and receives are shown but not numbered.
+///
 /// The timeout is 300 s unless the environment variable `STRATA_STALL_TIMEOUT` (seconds; 0
-/// turns the watchdog off) or `stall_watchdog::set_timeout` says otherwise; long legitimate
+/// turns the reports off) or `stall_watchdog::set_timeout` says otherwise; long legitimate
 /// waits (one rank reading a large file while the others wait at a broadcast) need a longer
 /// one. The other ranks are asked over MPI from the watchdog thread, which MPI allows only when
 /// it was initialised with `MPI_THREAD_MULTIPLE` (`boost::mpi::threading::multiple`, as
-/// Strata's programs do); with less, a stalled rank reports only itself before it aborts.
-/// Queries travel on `MPI_COMM_WORLD` under tags 0x57A1 and 0x57A2, which programs must not
-/// receive with `MPI_ANY_TAG` on the world communicator.
+/// Strata's programs do); with less, a stalled rank reports only itself and its thread calls
+/// MPI_Abort while the main thread waits inside MPI (outside the letter of lower thread levels,
+/// but the only way left to end the job). Queries travel on `MPI_COMM_WORLD` under tags 0x57A1
+/// and 0x57A2, which programs must not receive with `MPI_ANY_TAG` on the world communicator.
+/// The watchdog stops when MPI_Finalize starts: a rank that hangs while the others finalise is
+/// not reported.
 
 #include <mpi.h>
 
@@ -41,18 +48,21 @@
 
 namespace strata {
 
+namespace detail {
 /// A communicator as stall reports name it, and its count of collectives (shared by its copies).
 struct collective_counter {
   std::string description;   ///< "the world (4 ranks)" or "ranks 2, 3 of the world"
   std::vector<int> members;  ///< its ranks' world ranks
   std::uint64_t entered = 0;
 };
+}  // namespace detail
 
 /// The process's watchdog (one per process, whatever the number of communicators).
 class stall_watchdog {
  public:
   /// Seconds a rank may wait in one collective before the job is aborted; 0: never.
   static double timeout() { return instance().timeout_.load(); }
+  /// Changes the timeout for the whole process (any time; it applies to waits in progress too).
   static void set_timeout(double seconds) {
     if (!(seconds >= 0)) throw config_error(detail::concat("stall timeout must be >= 0 seconds, got ", seconds));
     instance().timeout_.store(seconds);
@@ -61,15 +71,20 @@ class stall_watchdog {
   /// Starts the watchdog thread once MPI is initialised (called by every MpiCommunicator).
   static void start() { instance().start_once(); }
 
-  /// Marks this process as waiting in collective `what` on `on` for as long as it lives.
+  /// Marks this process as waiting in collective `what` on `on` for as long as it lives: the
+  /// next collective of `on` (`number` 0), collective `number` of `on` (a non-blocking one
+  /// numbered when it started, see `next_number`), or an unnumbered point-to-point operation
+  /// (`number` = `unnumbered`).
   class scope {
    public:
-    scope(const char* what, const std::shared_ptr<collective_counter>& on) : w_(instance()) {
+    scope(const char* what, const std::shared_ptr<detail::collective_counter>& on, std::uint64_t number = 0)
+        : w_(instance()) {
+      if (number == 0) number = next_number(*on);
       const std::lock_guard<std::mutex> lock(w_.mutex_);
       w_.waiting_ = true;
       w_.what_ = what;
       w_.on_ = on;
-      w_.number_ = ++on->entered;
+      w_.number_ = number;
       w_.since_ = clock::now();
     }
     ~scope() {
@@ -83,6 +98,11 @@ class stall_watchdog {
    private:
     stall_watchdog& w_;
   };
+
+  /// The number of the next collective started on `on` (main thread only, as MPI calls are).
+  static std::uint64_t next_number(detail::collective_counter& on) { return ++on.entered; }
+  /// `scope`'s number for point-to-point operations, which are shown but not numbered.
+  static constexpr std::uint64_t unnumbered = ~std::uint64_t{0};
 
  private:
   using clock = std::chrono::steady_clock;
@@ -114,7 +134,8 @@ class stall_watchdog {
     const std::lock_guard<std::mutex> lock(mutex_);
     state s;
     const double seconds = std::chrono::duration<double>(clock::now() - since_).count();
-    if (on_) s.collective = detail::concat(what_, " #", number_, " on ", on_->description);
+    if (on_) s.collective = number_ == unnumbered ? detail::concat(what_, " on ", on_->description)
+                                                  : detail::concat(what_, " #", number_, " on ", on_->description);
     if (waiting_) {
       s.waited = seconds;
       s.members = on_->members;
@@ -197,7 +218,7 @@ class stall_watchdog {
   }
 
   /// Asks every rank where it is, then prints the report (or leaves it to a lower stalled rank)
-  /// and aborts the job; returns only if this rank's wait ended meanwhile.
+  /// and aborts the job; returns at once if this rank's wait has just ended.
   void report_and_abort(double limit) {
     const state own = now();
     if (own.waited <= limit) return;
@@ -207,13 +228,17 @@ class stall_watchdog {
     waited[static_cast<std::size_t>(rank_)] = own.waited;
     lines[static_cast<std::size_t>(rank_)] = own.line;
     if (can_ask_) ask_everyone(waited, lines, grace);
-    // Every stalled rank gets here; one that sees a lower rank stalled too leaves the report to
-    // it (answering its questions meanwhile), so the job prints one report, not one per rank.
-    for (int r = 0; r < rank_; ++r)
-      if (waited[static_cast<std::size_t>(r)] > limit) {
-        for (int k = 0; k < 40 && sleep(0.05 + grace / 40); ++k) answer_questions();
+    // Every stalled rank gets here; one that sees a lower rank stalled too (or about to be: its
+    // watchdog looks every quarter second) leaves the report to it and answers its questions
+    // until it has had time to report, so the job prints one report, not one per rank.
+    for (int r = 0; r < rank_; ++r) {
+      const double lower = waited[static_cast<std::size_t>(r)];
+      if (lower > limit - 1.0) {
+        const auto until = clock::now() + std::chrono::duration<double>(std::max(0.0, limit - lower) + grace + 2.0);
+        while (clock::now() < until && sleep(0.05)) answer_questions();
         abort_job();
       }
+    }
     std::string report = detail::concat("rank ", rank_, ": stall: waited more than ", limit, " s in ", own.collective,
                                         "; the job is aborted (STRATA_STALL_TIMEOUT sets the limit)\n");
     std::string missing;
@@ -224,7 +249,10 @@ class stall_watchdog {
       const bool arrived = waited[static_cast<std::size_t>(r)] > 0 && line.find(" s in " + own.collective) != std::string::npos;
       if (member && !arrived) missing += detail::concat(missing.empty() ? "" : ", ", r);
     }
-    if (can_ask_)
+    if (can_ask_ && missing.empty())
+      report += detail::concat("  every rank of ", own.collective, " has arrived: the collective itself does not complete "
+                               "(ranks disagree on its root, counts or types?)\n");
+    else if (can_ask_)
       report += detail::concat("  not arrived at ", own.collective, ": rank", missing.find(',') != std::string::npos ? "s " : " ",
                                missing, "\n");
     else
@@ -283,7 +311,7 @@ class stall_watchdog {
   bool stop_ = false;
   bool waiting_ = false;  // in a collective now
   const char* what_ = nullptr;  // that collective (or the last one left)
-  std::shared_ptr<collective_counter> on_;
+  std::shared_ptr<detail::collective_counter> on_;
   std::uint64_t number_ = 0;
   clock::time_point since_ = clock::now();  // when it entered it (or left the last one)
 };
