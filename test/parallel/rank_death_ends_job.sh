@@ -15,9 +15,10 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 grep -qE -- "$busy" "$log" || { cat "$log"; echo "FAIL: the job never printed '$busy'"; kill -9 "$job"; exit 1; }
-# The ranks are mpiexec's children; kill the last one.
-victim=$(pgrep -P "$job" | tail -n 1)
-[[ -n "$victim" ]] || { echo "FAIL: no rank process found under mpiexec ($job)"; kill -9 "$job"; exit 1; }
+# The ranks are mpiexec's children running the program (pgrep matches 15 characters of a name);
+# kill the last one.
+victim=$(pgrep -P "$job" -x "$(basename "$1" | cut -c1-15)" | tail -n 1)
+[[ -n "$victim" ]] || { echo "FAIL: no rank process of $1 found under mpiexec ($job)"; kill -9 "$job"; exit 1; }
 start=$(date +%s%N)
 kill -9 "$victim"
 for _ in $(seq 300); do
