@@ -23,6 +23,7 @@
 
 #include "../core/error.hpp"
 #include "../core/hash.hpp"
+#include "../core/parse.hpp"
 #include "../core/tensor.hpp"
 
 namespace strata {
@@ -194,5 +195,34 @@ class checkpoint {
   }
   static std::uint64_t fnv1a(const std::string& s) { return fnv1a64(s.data(), s.size()); }
 };
+
+namespace detail {
+/// The run-time settings `file` holds for `model` (setting name -> value), every one checked
+/// before the caller changes anything: a finite number in [0, 1) (dropout rates are the only
+/// settings so far). Settings the file lacks are left out (files from before settings were
+/// saved have none). `fail(what)` makes the exception, naming the file.
+template <class ModelT, class Fail>
+std::map<std::string, double> checked_settings(const checkpoint& file, ModelT& model, Fail&& fail) {
+  std::map<std::string, double> settings;
+  model.for_each_setting([&](const std::string& name, double&) {
+    const auto it = file.meta.find("setting/" + name);
+    if (it == file.meta.end()) return;
+    double v = 0.0;
+    if (!parse_finite(it->second, v)) throw fail("has a malformed setting '" + name + "' = '" + it->second + "'");
+    if (!(v >= 0.0 && v < 1.0)) throw fail(concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
+    settings[name] = v;
+  });
+  return settings;
+}
+
+/// Sets `model`'s run-time settings to `settings` (from `checked_settings`).
+template <class ModelT>
+void apply_settings(ModelT& model, const std::map<std::string, double>& settings) {
+  model.for_each_setting([&](const std::string& name, double& value) {
+    const auto it = settings.find(name);
+    if (it != settings.end()) value = it->second;
+  });
+}
+}  // namespace detail
 
 }  // namespace strata

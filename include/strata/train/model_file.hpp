@@ -10,7 +10,6 @@
 #include <string>
 
 #include "../core/error.hpp"
-#include "../core/parse.hpp"
 #include "../graph/model.hpp"
 #include "checkpoint.hpp"
 
@@ -65,16 +64,7 @@ std::map<std::string, std::string> load_model(Model<Spec, B>& model, const std::
   };
   for (auto& p : model.parameters()) check("parameter/" + p.name, *p.value);
   for (auto& b : model.buffers()) check("buffer/" + b.name, *b.value);
-  // Settings are checked before anything changes too (dropout rates are the only ones so far).
-  std::map<std::string, double> settings;
-  model.for_each_setting([&](const std::string& name, double&) {
-    const auto s = file.meta.find("setting/" + name);
-    if (s == file.meta.end()) return;
-    double v = 0.0;
-    if (!detail::parse_finite(s->second, v)) throw fail("has a malformed setting '" + name + "' = '" + s->second + "'");
-    if (!(v >= 0.0 && v < 1.0)) throw fail(detail::concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
-    settings[name] = v;
-  });
+  const auto settings = detail::checked_settings(file, model, fail);  // before anything changes too
   host_matrix<typename B::scalar> host;
   for (auto& p : model.parameters()) {
     checkpoint::extract(check("parameter/" + p.name, *p.value), host);
@@ -84,10 +74,7 @@ std::map<std::string, std::string> load_model(Model<Spec, B>& model, const std::
     checkpoint::extract(check("buffer/" + b.name, *b.value), host);
     B::upload(host, *b.value);
   }
-  model.for_each_setting([&](const std::string& name, double& value) {
-    const auto s = settings.find(name);
-    if (s != settings.end()) value = s->second;
-  });
+  detail::apply_settings(model, settings);
   return file.meta;
 }
 

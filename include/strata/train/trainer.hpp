@@ -230,26 +230,13 @@ class Trainer {
         throw fail("was written mid-epoch with seed " + meta("shuffle_seed") + "; resume it with that seed, not " +
                    std::to_string(options_.seed));
     }
-    // Settings are optional (files from before they were saved have none).
-    std::map<std::string, double> settings;
-    model_.for_each_setting([&](const std::string& name, double&) {
-      const auto it = file.meta.find("setting/" + name);
-      if (it == file.meta.end()) return;
-      double v = 0.0;
-      if (!detail::parse_finite(it->second, v)) throw fail("has a malformed setting '" + name + "' = '" + it->second + "'");
-      // Checked here, before anything changes (dropout rates are the only settings so far).
-      if (!(v >= 0.0 && v < 1.0)) throw fail(detail::concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
-      settings[name] = v;
-    });
+    const auto settings = detail::checked_settings(file, model_, fail);
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
       checkpoint::extract(*file.find(key), host);
       B::upload(host, m);
     });
-    model_.for_each_setting([&](const std::string& name, double& value) {
-      const auto it = settings.find(name);
-      if (it != settings.end()) value = it->second;
-    });
+    detail::apply_settings(model_, settings);
     optimizer_->set_step_count(optimizer_steps);
     if (!position) return;
     set_position(epoch, step);
