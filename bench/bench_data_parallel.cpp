@@ -114,7 +114,8 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
   o.shard_optimizer = sharded;
   DataParallel<MpiCommunicator> dp(comm, o);
   dp.synchronize(model.parameters(), model.buffers());
-  Adam::impl<EigenBackend<float>> adam(Adam{}, dp.optimizer_parameters(model.parameters()));
+  auto slices = dp.optimizer_slices(model.parameters());
+  Adam::impl<EigenBackend<float>> adam(Adam{}, slices);
   double state_bytes = 0;
   adam.for_each_state([&](const std::string&, matrix_f& m) { state_bytes += sizeof(float) * static_cast<double>(m.size()); });
   const random_stream rng(3, purpose::user);
@@ -140,7 +141,7 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
     const auto t1 = clock_type::now();
     dp.reduce_gradients(model.parameters());
     const auto t2 = clock_type::now();
-    adam.step(dp.optimizer_parameters(model.parameters()), 1e-4);
+    adam.step(slices, 1e-4);
     dp.after_step(model.parameters());
     const auto t3 = clock_type::now();
     if (s < 2) continue;  // warm-up

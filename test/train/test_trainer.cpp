@@ -9,6 +9,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
 
 using namespace strata;
@@ -163,4 +165,94 @@ TEST_CASE("Training data that does not fit the model is refused with both widths
   CHECK_THROWS_WITH(trainer.fit(wrong, 1), Contains("expects 3 input features") && Contains("has 4"));
   const MatrixDataset<float> nan_data(matrix_f::Constant(3, 10, NAN), matrix_f::Ones(1, 10));
   CHECK_THROWS_AS(trainer.fit(nan_data, 1), numeric_error);
+}
+
+namespace {
+/// Every parameter's values, by name.
+std::map<std::string, matrix_f> parameters_of(Trainer<Net, MSE, AdamW>& t) {
+  std::map<std::string, matrix_f> out;
+  for (auto& p : t.model().parameters()) out[p.name] = *p.value;
+  return out;
+}
+
+Trainer<Net, MSE, AdamW> make_adamw_trainer(double lr, const std::function<void(Model<Net>&)>& groups, trainer_options options = {}) {
+  Model<Net> model;
+  model.build(3, 7);
+  groups(model);
+  options.batch_size = 32;
+  options.seed = 7;
+  // AdamW decays every weight it touches: a frozen tensor that kept its bits was not decayed.
+  return Trainer<Net, MSE, AdamW>(std::move(model), MSE{}, AdamW{lr, 0.9, 0.999, 1e-8, 0.1}, Serial{}, options);
+}
+}  // namespace
+
+TEST_CASE("A frozen layer keeps its bits while the layers before and after it train") {
+  const auto train = regression_data(256, 8);
+  // The middle layer is frozen: the first layer still trains, so gradients flow through it.
+  auto t = make_adamw_trainer(3e-3, [](Model<Net>& m) { CHECK(m.freeze("2:Dense") == 2); });
+  const auto before = parameters_of(t);
+  t.fit(train, 2);
+  const auto after = parameters_of(t);
+  for (const auto& [name, value] : before) {
+    INFO(name);
+    if (name.find("2:Dense") != std::string::npos)
+      CHECK(after.at(name) == value);
+    else
+      CHECK(after.at(name) != value);
+  }
+  t.optimizer().for_each_state([](const std::string& name, matrix_f& state) {
+    INFO(name);
+    if (name.find("2:Dense") != std::string::npos) CHECK(state.isZero(0.0));
+  });
+
+  SECTION("and thawed, it trains again") {
+    t.model().set_group("2:Dense", parameter_group{});
+    t.fit(train, 3);
+    CHECK(parameters_of(t).at("model/2:Dense.weight") != before.at("model/2:Dense.weight"));
+  }
+  SECTION("a resumed run keeps it frozen, to the bits of an uninterrupted run") {
+    const std::string path = "strata_frozen_resume.ck";
+    t.save(path);
+    auto resumed = make_adamw_trainer(3e-3, [](Model<Net>&) {});  // groups come from the checkpoint
+    resumed.load(path);
+    std::remove(path.c_str());
+    resumed.fit(train, 4);
+    t.fit(train, 4);
+    CHECK(parameters_of(resumed) == parameters_of(t));
+    CHECK(parameters_of(resumed).at("model/2:Dense.weight") == before.at("model/2:Dense.weight"));
+  }
+}
+
+TEST_CASE("A learning-rate multiplier of 0.1 equals training that layer at a 10x smaller rate") {
+  const auto train = regression_data(256, 9);
+  // The rate is a power of two, so (lr * 0.1) * 10 is exactly lr: both runs give every layer
+  // the same rate through different base rates and multipliers.
+  const double lr = 1.0 / 256;
+  auto scaled = make_adamw_trainer(lr, [](Model<Net>& m) { m.set_group("4:Dense", {0.1}); });
+  auto reference = make_adamw_trainer(lr * 0.1, [](Model<Net>& m) {
+    m.set_group("0:Dense", {10.0});
+    m.set_group("2:*", {10.0});
+  });
+  scaled.fit(train, 2);
+  reference.fit(train, 2);
+  CHECK(parameters_of(scaled) == parameters_of(reference));
+
+  SECTION("groups can switch weight decay off, for biases say") {
+    auto no_bias_decay = make_adamw_trainer(lr, [](Model<Net>& m) { CHECK(m.set_group("*.bias", {1.0, false}) == 3); });
+    auto plain = make_adamw_trainer(lr, [](Model<Net>&) {});
+    no_bias_decay.fit(train, 1);
+    plain.fit(train, 1);
+    const auto a = parameters_of(no_bias_decay), b = parameters_of(plain);
+    CHECK(a.at("model/0:Dense.bias") != b.at("model/0:Dense.bias"));
+  }
+}
+
+TEST_CASE("Group selection that matches nothing, or a bad multiplier, is an error") {
+  Model<Net> model;
+  model.build(3, 1);
+  CHECK_THROWS_WITH(model.freeze("7:Dense"), Contains("selects no parameter") && Contains("model/4:Dense.bias"));
+  CHECK_THROWS_WITH(model.set_group("0:Dense", {-1.0}), Contains("must be finite and not negative"));
+  CHECK(model.set_group("model/0:Dense", {0.5}) == 2);  // the root's prefix may be given
+  CHECK(model.parameters()[0].group.lr_scale == 0.5);
+  CHECK(model.freeze("*") == 6);
 }

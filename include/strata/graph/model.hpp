@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../backend/eigen_backend.hpp"
@@ -91,6 +92,37 @@ class Model {
   std::vector<parameter<B>>& parameters() { return parameters_; }
   /// Every non-trainable buffer (e.g. running statistics), in a fixed order.
   std::vector<buffer<B>>& buffers() { return buffers_; }
+
+  /// Puts every parameter selected by layer-path `pattern` in `group` (detail::selects:
+  /// "0:Fork/1:Shared" or "0:Fork/1:Shared/*" for a layer and everything in it, "*.bias" for all
+  /// biases) and returns how many were selected. Later calls override earlier ones for the
+  /// parameters they select; groups may change between epochs (freeze, then thaw). Throws
+  /// config_error listing the layers when nothing matches, so a typo is never a silent no-op.
+  std::size_t set_group(const std::string& pattern, const parameter_group& group) {
+    require_built();
+    if (!(group.lr_scale >= 0.0 && group.lr_scale - group.lr_scale == 0.0))
+      throw config_error(detail::concat("Model::set_group: the learning-rate multiplier must be finite and not negative, got ",
+                                        group.lr_scale));
+    std::size_t selected = 0;
+    for (auto& p : parameters_)
+      if (detail::selects(pattern, p.name)) {
+        p.group = group;
+        ++selected;
+      }
+    if (selected == 0) {
+      std::string names;
+      for (const auto& p : parameters_) names += "\n  " + p.name;
+      throw config_error("Model::set_group: '" + pattern + "' selects no parameter; the parameters are:" + names);
+    }
+    return selected;
+  }
+  /// The group of a layer object (one with `path()`, such as Dense): its tensors.
+  template <class Layer, class = decltype(std::declval<const Layer&>().path())>
+  std::size_t set_group(const Layer& layer, const parameter_group& group) {
+    return set_group(layer.path(), group);
+  }
+  /// Freezes what `pattern` selects (a multiplier of 0): see set_group.
+  std::size_t freeze(const std::string& pattern) { return set_group(pattern, parameter_group{0.0, true}); }
 
   /// Number of trainable scalars.
   Index parameter_count() const {

@@ -45,36 +45,31 @@ class adagrad_optimizer {
   using matrix = typename B::matrix;
   using T = typename B::scalar;
 
-  /// Validates `spec` and allocates every parameter's sum, filled with the initial value.
-  adagrad_optimizer(const Adagrad& spec, const std::vector<parameter<B>>& params) : spec_(spec) {
-    spec_.validate();
-    for (const auto& p : params) {
-      names_.push_back(p.name);
-      sizes_.push_back(p.value->rows() * p.value->cols());
-      sum_.push_back(detail::state_like<B>(*p.value, spec_.initial_accumulator_value));
-    }
-  }
+  /// Validates `spec` and allocates every slice's sum, filled with the initial value.
+  adagrad_optimizer(const Adagrad& spec, const std::vector<parameter_slice<B>>& slices)
+      : spec_((spec.validate(), spec)), state_(Adagrad::name, slices, {"sum"}, spec.initial_accumulator_value) {}
 
-  /// Applies one update with learning rate `lr` to every parameter in place.
-  void step(std::vector<parameter<B>>& params, double lr) {
-    detail::check_parameters<B>(Adagrad::name, params, names_, sizes_);
+  /// Applies one update with learning rate `lr` (times each group's multiplier) in place.
+  void step(std::vector<parameter_slice<B>>& slices, double lr) {
+    state_.check(slices);
     detail::check_step_lr(Adagrad::name, lr);
     ++step_count_;
-    const double decayed_lr =
-        lr / (1.0 + static_cast<double>(step_count_ - 1) * spec_.lr_decay);
-    const T step_size = static_cast<T>(decayed_lr);
     const T eps = static_cast<T>(spec_.eps);
-    const bool has_decay = spec_.weight_decay != 0.0;
-    const T decay = static_cast<T>(spec_.weight_decay);
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      T* w = B::data(*params[k].value);
-      const T* grad = B::data(*params[k].gradient);
-      T* s = B::data(sum_[k]);
-      B::for_each(sizes_[k], [w, grad, s, step_size, eps, has_decay, decay] STRATA_HD(Index i) {
+    for (std::size_t k = 0; k < slices.size(); ++k) {
+      const auto& s = slices[k];
+      if (s.group.frozen()) continue;
+      const auto rates = detail::rates_for(s, lr, spec_.weight_decay);
+      const T step_size = static_cast<T>(rates.lr / (1.0 + static_cast<double>(step_count_ - 1) * spec_.lr_decay));
+      const bool has_decay = rates.weight_decay != 0.0;
+      const T decay = static_cast<T>(rates.weight_decay);
+      T* w = s.value;
+      const T* grad = s.gradient;
+      T* sum = state_.data(0, k);
+      B::for_each(s.size(), [w, grad, sum, step_size, eps, has_decay, decay] STRATA_HD(Index i) {
         T g = grad[i];
         if (has_decay) g = g + decay * w[i];
-        s[i] = s[i] + g * g;
-        const T root = detail::square_root(s[i]) + eps;
+        sum[i] = sum[i] + g * g;
+        const T root = detail::square_root(sum[i]) + eps;
         w[i] = w[i] - step_size * (g / root);
       });
     }
@@ -83,8 +78,10 @@ class adagrad_optimizer {
   /// Calls `f(name, matrix&)` for every accumulated sum ("<parameter>.sum").
   template <class F>
   void for_each_state(F&& f) {
-    for (std::size_t k = 0; k < sum_.size(); ++k) f(names_[k] + ".sum", sum_[k]);
+    state_.for_each(f);
   }
+  /// The state tensors per slice: sum.
+  const std::vector<std::string>& state_kinds() const { return state_.kinds(); }
 
   /// Steps taken so far (the t of the learning-rate decay).
   std::uint64_t step_count() const { return step_count_; }
@@ -93,9 +90,7 @@ class adagrad_optimizer {
 
  private:
   Adagrad spec_;
-  std::vector<std::string> names_;
-  std::vector<Index> sizes_;
-  std::vector<matrix> sum_;
+  detail::slice_state<B> state_;
   std::uint64_t step_count_ = 0;
 };
 

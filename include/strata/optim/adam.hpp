@@ -102,47 +102,51 @@ class adam_optimizer {
   using matrix = typename B::matrix;
   using T = typename B::scalar;
 
-  /// Validates `spec` and allocates the two moment buffers of every parameter.
-  adam_optimizer(const Adam& spec, const std::vector<parameter<B>>& params)
-      : adam_optimizer(spec, false, Adam::name, params) {}
-  /// Validates `spec` and allocates the two moment buffers of every parameter.
-  adam_optimizer(const AdamW& spec, const std::vector<parameter<B>>& params)
+  /// Validates `spec` and allocates the two moment buffers of every slice.
+  adam_optimizer(const Adam& spec, const std::vector<parameter_slice<B>>& slices)
+      : adam_optimizer(spec, false, Adam::name, slices) {}
+  /// Validates `spec` and allocates the two moment buffers of every slice.
+  adam_optimizer(const AdamW& spec, const std::vector<parameter_slice<B>>& slices)
       : adam_optimizer(Adam{spec.lr, spec.beta1, spec.beta2, spec.eps, spec.weight_decay}, true,
-                       AdamW::name, params) {}
+                       AdamW::name, slices) {}
 
-  /// Applies one update with learning rate `lr` to every parameter in place.
-  void step(std::vector<parameter<B>>& params, double lr) {
-    detail::check_parameters<B>(name_, params, names_, sizes_);
+  /// Applies one update with learning rate `lr` (times each group's multiplier) in place.
+  void step(std::vector<parameter_slice<B>>& slices, double lr) {
+    state_.check(slices);
     detail::check_step_lr(name_, lr);
     ++step_count_;
     const double t = static_cast<double>(step_count_);
     // Bias corrections in double on the host, as PyTorch computes them from a Python float step.
     const double bias_correction1 = 1.0 - std::pow(spec_.beta1, t);
     const double bias_correction2 = 1.0 - std::pow(spec_.beta2, t);
-    const detail::adam_constants<T> c{static_cast<T>(lr / bias_correction1), static_cast<T>(std::sqrt(bias_correction2)),
-                                      static_cast<T>(1.0 - spec_.beta1), static_cast<T>(spec_.beta2),
-                                      static_cast<T>(1.0 - spec_.beta2), static_cast<T>(spec_.eps),
-                                      static_cast<T>(spec_.weight_decay), static_cast<T>(1.0 - lr * spec_.weight_decay)};
-    // The decay mode and lerp's end are fixed for the whole step: each combination is its own
-    // straight-line kernel, so the element loop has no branches and vectorises.
-    const bool from_start = c.one_minus_beta1 < T(0.5);
-    if (spec_.weight_decay == 0.0)
-      from_start ? update<detail::adam_decay::none, true>(params, c) : update<detail::adam_decay::none, false>(params, c);
-    else if (decoupled_)
-      from_start ? update<detail::adam_decay::decoupled, true>(params, c) : update<detail::adam_decay::decoupled, false>(params, c);
-    else
-      from_start ? update<detail::adam_decay::l2, true>(params, c) : update<detail::adam_decay::l2, false>(params, c);
+    for (std::size_t k = 0; k < slices.size(); ++k) {
+      const auto& s = slices[k];
+      if (s.group.frozen()) continue;
+      const auto [rate, decay] = detail::rates_for(s, lr, spec_.weight_decay);
+      const detail::adam_constants<T> c{static_cast<T>(rate / bias_correction1), static_cast<T>(std::sqrt(bias_correction2)),
+                                        static_cast<T>(1.0 - spec_.beta1), static_cast<T>(spec_.beta2),
+                                        static_cast<T>(1.0 - spec_.beta2), static_cast<T>(spec_.eps),
+                                        static_cast<T>(decay), static_cast<T>(1.0 - rate * decay)};
+      // The decay mode and lerp's end are fixed for the whole slice: each combination is its own
+      // straight-line kernel, so the element loop has no branches and vectorises.
+      const bool from_start = c.one_minus_beta1 < T(0.5);
+      if (decay == 0.0)
+        from_start ? update<detail::adam_decay::none, true>(k, s, c) : update<detail::adam_decay::none, false>(k, s, c);
+      else if (decoupled_)
+        from_start ? update<detail::adam_decay::decoupled, true>(k, s, c) : update<detail::adam_decay::decoupled, false>(k, s, c);
+      else
+        from_start ? update<detail::adam_decay::l2, true>(k, s, c) : update<detail::adam_decay::l2, false>(k, s, c);
+    }
   }
 
   /// Calls `f(name, matrix&)` for every moment buffer ("<parameter>.exp_avg" and
   /// "<parameter>.exp_avg_sq").
   template <class F>
   void for_each_state(F&& f) {
-    for (std::size_t k = 0; k < exp_avg_.size(); ++k) {
-      f(names_[k] + ".exp_avg", exp_avg_[k]);
-      f(names_[k] + ".exp_avg_sq", exp_avg_sq_[k]);
-    }
+    state_.for_each(f);
   }
+  /// The state tensors per slice: exp_avg, exp_avg_sq.
+  const std::vector<std::string>& state_kinds() const { return state_.kinds(); }
 
   /// Steps taken so far (the t of the bias corrections).
   std::uint64_t step_count() const { return step_count_; }
@@ -152,31 +156,20 @@ class adam_optimizer {
   bool decoupled() const { return decoupled_; }
 
  private:
-  adam_optimizer(const Adam& spec, bool decoupled, const char* name,
-                 const std::vector<parameter<B>>& params)
-      : spec_(spec), decoupled_(decoupled), name_(name) {
-    detail::check_adam(name_, spec_.lr, spec_.beta1, spec_.beta2, spec_.eps, spec_.weight_decay);
-    for (const auto& p : params) {
-      names_.push_back(p.name);
-      sizes_.push_back(p.value->rows() * p.value->cols());
-      exp_avg_.push_back(detail::state_like<B>(*p.value, 0.0));
-      exp_avg_sq_.push_back(detail::state_like<B>(*p.value, 0.0));
-    }
-  }
+  adam_optimizer(const Adam& spec, bool decoupled, const char* name, const std::vector<parameter_slice<B>>& slices)
+      : spec_(spec), decoupled_(decoupled), name_(name),
+        state_((detail::check_adam(name, spec.lr, spec.beta1, spec.beta2, spec.eps, spec.weight_decay), name), slices,
+               {"exp_avg", "exp_avg_sq"}) {}
 
   template <detail::adam_decay Decay, bool FromStart>
-  void update(std::vector<parameter<B>>& params, const detail::adam_constants<T>& c) {
-    for (std::size_t k = 0; k < params.size(); ++k)
-      B::for_each(sizes_[k], detail::adam_kernel<T, Decay, FromStart>{B::data(*params[k].value), B::data(*params[k].gradient),
-                                                                      B::data(exp_avg_[k]), B::data(exp_avg_sq_[k]), c});
+  void update(std::size_t k, const parameter_slice<B>& s, const detail::adam_constants<T>& c) {
+    B::for_each(s.size(), detail::adam_kernel<T, Decay, FromStart>{s.value, s.gradient, state_.data(0, k), state_.data(1, k), c});
   }
 
   Adam spec_;  // AdamW's hyperparameters are held in the same fields
   bool decoupled_;
   const char* name_;
-  std::vector<std::string> names_;
-  std::vector<Index> sizes_;
-  std::vector<matrix> exp_avg_, exp_avg_sq_;
+  detail::slice_state<B> state_;
   std::uint64_t step_count_ = 0;
 };
 

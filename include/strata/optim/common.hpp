@@ -10,13 +10,20 @@
 ///   `static constexpr const char* name`      the name used in messages and state files
 ///   `void validate() const`                  throws config_error naming the optimizer and value
 ///   `template <class B> using impl = ...`    the optimizer state bound to backend B
-/// The impl is constructed from the spec and the model's parameter list, allocates its
-/// per-parameter buffers once (zeroed, as PyTorch's lazily created state) and offers
-///   `void step(std::vector<parameter<B>>& params, double lr)`   one in-place update, with the
-///        learning rate given by the caller (a schedule's output) rather than the spec's
+/// The impl is constructed from the spec and the slices it will update (`whole_slices(params)`,
+/// or a sharded strategy's pieces; core/parameter.hpp), allocates its per-slice state once
+/// (zeroed, as PyTorch's lazily created state) and offers
+///   `void step(std::vector<parameter_slice<B>>& slices, double lr)`   one in-place update, with
+///        the learning rate given by the caller (a schedule's output) rather than the spec's;
+///        each slice trains at `lr * group.lr_scale`, with weight decay only where its group
+///        allows, and a frozen slice (multiplier 0) is skipped: weights and state unchanged
 ///   `template <class F> void for_each_state(F&& f)`   f(name, B::matrix&) for every state
 ///        tensor, named "<parameter name>.<PyTorch state name>" (e.g. "...weight.exp_avg")
+///   `const std::vector<std::string>& state_kinds() const`   those state names, per slice
 ///   `std::uint64_t step_count() const`, `void set_step_count(std::uint64_t)`   the scalar state
+/// The step count is the optimizer's, not each slice's: a group thawed after some steps continues
+/// Adam's bias correction (and SGD's first-step momentum rule) from there, where PyTorch, which
+/// creates state on a tensor's first update, would start it at 1.
 /// Together, for_each_state and the step count are everything a checkpoint needs to resume
 /// bit-identically. Updates follow PyTorch's single-tensor (foreach=False) code path operation
 /// by operation, in B::scalar, with scalar factors (bias corrections) computed in double.
@@ -24,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/config.hpp"
@@ -59,41 +67,73 @@ inline void require_unit_interval(const char* optimizer, const char* what, doubl
   require_hyperparameter(value >= 0.0 && value < 1.0, optimizer, what, "in [0, 1)", value);
 }
 
-/// Checks that `params` is the list the state was built for: same count, same shapes, and
-/// gradients shaped like their values.
+/// The state tensors an optimizer keeps for each slice it updates: one tensor per state kind
+/// ("exp_avg", "momentum_buffer", ...) shaped like the slice and filled with `init` (PyTorch
+/// creates its state lazily, zeroed). Also checks that the slices given to `step` are the ones
+/// the state was built for.
 template <class B>
-void check_parameters(const char* optimizer, const std::vector<parameter<B>>& params,
-                      const std::vector<std::string>& names,
-                      const std::vector<Index>& sizes) {
-  if (params.size() != names.size())
-    throw shape_error(concat(optimizer, ": built for ", names.size(), " parameters, stepped with ",
-                             params.size()));
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    const auto& v = *params[k].value;
-    const auto& g = *params[k].gradient;
-    if (v.rows() * v.cols() != sizes[k])
-      throw shape_error(concat(optimizer, ": parameter '", params[k].name, "' has ",
-                               v.rows() * v.cols(), " elements but its state was built for ",
-                               sizes[k], " (parameter '", names[k], "')"));
-    if (g.rows() != v.rows() || g.cols() != v.cols())
-      throw shape_error(concat(optimizer, ": gradient of '", params[k].name, "' is ",
-                               shape_string(g.rows(), g.cols()), " but the parameter is ",
-                               shape_string(v.rows(), v.cols())));
+class slice_state {
+ public:
+  using matrix = typename B::matrix;
+  using T = typename B::scalar;
+
+  slice_state(const char* optimizer, const std::vector<parameter_slice<B>>& slices, std::vector<std::string> kinds,
+              double init = 0.0)
+      : optimizer_(optimizer), kinds_(std::move(kinds)), tensors_(kinds_.size()) {
+    for (const auto& s : slices) {
+      names_.push_back(s.name);
+      sizes_.push_back(s.size());
+      for (auto& per_kind : tensors_) {
+        per_kind.emplace_back();
+        B::resize(per_kind.back(), s.rows, s.cols);
+        B::fill(per_kind.back(), static_cast<T>(init));
+      }
+    }
   }
+
+  /// The state names, in the order for_each gives them per slice.
+  const std::vector<std::string>& kinds() const { return kinds_; }
+  /// The first element of state `kind` for slice `slice`.
+  T* data(std::size_t kind, std::size_t slice) { return B::data(tensors_[kind][slice]); }
+
+  /// Calls f("<parameter>.<kind>", matrix&) for every state tensor, slice by slice.
+  template <class F>
+  void for_each(F& f) {
+    for (std::size_t k = 0; k < names_.size(); ++k)
+      for (std::size_t kind = 0; kind < kinds_.size(); ++kind) f(names_[k] + "." + kinds_[kind], tensors_[kind][k]);
+  }
+
+  /// Throws shape_error unless `slices` match the ones the state was built for (count and sizes).
+  void check(const std::vector<parameter_slice<B>>& slices) const {
+    if (slices.size() != names_.size())
+      throw shape_error(concat(optimizer_, ": built for ", names_.size(), " parameters, stepped with ", slices.size()));
+    for (std::size_t k = 0; k < slices.size(); ++k)
+      if (slices[k].size() != sizes_[k])
+        throw shape_error(concat(optimizer_, ": parameter '", slices[k].name, "' has ", slices[k].size(),
+                                 " elements but its state was built for ", sizes_[k], " (parameter '", names_[k], "')"));
+  }
+
+ private:
+  const char* optimizer_;
+  std::vector<std::string> kinds_;
+  std::vector<std::string> names_;
+  std::vector<Index> sizes_;
+  std::vector<std::vector<matrix>> tensors_;  // [kind][slice]
+};
+
+/// The learning rate and weight decay that apply to one slice: the step's rate times the
+/// group's multiplier, and the optimizer's decay unless the group opts out.
+struct slice_rates {
+  double lr, weight_decay;
+};
+template <class B>
+slice_rates rates_for(const parameter_slice<B>& slice, double lr, double weight_decay) {
+  return {lr * slice.group.lr_scale, slice.group.weight_decay ? weight_decay : 0.0};
 }
 
 /// Rejects a learning rate given to `step` that is negative or not finite.
 inline void check_step_lr(const char* optimizer, double lr) {
   require_non_negative(optimizer, "learning rate", lr);
-}
-
-/// A state buffer shaped like `value` and filled with `init`.
-template <class B>
-typename B::matrix state_like(const typename B::matrix& value, double init) {
-  typename B::matrix m;
-  B::resize(m, value.rows(), value.cols());
-  B::fill(m, static_cast<typename B::scalar>(init));
-  return m;
 }
 
 /// Square root on host and device.

@@ -54,41 +54,38 @@ class rmsprop_optimizer {
   using matrix = typename B::matrix;
   using T = typename B::scalar;
 
-  /// Validates `spec` and allocates the square average of every parameter, plus the momentum
+  /// Validates `spec` and allocates the square average of every slice, plus the momentum
   /// buffer and the gradient average when momentum and centering are on.
-  rmsprop_optimizer(const RMSprop& spec, const std::vector<parameter<B>>& params) : spec_(spec) {
-    spec_.validate();
-    for (const auto& p : params) {
-      names_.push_back(p.name);
-      sizes_.push_back(p.value->rows() * p.value->cols());
-      square_avg_.push_back(detail::state_like<B>(*p.value, 0.0));
-      if (spec_.momentum > 0.0) momentum_buffer_.push_back(detail::state_like<B>(*p.value, 0.0));
-      if (spec_.centered) grad_avg_.push_back(detail::state_like<B>(*p.value, 0.0));
-    }
-  }
+  rmsprop_optimizer(const RMSprop& spec, const std::vector<parameter_slice<B>>& slices)
+      : spec_((spec.validate(), spec)), state_(RMSprop::name, slices, kinds_for(spec)) {}
 
-  /// Applies one update with learning rate `lr` to every parameter in place.
-  void step(std::vector<parameter<B>>& params, double lr) {
-    detail::check_parameters<B>(RMSprop::name, params, names_, sizes_);
+  /// Applies one update with learning rate `lr` (times each group's multiplier) in place.
+  void step(std::vector<parameter_slice<B>>& slices, double lr) {
+    state_.check(slices);
     detail::check_step_lr(RMSprop::name, lr);
     ++step_count_;
-    const T step_size = static_cast<T>(lr);
     const T alpha = static_cast<T>(spec_.alpha);
     const T one_minus_alpha = static_cast<T>(1.0 - spec_.alpha);
     const T eps = static_cast<T>(spec_.eps);
-    const bool has_decay = spec_.weight_decay != 0.0;
-    const T decay = static_cast<T>(spec_.weight_decay);
     const bool centered = spec_.centered;
     const bool has_momentum = spec_.momentum > 0.0;
     const T mu = static_cast<T>(spec_.momentum);
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      T* w = B::data(*params[k].value);
-      const T* grad = B::data(*params[k].gradient);
-      T* sq = B::data(square_avg_[k]);
-      T* ga = centered ? B::data(grad_avg_[k]) : nullptr;
-      T* buf = has_momentum ? B::data(momentum_buffer_[k]) : nullptr;
-      B::for_each(sizes_[k], [w, grad, sq, ga, buf, step_size, alpha, one_minus_alpha, eps,
-                              has_decay, decay, centered, has_momentum, mu] STRATA_HD(Index i) {
+    // State kinds are square_avg, then momentum_buffer and grad_avg when on (kinds_for).
+    const std::size_t momentum_kind = 1, average_kind = has_momentum ? 2 : 1;
+    for (std::size_t k = 0; k < slices.size(); ++k) {
+      const auto& s = slices[k];
+      if (s.group.frozen()) continue;
+      const auto rates = detail::rates_for(s, lr, spec_.weight_decay);
+      const T step_size = static_cast<T>(rates.lr);
+      const bool has_decay = rates.weight_decay != 0.0;
+      const T decay = static_cast<T>(rates.weight_decay);
+      T* w = s.value;
+      const T* grad = s.gradient;
+      T* sq = state_.data(0, k);
+      T* ga = centered ? state_.data(average_kind, k) : nullptr;
+      T* buf = has_momentum ? state_.data(momentum_kind, k) : nullptr;
+      B::for_each(s.size(), [w, grad, sq, ga, buf, step_size, alpha, one_minus_alpha, eps,
+                             has_decay, decay, centered, has_momentum, mu] STRATA_HD(Index i) {
         T g = grad[i];
         if (has_decay) g = g + decay * w[i];
         sq[i] = sq[i] * alpha + one_minus_alpha * g * g;
@@ -114,12 +111,10 @@ class rmsprop_optimizer {
   /// "<parameter>.momentum_buffer" / "<parameter>.grad_avg" when momentum / centering are on.
   template <class F>
   void for_each_state(F&& f) {
-    for (std::size_t k = 0; k < names_.size(); ++k) {
-      f(names_[k] + ".square_avg", square_avg_[k]);
-      if (!momentum_buffer_.empty()) f(names_[k] + ".momentum_buffer", momentum_buffer_[k]);
-      if (!grad_avg_.empty()) f(names_[k] + ".grad_avg", grad_avg_[k]);
-    }
+    state_.for_each(f);
   }
+  /// The state tensors per slice: square_avg, then momentum_buffer and grad_avg when on.
+  const std::vector<std::string>& state_kinds() const { return state_.kinds(); }
 
   /// Steps taken so far.
   std::uint64_t step_count() const { return step_count_; }
@@ -127,10 +122,15 @@ class rmsprop_optimizer {
   void set_step_count(std::uint64_t count) { step_count_ = count; }
 
  private:
+  static std::vector<std::string> kinds_for(const RMSprop& spec) {
+    std::vector<std::string> kinds{"square_avg"};
+    if (spec.momentum > 0.0) kinds.push_back("momentum_buffer");
+    if (spec.centered) kinds.push_back("grad_avg");
+    return kinds;
+  }
+
   RMSprop spec_;
-  std::vector<std::string> names_;
-  std::vector<Index> sizes_;
-  std::vector<matrix> square_avg_, momentum_buffer_, grad_avg_;
+  detail::slice_state<B> state_;
   std::uint64_t step_count_ = 0;
 };
 

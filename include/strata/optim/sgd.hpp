@@ -50,42 +50,39 @@ class sgd_optimizer {
   using matrix = typename B::matrix;
   using T = typename B::scalar;
 
-  /// Validates `spec` and allocates one momentum buffer per parameter (none without momentum).
-  sgd_optimizer(const SGD& spec, const std::vector<parameter<B>>& params) : spec_(spec) {
-    spec_.validate();
-    for (const auto& p : params) {
-      names_.push_back(p.name);
-      sizes_.push_back(p.value->rows() * p.value->cols());
-      if (spec_.momentum != 0.0) momentum_buffer_.push_back(detail::state_like<B>(*p.value, 0.0));
-    }
-  }
+  /// Validates `spec` and allocates one momentum buffer per slice (none without momentum).
+  sgd_optimizer(const SGD& spec, const std::vector<parameter_slice<B>>& slices)
+      : spec_((spec.validate(), spec)),
+        state_(SGD::name, slices, spec.momentum != 0.0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{}) {}
 
-  /// Applies one update with learning rate `lr` to every parameter in place.
-  void step(std::vector<parameter<B>>& params, double lr) {
-    detail::check_parameters<B>(SGD::name, params, names_, sizes_);
+  /// Applies one update with learning rate `lr` (times each group's multiplier) in place.
+  void step(std::vector<parameter_slice<B>>& slices, double lr) {
+    state_.check(slices);
     detail::check_step_lr(SGD::name, lr);
-    const T step_size = static_cast<T>(lr);
-    const T decay = static_cast<T>(spec_.weight_decay);
-    const bool has_decay = spec_.weight_decay != 0.0;
     const T mu = static_cast<T>(spec_.momentum);
     const T keep = static_cast<T>(1.0 - spec_.dampening);
     const bool nesterov = spec_.nesterov;
     // PyTorch creates the momentum buffer as a copy of the first gradient (no dampening then).
     const bool first = step_count_ == 0;
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      T* w = B::data(*params[k].value);
-      const T* grad = B::data(*params[k].gradient);
-      const Index n = sizes_[k];
+    for (std::size_t k = 0; k < slices.size(); ++k) {
+      const auto& s = slices[k];
+      if (s.group.frozen()) continue;
+      const auto rates = detail::rates_for(s, lr, spec_.weight_decay);
+      const T step_size = static_cast<T>(rates.lr);
+      const T decay = static_cast<T>(rates.weight_decay);
+      const bool has_decay = rates.weight_decay != 0.0;
+      T* w = s.value;
+      const T* grad = s.gradient;
       if (spec_.momentum == 0.0) {
-        B::for_each(n, [w, grad, step_size, decay, has_decay] STRATA_HD(Index i) {
+        B::for_each(s.size(), [w, grad, step_size, decay, has_decay] STRATA_HD(Index i) {
           T g = grad[i];
           if (has_decay) g = g + decay * w[i];
           w[i] = w[i] - step_size * g;
         });
       } else {
-        T* buf = B::data(momentum_buffer_[k]);
-        B::for_each(n, [w, grad, buf, step_size, decay, has_decay, mu, keep, nesterov,
-                        first] STRATA_HD(Index i) {
+        T* buf = state_.data(0, k);
+        B::for_each(s.size(), [w, grad, buf, step_size, decay, has_decay, mu, keep, nesterov,
+                               first] STRATA_HD(Index i) {
           T g = grad[i];
           if (has_decay) g = g + decay * w[i];
           buf[i] = first ? g : mu * buf[i] + keep * g;
@@ -100,9 +97,10 @@ class sgd_optimizer {
   /// Calls `f(name, matrix&)` for every momentum buffer ("<parameter>.momentum_buffer").
   template <class F>
   void for_each_state(F&& f) {
-    for (std::size_t k = 0; k < momentum_buffer_.size(); ++k)
-      f(names_[k] + ".momentum_buffer", momentum_buffer_[k]);
+    state_.for_each(f);
   }
+  /// The state tensors per slice: momentum_buffer, or none without momentum.
+  const std::vector<std::string>& state_kinds() const { return state_.kinds(); }
 
   /// Steps taken so far; 0 means the momentum buffers are not yet initialised.
   std::uint64_t step_count() const { return step_count_; }
@@ -111,9 +109,7 @@ class sgd_optimizer {
 
  private:
   SGD spec_;
-  std::vector<std::string> names_;
-  std::vector<Index> sizes_;
-  std::vector<matrix> momentum_buffer_;
+  detail::slice_state<B> state_;
   std::uint64_t step_count_ = 0;
 };
 

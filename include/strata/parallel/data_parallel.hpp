@@ -26,7 +26,9 @@
 /// `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the flattened parameters; gradients
 /// are reduce-scattered to their owner, the owner alone runs the optimizer on its slice (so the
 /// optimizer state per rank falls as 1/P), and the updated slices are all-gathered into every
-/// rank's weights. Optimizers are element-wise, so this is the same update as without sharding.
+/// rank's weights. The optimizer gets one slice per tensor piece in its shard (with the tensor's
+/// group), so per-group rates, frozen groups and norm clipping (one all-reduce of the squared
+/// norm) give the same update as without sharding.
 /// Checkpoints hold the optimizer state in the unsharded, per-parameter layout, so they move
 /// freely between sharded and unsharded runs and between rank counts.
 
@@ -46,6 +48,7 @@
 #include "../core/parameter.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
+#include "../optim/clip.hpp"
 #include "communicator.hpp"
 
 namespace strata {
@@ -80,30 +83,9 @@ class DataParallel : private gradient_listener {
     }
   }
 
-  // Moves keep the shard view pointing at this object's own storage.
-  DataParallel(DataParallel&& other) noexcept { *this = std::move(other); }
-  DataParallel& operator=(DataParallel&& other) noexcept {
-    comm_ = std::move(other.comm_);
-    options_ = other.options_;
-    buckets_ = std::move(other.buckets_);
-    owner_ = std::move(other.owner_);
-    pack_ = std::move(other.pack_);
-    next_to_start_ = other.next_to_start_;
-    announced_ = std::move(other.announced_);
-    order_known_ = other.order_known_;
-    planned_for_ = other.planned_for_;
-    tree_ = std::move(other.tree_);
-    levels_ = std::move(other.levels_);
-    used_ = other.used_;
-    slices_ = std::move(other.slices_);
-    shard_size_ = other.shard_size_;
-    shard_value_ = std::move(other.shard_value_);
-    flat_ = std::move(other.flat_);
-    shard_grad_ = std::move(other.shard_grad_);
-    shard_.clear();
-    if (!other.shard_.empty()) shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
-    return *this;
-  }
+  // Optimizer slices point into the shard buffers' heap storage, which moves with them.
+  DataParallel(DataParallel&&) noexcept = default;
+  DataParallel& operator=(DataParallel&&) noexcept = default;
 
   /// A rank that unwinds after an error may leave bucket all-reduces running; MPI may still write
   /// into their buffers, and waiting could hang (the other ranks may never join). Those buffers
@@ -162,15 +144,38 @@ class DataParallel : private gradient_listener {
     return options_.deterministic || options_.shard_optimizer || ranks() == 1 ? nullptr : this;
   }
 
-  bool shards_optimizer() const { return options_.shard_optimizer; }
-
-  /// What the optimizer updates: every parameter, or with sharding this rank's slice of them.
+  /// What the optimizer updates: every parameter whole, or with sharding the pieces of the
+  /// parameters that fall in this rank's shard, one slice per tensor (so groups and per-tensor
+  /// rules apply), pointing into the shard buffers.
   template <class B>
-  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) {
-    if (!options_.shard_optimizer) return params;
-    static_assert(std::is_same_v<B, EigenBackend<float>>, "DataParallel: optimizer sharding needs EigenBackend<float>");
-    if (shard_.empty()) plan_shard(params);
-    return shard_;
+  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) {
+    if (!options_.shard_optimizer) return whole_slices(params);
+    if constexpr (!std::is_same_v<B, EigenBackend<float>>) {
+      throw config_error("DataParallel: optimizer sharding needs EigenBackend<float>");
+    } else {
+      if (!shard_planned_) plan_shard(params);
+      std::vector<parameter_slice<B>> slices;
+      const std::size_t begin = shard_size_ * static_cast<std::size_t>(rank()), end = begin + shard_size_;
+      std::size_t offset = 0;
+      for (std::size_t k = 0; k < params.size(); ++k) {
+        const auto n = static_cast<std::size_t>(params[k].value->size());
+        const std::size_t from = std::max(begin, offset), to = std::min(end, offset + n);
+        if (from < to)
+          slices.push_back({params[k].name, shard_value_.data() + (from - begin), shard_grad_.data() + (from - begin),
+                            static_cast<Index>(to - from), 1, static_cast<Index>(from - offset), k, params[k].group});
+        offset += n;
+      }
+      return slices;
+    }
+  }
+
+  /// The squared norm of the gradients that train: with sharding each rank holds disjoint
+  /// pieces, so one all-reduce of a scalar sums them; otherwise every rank holds them all.
+  template <class B>
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>&) {
+    double sum = strata::squared_gradient_norm(slices);
+    if (options_.shard_optimizer && ranks() > 1) comm_.all_reduce_sum(&sum, 1);
+    return sum;
   }
 
   /// With sharding: every rank's updated slice is gathered into every rank's weights.
@@ -183,26 +188,46 @@ class DataParallel : private gradient_listener {
   }
 
   /// Calls f(name, matrix&) for the optimizer's state in the unsharded layout ("<parameter>.<state>");
-  /// with sharding, every rank's slices are gathered into temporaries first and whatever f
-  /// leaves in them (a checkpoint being loaded) is scattered back. Collective with sharding.
+  /// with sharding, each state kind is gathered from every rank's pieces into whole tensors
+  /// first and whatever f leaves in them (a checkpoint being loaded) is scattered back.
+  /// Collective with sharding.
   template <class Optimizer, class B, class F>
   void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
     if (!options_.shard_optimizer) return optimizer.for_each_state(f);
-    if constexpr (std::is_same_v<B, EigenBackend<float>>) optimizer.for_each_state([&](const std::string& name, typename B::matrix& slice) {
-      const std::string state = name.substr(name.find('.') + 1);  // "shard.exp_avg" -> "exp_avg"
-      std::vector<float> flat(shard_size_ * static_cast<std::size_t>(ranks()));
-      comm_.all_gather(slice.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
-      std::size_t offset = 0;
-      typename B::matrix full;
-      for (auto& p : params) {
-        full.resize(p.value->rows(), p.value->cols());
-        std::memcpy(full.data(), flat.data() + offset, sizeof(float) * static_cast<std::size_t>(full.size()));
-        f(p.name + "." + state, full);
-        std::memcpy(flat.data() + offset, full.data(), sizeof(float) * static_cast<std::size_t>(full.size()));
-        offset += static_cast<std::size_t>(full.size());
+    if constexpr (std::is_same_v<B, EigenBackend<float>>) {
+      // The optimizer lists its tensors slice by slice, kind by kind; this rank's slices of one
+      // kind, end to end, are its shard of that state.
+      const std::size_t kinds = optimizer.state_kinds().size();
+      std::vector<typename B::matrix*> tensors;
+      optimizer.for_each_state([&](const std::string&, typename B::matrix& m) { tensors.push_back(&m); });
+      const auto for_each_piece = [&](std::size_t kind, auto&& copy) {
+        std::size_t at = 0;
+        for (std::size_t j = kind; j < tensors.size(); j += kinds) at += copy(*tensors[j], at);
+      };
+      std::vector<float> mine(shard_size_, 0.0f), flat(shard_size_ * static_cast<std::size_t>(ranks()));
+      typename B::matrix whole;
+      for (std::size_t kind = 0; kind < kinds; ++kind) {
+        for_each_piece(kind, [&](typename B::matrix& m, std::size_t at) {
+          std::memcpy(mine.data() + at, m.data(), sizeof(float) * static_cast<std::size_t>(m.size()));
+          return static_cast<std::size_t>(m.size());
+        });
+        comm_.all_gather(mine.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
+        std::size_t offset = 0;
+        for (auto& p : params) {
+          whole.resize(p.value->rows(), p.value->cols());
+          const auto n = static_cast<std::size_t>(whole.size());
+          std::memcpy(whole.data(), flat.data() + offset, sizeof(float) * n);
+          f(p.name + "." + optimizer.state_kinds()[kind], whole);
+          std::memcpy(flat.data() + offset, whole.data(), sizeof(float) * n);
+          offset += n;
+        }
+        const float* back = flat.data() + shard_size_ * static_cast<std::size_t>(rank());
+        for_each_piece(kind, [&](typename B::matrix& m, std::size_t at) {
+          std::memcpy(m.data(), back + at, sizeof(float) * static_cast<std::size_t>(m.size()));
+          return static_cast<std::size_t>(m.size());
+        });
       }
-      std::memcpy(slice.data(), flat.data() + shard_size_ * static_cast<std::size_t>(rank()), sizeof(float) * shard_size_);
-    });
+    }
   }
 
   /// After each block's backward (deterministic mode: adds the block to the local tree).
@@ -243,7 +268,7 @@ class DataParallel : private gradient_listener {
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>& params) {
     if (options_.shard_optimizer) {
-      if (shard_.empty()) plan_shard(params);
+      if (!shard_planned_) plan_shard(params);
       // The owner's optimizer starts from the current weights of its slice (and only those are read).
       copy_slice_out<B>(params, shard_size_ * static_cast<std::size_t>(rank()), shard_value_.data(), shard_size_);
     }
@@ -485,7 +510,7 @@ class DataParallel : private gradient_listener {
     shard_size_ = (n + p - 1) / p;
     shard_value_ = host_matrix<float>::Zero(static_cast<Index>(shard_size_), 1);
     shard_grad_ = host_matrix<float>::Zero(static_cast<Index>(shard_size_), 1);
-    shard_ = {parameter<EigenBackend<float>>{"shard", &shard_value_, &shard_grad_}};
+    shard_planned_ = true;
   }
 
   /// Copies consecutive runs of `flat` into each parameter's `member` (value or gradient).
@@ -568,7 +593,7 @@ class DataParallel : private gradient_listener {
   std::size_t shard_size_ = 0;
   host_matrix<float> shard_value_, shard_grad_;
   std::vector<float> flat_;  ///< ZeRO: the whole parameter vector, padded (reused every step)
-  std::vector<parameter<EigenBackend<float>>> shard_;  ///< the one view the sharded optimizer updates
+  bool shard_planned_ = false;
 };
 
 }  // namespace strata

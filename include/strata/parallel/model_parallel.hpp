@@ -119,12 +119,20 @@ class ModelParallel {
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>& params) { data_.reduce_gradients(params); }
   template <class B>
-  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) { return data_.optimizer_parameters(params); }
+  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) { return data_.optimizer_slices(params); }
+  /// Split tensors' squares are summed over the model group (each rank holds some rows);
+  /// replicated tensors are counted once.
+  template <class B>
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>& params) {
+    if (model_ranks() == 1) return data_.squared_gradient_norm(slices, params);
+    double split = 0.0, whole = 0.0;
+    for (const auto& s : slices)
+      if (!s.group.frozen()) (params[s.parameter].split.split() ? split : whole) += detail::squared_norm(s);
+    group_->all_reduce_sum(&split, 1);
+    return split + whole;
+  }
   template <class B>
   void after_step(std::vector<parameter<B>>& params) { data_.after_step(params); }
-  /// True when layers are split (each rank updates its rows only) or the data column shards:
-  /// either way no rank holds whole gradients, so the trainer refuses norm clipping.
-  bool shards_optimizer() const { return model_ranks() > 1 || data_.shards_optimizer(); }
 
   /// The optimizer state as whole tensors (gathered from the group; collective).
   template <class Optimizer, class B, class F>

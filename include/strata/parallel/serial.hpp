@@ -10,12 +10,14 @@
 ///   listener()                             a gradient_listener told during backward, or null
 ///   block_done(parameters)                 after each block's backward
 ///   reduce_gradients(parameters)           combine per-rank gradients (sum over ranks)
-///   optimizer_parameters(parameters)       what the optimizer updates (a shard with ZeRO-1)
+///   optimizer_slices(parameters)           what the optimizer updates: whole tensors, or this
+///                                          rank's per-tensor pieces with ZeRO-1 (built once)
+///   squared_gradient_norm(slices, parameters)  the squared global norm of the slices' gradients
+///                                          that train (summed over ranks that hold pieces)
 ///   after_step(parameters)                 after the optimizer step (ZeRO-1: gather weights)
 ///   for_each_optimizer_state(opt, parameters, f)  the optimizer state in the model's layout
 ///   with_whole<B>(split, m, f)             f(whole tensor) for a tensor a model-parallel layer
 ///                                          holds only rows of (collective; writes back f's changes)
-///   shards_optimizer()                     whether the optimizer state is sharded
 ///   agree(value, what)                     fail on every rank unless all pass the same value
 ///   average_buffers(buffers)               make running statistics the same on every rank
 ///   sum(value)                             all-reduce a scalar (losses, counts)
@@ -30,6 +32,7 @@
 #include "../core/parameter.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
+#include "../optim/clip.hpp"
 
 namespace strata {
 
@@ -54,8 +57,12 @@ struct Serial {
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>&) const {}
   template <class B>
-  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) const {
-    return params;
+  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) const {
+    return whole_slices(params);
+  }
+  template <class B>
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>&) const {
+    return strata::squared_gradient_norm(slices);
   }
   template <class B>
   void after_step(std::vector<parameter<B>>&) const {}
@@ -67,7 +74,6 @@ struct Serial {
   void with_whole(const row_split&, typename B::matrix& m, F&& f) const {
     f(m);
   }
-  bool shards_optimizer() const { return false; }
   void agree(std::uint64_t, const char*) const {}
   template <class B>
   void average_buffers(std::vector<buffer<B>>&) const {}

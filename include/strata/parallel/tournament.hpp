@@ -207,7 +207,11 @@ class Tournament {
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>& params) { inner_.reduce_gradients(params); }
   template <class B>
-  std::vector<parameter<B>>& optimizer_parameters(std::vector<parameter<B>>& params) { return inner_.optimizer_parameters(params); }
+  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) { return inner_.optimizer_slices(params); }
+  template <class B>
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>& params) {
+    return inner_.squared_gradient_norm(slices, params);
+  }
   template <class B>
   void after_step(std::vector<parameter<B>>& params) { inner_.after_step(params); }
   template <class Optimizer, class B, class F>
@@ -218,7 +222,6 @@ class Tournament {
   void with_whole(const row_split& split, typename B::matrix& m, F&& f) {
     inner_.template with_whole<B>(split, m, std::forward<F>(f));
   }
-  bool shards_optimizer() const { return inner_.shards_optimizer(); }
   void agree(std::uint64_t value, const char* what) { inner_.agree(value, what); }
   template <class B>
   void average_buffers(std::vector<buffer<B>>& buffers) { inner_.average_buffers(buffers); }

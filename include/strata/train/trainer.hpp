@@ -81,8 +81,6 @@ class Trainer {
     if (options_.eval_batch_size <= 0)
       throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", options_.eval_batch_size));
     hyper_.validate();
-    if (strategy_.shards_optimizer() && options_.clip_norm > 0)
-      throw config_error("Trainer: gradient clipping needs whole gradients; it cannot be combined with a sharded optimizer");
     // Settings every rank must share for the ranks' work to add up to one training run.
     // The architecture's type covers what parameter shapes do not (activations, dropout layers).
     std::uint64_t settings = mix64(static_cast<std::uint64_t>(options_.batch_size)) ^ mix64(options_.seed + 0x51ull) ^
@@ -92,7 +90,8 @@ class Trainer {
     std::memcpy(&lr_bits, &hyper_.lr, sizeof lr_bits);
     settings ^= mix64(lr_bits + 0x93ull);
     strategy_.synchronize(model_.parameters(), model_.buffers(), settings);
-    optimizer_ = std::make_unique<optimizer_state>(hyper_, strategy_.optimizer_parameters(model_.parameters()));
+    slices_ = strategy_.optimizer_slices(model_.parameters());
+    optimizer_ = std::make_unique<optimizer_state>(hyper_, slices_);
     learning_rate_ = hyper_.lr;
   }
 
@@ -144,6 +143,10 @@ class Trainer {
     model_.for_each_setting([&](const std::string& name, double& value) {
       file.meta["setting/" + name] = detail::concat(std::setprecision(17), value);
     });
+    // Parameter groups (what was frozen, at which rates): restored by a resume.
+    for (const auto& p : model_.parameters())
+      file.meta["group/" + p.name] =
+          detail::concat(std::setprecision(17), p.group.lr_scale, p.group.weight_decay ? " decay" : " no_decay");
     for (const auto& [key, value] : extras_.meta) file.meta.emplace(key, value);
     file.tensors = extras_.tensors;
     host_matrix<T> host;
@@ -231,6 +234,7 @@ class Trainer {
                    std::to_string(options_.seed));
     }
     const auto settings = detail::checked_settings(file, model_, fail);
+    const auto groups = checked_groups(file, fail);
     host_matrix<T> host;
     for_each_state_tensor([&](const std::string& key, matrix& m) {
       checkpoint::extract(*file.find(key), host);
@@ -239,6 +243,9 @@ class Trainer {
     detail::apply_settings(model_, settings);
     optimizer_->set_step_count(optimizer_steps);
     if (!position) return;
+    // A resume continues the same run, frozen layers included; a warm start or a tournament
+    // exchange keeps this trainer's groups.
+    for (std::size_t k = 0; k < groups.size(); ++k) model_.parameters()[k].group = groups[k];
     set_position(epoch, step);
     partial_ = partial;
     learning_rate_ = lr;
@@ -263,8 +270,9 @@ class Trainer {
     strategy_.agree(mix64(static_cast<std::uint64_t>(train.size())) ^
                         mix64(static_cast<std::uint64_t>(validation != nullptr ? validation->size() + 1 : 0) + 0x11u) ^
                         mix64(static_cast<std::uint64_t>(epochs) + 0x22u) ^ mix64(static_cast<std::uint64_t>(epoch_) + 0x33u) ^
-                        mix64(step_ + 0x44u) ^ mix64(options_.checkpoint_every + 0x55u),
-                    "has different data sizes, epochs, checkpointing or loop position (a different checkpoint?)");
+                        mix64(step_ + 0x44u) ^ mix64(options_.checkpoint_every + 0x55u) ^ groups_signature(),
+                    "has different data sizes, epochs, checkpointing, loop position (a different checkpoint?) or "
+                    "parameter groups");
     train_info info{epochs, epoch_, train.size(), options_.batch_size, strategy_.is_root()};
     for (auto& cb : callbacks_) cb->on_train_begin(info);
     std::vector<epoch_record> history;
@@ -325,6 +333,41 @@ class Trainer {
   }
 
  private:
+  /// The parameter groups `file` records (the current ones where it has none: files from before
+  /// groups), each checked: a multiplier that is finite and not negative, a decay switch.
+  template <class Fail>
+  std::vector<parameter_group> checked_groups(const checkpoint& file, Fail&& fail) {
+    std::vector<parameter_group> groups;
+    for (const auto& p : model_.parameters()) {
+      const auto it = file.meta.find("group/" + p.name);
+      if (it == file.meta.end()) {
+        groups.push_back(p.group);
+        continue;
+      }
+      const std::string& text = it->second;
+      const auto space = text.find(' ');
+      parameter_group g;
+      const std::string decay = space == std::string::npos ? std::string() : text.substr(space + 1);
+      if (space == std::string::npos || !detail::parse_finite(text.substr(0, space), g.lr_scale) || g.lr_scale < 0.0 ||
+          (decay != "decay" && decay != "no_decay"))
+        throw fail("has a malformed parameter group for '" + p.name + "' ('" + text + "')");
+      g.weight_decay = decay == "decay";
+      groups.push_back(g);
+    }
+    return groups;
+  }
+
+  /// A hash of every parameter's group: ranks must train the same tensors at the same rates.
+  std::uint64_t groups_signature() {
+    std::uint64_t h = 0x6A09E667F3BCC908ull;
+    for (const auto& p : model_.parameters()) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &p.group.lr_scale, sizeof bits);
+      h = mix64(h ^ bits) ^ mix64(h + (p.group.weight_decay ? 1u : 2u));
+    }
+    return h;
+  }
+
   /// Every tensor a checkpoint holds, under its key: parameters, buffers, optimizer state.
   template <class F>
   void for_each_state_tensor(F&& f) {
@@ -392,11 +435,13 @@ class Trainer {
         strategy_.block_done(model_.parameters());
       }
       strategy_.reduce_gradients(model_.parameters());
-      if (options_.clip_norm > 0) clip_grad_norm<B>(model_.parameters(), options_.clip_norm);
+      refresh_groups(slices_, model_.parameters());
+      if (options_.clip_norm > 0)
+        scale_to_norm(slices_, options_.clip_norm, std::sqrt(strategy_.squared_gradient_norm(slices_, model_.parameters())));
       const double ramp = options_.warmup_steps > step_
                               ? static_cast<double>(step_ + 1) / static_cast<double>(options_.warmup_steps)
                               : 1.0;
-      optimizer_->step(strategy_.optimizer_parameters(model_.parameters()), learning_rate_ * ramp);
+      optimizer_->step(slices_, learning_rate_ * ramp);
       strategy_.after_step(model_.parameters());
       strategy_.average_buffers(model_.buffers());
       ++step_;
@@ -472,6 +517,7 @@ class Trainer {
   Optimizer hyper_;
   Strategy strategy_;
   trainer_options options_;
+  std::vector<parameter_slice<B>> slices_;  ///< what the optimizer updates (the strategy's cut)
   std::unique_ptr<optimizer_state> optimizer_;
   std::vector<std::shared_ptr<callback>> callbacks_;
   double learning_rate_ = 0.0;
