@@ -116,7 +116,7 @@ TEST_CASE("A model file restores the same predictions and refuses the wrong mode
   CHECK_THROWS_WITH(load_model(narrow, path, "descriptor-mlp"), Contains("trained on 1613 input features, this model reads 100"));
   CHECK_THROWS_WITH(load_model(restored, "no/such/file.model", "descriptor-mlp"), Contains("cannot open"));
   // A bad setting is found before anything changes: the model keeps its weights and rates.
-  checkpoint edited = checkpoint::read(path);
+  state_file edited = state_file::read(path);
   for (auto& [key, value] : edited.meta)
     if (key.rfind("setting/", 0) == 0) value = "1.5";
   edited.write(path);

@@ -185,7 +185,7 @@ TEST_CASE("Missing values are imputed and features scaled with training statisti
   CHECK(scaler.scale()[0] == 1.0);
   CHECK(scaler.mean()[1] == 5.0);
   CHECK(scaler.scale()[1] == 1.0);  // constant over training entities
-  checkpoint file;
+  state_file file;
   scaler.save(file, "scaler/cell");
   StandardScaler restored;
   restored.load(file, "scaler/cell");

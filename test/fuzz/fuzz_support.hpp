@@ -115,7 +115,7 @@ inline mode_and_rest split_mode(const std::uint8_t* data, std::size_t size) {
 }
 
 /// `payload` wrapped as a Strata checkpoint file with a correct header and checksum (the layout
-/// documented in strata/train/checkpoint.hpp), so mutations of the payload reach the parser
+/// documented in strata/io/state_file.hpp), so mutations of the payload reach the parser
 /// behind the checksum instead of stopping at "checksum mismatch".
 inline std::string wrap_checkpoint_payload(const std::uint8_t* payload, std::size_t size) {
   std::string bytes(strata::checkpoint::magic, sizeof strata::checkpoint::magic);

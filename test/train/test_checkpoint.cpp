@@ -5,6 +5,7 @@
 #include <strata/strata.hpp>
 #include <strata/data/dataset.hpp>
 #include <strata/optim/sgd.hpp>
+#include <strata/train/model_file.hpp>
 #include <strata/train/trainer.hpp>
 
 #include <cstdint>
@@ -207,4 +208,44 @@ TEST_CASE("Bad checkpoints are rejected with a message that says what is wrong")
   }
   CHECK_THROWS_AS(target.load("no/such/file.ck"), io_error);
   CHECK(weights(target) == before);  // a failed load changes nothing
+}
+
+TEST_CASE("Files from before parameter groups (state layout 1) still load; newer layouts are refused by version") {
+  // v1.ck and v1.model were written by Strata 64b0866 (train/compat/README.md): one
+  // epoch of Adam on a small net, then the trainer's checkpoint and an inference model file.
+  using Small = Sequential<Dense<4>, ReLU, Dropout, Dense<1>>;
+  const std::string dir = STRATA_COMPAT_DIR;
+  const auto fresh = [] {
+    Model<Small> model(Small{Dense<4>{}, ReLU{}, Dropout{0.25}, Dense<1>{}});
+    model.build(3, 5);
+    return model;
+  };
+  trainer_options o;
+  o.batch_size = 4;
+  Trainer<Small> t(fresh(), MSE{}, Adam{1e-2}, Serial{}, o);
+  t.model().freeze("0:Dense");  // a file without groups leaves the trainer's as they are
+  const checkpoint file = t.load(dir + "/v1.ck");
+  CHECK(t.epoch() == 1);
+  CHECK(t.step() == 2);
+  CHECK(t.optimizer().step_count() == 2);
+  CHECK(t.model().parameters()[0].group.frozen());
+  matrix_f expected;
+  checkpoint::extract(*file.find("parameter/model/3:Dense.weight"), expected);
+  CHECK(*t.model().parameters()[2].value == expected);
+  std::size_t moments = 0;
+  t.optimizer().for_each_state([&](const std::string&, matrix_f& m) { moments += !m.isZero(0.0); });
+  CHECK(moments == 8);  // both moments of all four tensors came back
+
+  Model<Small> inference = fresh();
+  const auto meta = load_model(inference, dir + "/v1.model", "compat-test");
+  CHECK(meta.at("kind") == "compat-test");
+  CHECK(*inference.parameters()[2].value == expected);
+
+  SECTION("a file of a newer layout says so") {
+    checkpoint newer = checkpoint::read(dir + "/v1.ck");
+    newer.meta["state_version"] = "3";
+    temp_file path("strata_newer_layout.ck");
+    newer.write(path.path);
+    CHECK_THROWS_WITH(t.load(path.path), Contains("layout version 3") && Contains("this build reads versions 1 to 2"));
+  }
 }

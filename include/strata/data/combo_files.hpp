@@ -28,6 +28,7 @@
 
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
+#include "../io/atomic_file.hpp"
 #include "delimited.hpp"
 #include "drug_response.hpp"
 #include "entity_table.hpp"
@@ -196,31 +197,6 @@ inline std::string format_number(double value, int significant_digits) {
   char text[48];
   std::snprintf(text, sizeof text, "%.*g", significant_digits, value);
   return text;
-}
-
-/// Writes a file by letting `write_content` fill a stream for `path + ".tmp"`, then renaming it
-/// to `path`, so readers never see a half-written file. io_error (naming the file and the
-/// reason) if any step fails; the temporary file is removed on every failure.
-template <class WriteContent>
-void write_atomically(const std::string& path, WriteContent&& write_content) {
-  const std::string temporary = path + ".tmp";
-  const auto reason = [] { return errno ? std::strerror(errno) : "unknown reason"; };
-  std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-  if (!out) throw io_error(concat("cannot open '", temporary, "' for writing: ", reason()));
-  try {
-    write_content(out);
-    out.close();
-    if (!out) throw io_error(concat("writing '", temporary, "' failed: ", reason()));
-  } catch (...) {
-    if (out.is_open()) out.close();
-    std::remove(temporary.c_str());
-    throw;
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string why = reason();
-    std::remove(temporary.c_str());
-    throw io_error(concat("cannot rename '", temporary, "' to '", path, "': ", why));
-  }
 }
 
 /// `data.validate()`, with the file about to be written named in its message.

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../train/checkpoint.hpp"
+#include "../io/state_file.hpp"
 #include "entity_table.hpp"
 
 namespace strata {
@@ -91,20 +91,20 @@ class StandardScaler {
   const std::vector<double>& scale() const { return scale_; }
 
   /// Stores the statistics in `file` as tensors `<prefix>/mean` and `<prefix>/scale`.
-  void save(checkpoint& file, const std::string& prefix) const {
+  void save(state_file& file, const std::string& prefix) const {
     file.add(prefix + "/mean", as_matrix(mean_));
     file.add(prefix + "/scale", as_matrix(scale_));
   }
 
   /// Restores statistics written by `save`; throws io_error if they are missing or malformed.
-  void load(const checkpoint& file, const std::string& prefix) {
-    const checkpoint::tensor* m = file.find(prefix + "/mean");
-    const checkpoint::tensor* s = file.find(prefix + "/scale");
+  void load(const state_file& file, const std::string& prefix) {
+    const state_file::tensor* m = file.find(prefix + "/mean");
+    const state_file::tensor* s = file.find(prefix + "/scale");
     if (m == nullptr || s == nullptr || m->rows != s->rows || m->cols != 1 || s->cols != 1)
       throw io_error("checkpoint holds no feature scaler '" + prefix + "' (was it written by this program?)");
     matrix_d mm, ss;
-    checkpoint::extract(*m, mm);
-    checkpoint::extract(*s, ss);
+    state_file::extract(*m, mm);
+    state_file::extract(*s, ss);
     mean_.assign(mm.data(), mm.data() + mm.size());
     scale_.assign(ss.data(), ss.data() + ss.size());
   }

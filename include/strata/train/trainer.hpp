@@ -139,18 +139,13 @@ class Trainer {
     file.meta["epoch_loss_sum"] = detail::concat(std::setprecision(17), partial_.loss_sum);
     file.meta["batch_size"] = std::to_string(options_.batch_size);
     file.meta["shuffle_seed"] = std::to_string(options_.seed);
-    // Run-time layer settings (dropout rates a tournament may have perturbed) travel along.
-    model_.for_each_setting([&](const std::string& name, double& value) {
-      file.meta["setting/" + name] = detail::concat(std::setprecision(17), value);
-    });
-    // Parameter groups (what was frozen, at which rates): restored by a resume.
-    for (const auto& p : model_.parameters())
-      file.meta["group/" + p.name] =
-          detail::concat(std::setprecision(17), p.group.lr_scale, p.group.weight_decay ? " decay" : " no_decay");
     for (const auto& [key, value] : extras_.meta) file.meta.emplace(key, value);
     file.tensors = extras_.tensors;
+    // The model's weights, buffers, settings (dropout rates a tournament may have perturbed) and
+    // groups; split tensors gathered whole. Only the root keeps the tensors.
+    write_model_state(file, model_, strategy_, strategy_.is_root());
     host_matrix<T> host;
-    for_each_state_tensor([&](const std::string& key, matrix& m) {
+    for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
       if (!strategy_.is_root()) return;
       B::download(m, host);
       file.add(key, host);
@@ -178,8 +173,9 @@ class Trainer {
     };
     if (meta("optimizer") != Optimizer::name)
       throw fail("holds " + meta("optimizer") + " optimizer state but this trainer uses " + Optimizer::name);
+    checked_model_state<model_type> state(file, model_, fail);
     std::set<std::string> known;
-    for_each_state_tensor([&](const std::string& key, matrix& m) {
+    for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
       known.insert(key);
       const checkpoint::tensor* t = file.find(key);
       if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
@@ -187,11 +183,8 @@ class Trainer {
         throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
                                   " in the file but ", shape_string(m.rows(), m.cols()), " in this model"));
     });
-    const auto is_state = [](const std::string& name) {
-      return name.rfind("parameter/", 0) == 0 || name.rfind("buffer/", 0) == 0 || name.rfind("optimizer/", 0) == 0;
-    };
     for (const auto& t : file.tensors)  // other keys are the caller's extras
-      if (is_state(t.name) && known.count(t.name) == 0)
+      if (t.name.rfind("optimizer/", 0) == 0 && known.count(t.name) == 0)
         throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
     // The loop position: whole fields only ("12abc" is not 12), counts never negative (std::stoull
     // would wrap "-1" around, a negative epoch or batch would index before the data) and finite
@@ -233,19 +226,16 @@ class Trainer {
         throw fail("was written mid-epoch with seed " + meta("shuffle_seed") + "; resume it with that seed, not " +
                    std::to_string(options_.seed));
     }
-    const auto settings = detail::checked_settings(file, model_, fail);
-    const auto groups = checked_groups(file, fail);
+    // A resume continues the same run, frozen layers included; a warm start or a tournament
+    // exchange keeps this trainer's groups.
+    state.apply(position, strategy_);
     host_matrix<T> host;
-    for_each_state_tensor([&](const std::string& key, matrix& m) {
+    for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
       checkpoint::extract(*file.find(key), host);
       B::upload(host, m);
     });
-    detail::apply_settings(model_, settings);
     optimizer_->set_step_count(optimizer_steps);
     if (!position) return;
-    // A resume continues the same run, frozen layers included; a warm start or a tournament
-    // exchange keeps this trainer's groups.
-    for (std::size_t k = 0; k < groups.size(); ++k) model_.parameters()[k].group = groups[k];
     set_position(epoch, step);
     partial_ = partial;
     learning_rate_ = lr;
@@ -333,30 +323,6 @@ class Trainer {
   }
 
  private:
-  /// The parameter groups `file` records (the current ones where it has none: files from before
-  /// groups), each checked: a multiplier that is finite and not negative, a decay switch.
-  template <class Fail>
-  std::vector<parameter_group> checked_groups(const checkpoint& file, Fail&& fail) {
-    std::vector<parameter_group> groups;
-    for (const auto& p : model_.parameters()) {
-      const auto it = file.meta.find("group/" + p.name);
-      if (it == file.meta.end()) {
-        groups.push_back(p.group);
-        continue;
-      }
-      const std::string& text = it->second;
-      const auto space = text.find(' ');
-      parameter_group g;
-      const std::string decay = space == std::string::npos ? std::string() : text.substr(space + 1);
-      if (space == std::string::npos || !detail::parse_finite(text.substr(0, space), g.lr_scale) || g.lr_scale < 0.0 ||
-          (decay != "decay" && decay != "no_decay"))
-        throw fail("has a malformed parameter group for '" + p.name + "' ('" + text + "')");
-      g.weight_decay = decay == "decay";
-      groups.push_back(g);
-    }
-    return groups;
-  }
-
   /// A hash of every parameter's group: ranks must train the same tensors at the same rates.
   std::uint64_t groups_signature() {
     std::uint64_t h = 0x6A09E667F3BCC908ull;
@@ -368,13 +334,10 @@ class Trainer {
     return h;
   }
 
-  /// Every tensor a checkpoint holds, under its key: parameters, buffers, optimizer state.
+  /// The optimizer's state tensors under their checkpoint keys ("optimizer/<parameter>.<state>"),
+  /// whole tensors in the unsharded layout (collective with a sharded or split optimizer).
   template <class F>
-  void for_each_state_tensor(F&& f) {
-    // Whole tensors, also when model parallelism splits them, so checkpoints move between layouts.
-    for (auto& p : model_.parameters())
-      strategy_.template with_whole<B>(p.split, *p.value, [&](matrix& whole) { f("parameter/" + p.name, whole); });
-    for (auto& b : model_.buffers()) f("buffer/" + b.name, *b.value);
+  void for_each_optimizer_tensor(F&& f) {
     strategy_.for_each_optimizer_state(*optimizer_, model_.parameters(),
                                        [&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
   }

@@ -1,0 +1,163 @@
+#pragma once
+/// \file model_state.hpp
+/// A model's state in a state file, written and read in one place for training checkpoints,
+/// inference model files and tournament exchanges (and the export formats built on them):
+///   tensor  parameter/<name>   every parameter, whole (also when model parallelism splits it)
+///   tensor  buffer/<name>      every buffer (running statistics)
+///   meta    setting/<name>     every run-time setting (dropout rates), as decimal text
+///   meta    group/<name>       every parameter's group: "<lr_scale> decay|no_decay"
+///   meta    input_width        the width the model was built for
+///   meta    state_version      the version of this layout (absent in files from before groups)
+/// Callers add their own entries beside these (optimizer/..., the loop position, a model kind,
+/// a feature scaler). Reading checks everything against the model before anything changes, so
+/// a file of another architecture is an error that names the first difference and leaves the
+/// model as it was.
+
+#include <iomanip>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parameter.hpp"
+#include "../core/parse.hpp"
+#include "../core/tensor.hpp"
+#include "state_file.hpp"
+
+namespace strata {
+
+/// The layout version written into `state_version`; files from before it say nothing (version
+/// 1: no groups) and still load, files of a newer layout are refused with both versions named.
+inline constexpr int model_state_version = 2;
+
+/// How to see a parameter whole: `f(whole matrix)` for a tensor this process holds all of. A
+/// strategy's `with_whole` does the same for tensors split across a model-parallel group.
+struct held_whole {
+  template <class B, class F>
+  void with_whole(const row_split& split, typename B::matrix& m, F&& f) const {
+    if (split.split())
+      throw config_error("model state: a tensor split across model-parallel ranks needs the strategy to gather it "
+                         "(save through the trainer's checkpoint instead)");
+    f(m);
+  }
+};
+
+/// Writes `model`'s state (parameters, buffers, settings, groups, input width) into `file`.
+/// `whole` gathers split tensors (a strategy; collective then); `keep_tensors` false (ranks
+/// other than the one that writes) takes part in the gathers without copying any tensor.
+template <class ModelT, class Whole = held_whole>
+void write_model_state(state_file& file, ModelT& model, Whole&& whole = {}, bool keep_tensors = true) {
+  using B = typename ModelT::backend;
+  host_matrix<typename B::scalar> host;
+  const auto add = [&](const std::string& key, typename B::matrix& m) {
+    if (!keep_tensors) return;
+    B::download(m, host);
+    file.add(key, host);
+  };
+  for (auto& p : model.parameters())
+    whole.template with_whole<B>(p.split, *p.value, [&](typename B::matrix& m) { add("parameter/" + p.name, m); });
+  for (auto& b : model.buffers()) add("buffer/" + b.name, *b.value);
+  model.for_each_setting([&](const std::string& name, double& value) {
+    file.meta["setting/" + name] = detail::concat(std::setprecision(17), value);
+  });
+  for (const auto& p : model.parameters())
+    file.meta["group/" + p.name] = detail::concat(std::setprecision(17), p.group.lr_scale, p.group.weight_decay ? " decay" : " no_decay");
+  file.meta["input_width"] = std::to_string(model.input_width());
+  file.meta["state_version"] = std::to_string(model_state_version);
+}
+
+/// A model's state read from a file and checked against the model: every parameter and buffer
+/// present with the model's (whole) shape and no tensor of another model, settings in range,
+/// groups well formed, the same input width. Construction checks (throwing what `fail(text)`
+/// makes, text such as "has no tensor 'parameter/...'"); `apply` then changes the model.
+template <class ModelT>
+class checked_model_state {
+ public:
+  using B = typename ModelT::backend;
+
+  template <class Fail>
+  checked_model_state(const state_file& file, ModelT& model, Fail&& fail) : file_(file), model_(model) {
+    const auto version = file.meta.find("state_version");
+    if (version != file.meta.end() && version->second != "1" && version->second != std::to_string(model_state_version))
+      throw fail(detail::concat("holds model state of layout version ", version->second, "; this build reads versions 1 to ",
+                                model_state_version, " (a newer Strata wrote it)"));
+    const auto width = file.meta.find("input_width");
+    if (width != file.meta.end() && width->second != std::to_string(model.input_width()))
+      throw fail(detail::concat("was trained on ", width->second, " input features, this model reads ", model.input_width()));
+    for (auto& p : model.parameters()) {
+      const Index rows = p.split.split() ? p.split.whole_rows : p.value->rows();
+      check_tensor(fail, "parameter/" + p.name, rows, p.value->cols());
+    }
+    for (auto& b : model.buffers()) check_tensor(fail, "buffer/" + b.name, b.value->rows(), b.value->cols());
+    for (const auto& t : file.tensors)
+      if ((t.name.rfind("parameter/", 0) == 0 || t.name.rfind("buffer/", 0) == 0) && known_.count(t.name) == 0)
+        throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
+    model.for_each_setting([&](const std::string& name, double&) {
+      const auto it = file.meta.find("setting/" + name);
+      if (it == file.meta.end()) return;  // files from before settings were saved
+      double v = 0.0;
+      if (!detail::parse_finite(it->second, v)) throw fail("has a malformed setting '" + name + "' = '" + it->second + "'");
+      if (!(v >= 0.0 && v < 1.0)) throw fail(detail::concat("has setting '", name, "' = ", v, ", outside [0, 1)"));
+      settings_[name] = v;
+    });
+    for (const auto& p : model.parameters()) {
+      const auto it = file.meta.find("group/" + p.name);
+      if (it == file.meta.end()) {  // files from before groups: keep the model's
+        groups_.push_back(p.group);
+        continue;
+      }
+      const std::string& text = it->second;
+      const auto space = text.find(' ');
+      const std::string decay = space == std::string::npos ? std::string() : text.substr(space + 1);
+      parameter_group g;
+      if (space == std::string::npos || !detail::parse_finite(text.substr(0, space), g.lr_scale) || g.lr_scale < 0.0 ||
+          (decay != "decay" && decay != "no_decay"))
+        throw fail("has a malformed parameter group for '" + p.name + "' ('" + text + "')");
+      g.weight_decay = decay == "decay";
+      groups_.push_back(g);
+    }
+  }
+
+  /// Copies the state into the model: weights (through `whole` for split tensors; collective
+  /// then), buffers and settings, and the groups when `with_groups` (a resume continues the same
+  /// run, frozen layers included; a warm start keeps the groups its program chose).
+  template <class Whole = held_whole>
+  void apply(bool with_groups, Whole&& whole = {}) {
+    host_matrix<typename B::scalar> host;
+    for (auto& p : model_.parameters())
+      whole.template with_whole<B>(p.split, *p.value, [&](typename B::matrix& m) {
+        state_file::extract(*file_.find("parameter/" + p.name), host);
+        B::upload(host, m);
+      });
+    for (auto& b : model_.buffers()) {
+      state_file::extract(*file_.find("buffer/" + b.name), host);
+      B::upload(host, *b.value);
+    }
+    model_.for_each_setting([&](const std::string& name, double& value) {
+      const auto it = settings_.find(name);
+      if (it != settings_.end()) value = it->second;
+    });
+    if (with_groups)
+      for (std::size_t k = 0; k < groups_.size(); ++k) model_.parameters()[k].group = groups_[k];
+  }
+
+ private:
+  template <class Fail>
+  void check_tensor(Fail& fail, const std::string& key, Index rows, Index cols) {
+    known_[key] = true;
+    const state_file::tensor* t = file_.find(key);
+    if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
+    if (t->rows != rows || t->cols != cols)
+      throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
+                                " in the file but ", shape_string(rows, cols), " in this model"));
+  }
+
+  const state_file& file_;
+  ModelT& model_;
+  std::map<std::string, bool> known_;
+  std::map<std::string, double> settings_;
+  std::vector<parameter_group> groups_;
+};
+
+}  // namespace strata
