@@ -498,4 +498,17 @@ class Trainer {
   matrix x_, y_, loss_grad_;
 };
 
+/// Class template argument deduction from the model and the policies given:
+/// `Trainer trainer(std::move(model), MSE{}, Adam{1e-3}, strategy);`
+template <class Spec, class B>
+Trainer(Model<Spec, B>) -> Trainer<Spec, MSE, Adam, Serial, B>;
+template <class Spec, class B, class Loss>
+Trainer(Model<Spec, B>, Loss) -> Trainer<Spec, Loss, Adam, Serial, B>;
+template <class Spec, class B, class Loss, class Optimizer>
+Trainer(Model<Spec, B>, Loss, Optimizer) -> Trainer<Spec, Loss, Optimizer, Serial, B>;
+template <class Spec, class B, class Loss, class Optimizer, class Strategy>
+Trainer(Model<Spec, B>, Loss, Optimizer, Strategy) -> Trainer<Spec, Loss, Optimizer, Strategy, B>;
+template <class Spec, class B, class Loss, class Optimizer, class Strategy>
+Trainer(Model<Spec, B>, Loss, Optimizer, Strategy, trainer_options) -> Trainer<Spec, Loss, Optimizer, Strategy, B>;
+
 }  // namespace strata
