@@ -406,8 +406,8 @@ int parse_and_run(int argc, char** argv) {
   po::options_description library("Library (synthetic: molecule i is a pure function of the seed and i)"), training("train"),
       screening("screen and evaluate-prefilter");
   library.add_options()
-      ("library-seed", po::value(&s.library_seed)->default_value(s.library_seed), "seed of the synthetic library")
-      ("features", po::value(&s.features)->default_value(s.features), "counts (2,048 Morgan bits, counted; fingerprint MLP) | fingerprint (bits only) | descriptors (1,613, synthetic only; descriptor MLP)");
+      ("library-seed", examples::option(s.library_seed), "seed of the synthetic library")
+      ("features", examples::option(s.features), "counts (2,048 Morgan bits, counted; fingerprint MLP) | fingerprint (bits only) | descriptors (1,613, synthetic only; descriptor MLP)");
   po::options_description files("Molecule files: .smi (SMILES id) or CSV/TSV with a SMILES column; or --feature-table");
   files.add_options()
       ("input", po::value(&s.input), "train: molecule file with a score column (instead of --synthetic)")
@@ -420,24 +420,24 @@ int parse_and_run(int argc, char** argv) {
       ("strict", po::bool_switch(&s.strict), "stop at the first invalid SMILES or malformed row (default: report and skip)")
       ("model-type", po::value(&s.model_type), "fingerprint-mlp | descriptor-mlp (default: by the features)");
   training.add_options()
-      ("synthetic", po::value(&s.synthetic)->default_value(s.synthetic), "train on this many synthetic molecules (ids from 2^40)")
-      ("validation-fraction", po::value(&s.validation_fraction)->default_value(s.validation_fraction), "share of them held out")
-      ("epochs", po::value(&s.epochs)->default_value(s.epochs), "training epochs")
-      ("batch", po::value(&s.batch)->default_value(s.batch), "minibatch size")
-      ("lr", po::value(&s.lr)->default_value(s.lr), "Adam learning rate")
-      ("dropout", po::value(&s.dropout)->default_value(s.dropout), "dropout after every hidden layer")
-      ("seed", po::value(&s.seed)->default_value(s.seed), "seed of weights, dropout and shuffling")
+      ("synthetic", examples::option(s.synthetic), "train on this many synthetic molecules (ids from 2^40)")
+      ("validation-fraction", examples::option(s.validation_fraction), "share of them held out")
+      ("epochs", examples::option(s.epochs), "training epochs")
+      ("batch", examples::option(s.batch), "minibatch size")
+      ("lr", examples::option(s.lr), "Adam learning rate")
+      ("dropout", examples::option(s.dropout), "dropout after every hidden layer")
+      ("seed", examples::option(s.seed), "seed of weights, dropout and shuffling")
       ("model-out", po::value(&s.model_out), "where to write the trained model");
   screening.add_options()
       ("model", po::value(&s.model), "model file written by train")
-      ("library-size", po::value(&s.library_size)->default_value(s.library_size), "molecules to score")
-      ("first", po::value(&s.first)->default_value(s.first), "id of the first molecule to score")
-      ("top-k", po::value(&s.top_k)->default_value(s.top_k), "screen: keep the k best predictions")
-      ("top-fraction", po::value(&s.top_fraction)->default_value(s.top_fraction), "screen: keep this fraction (sigma) of the library")
-      ("fractions", po::value(&s.fractions)->default_value(s.fractions), "evaluate-prefilter: the sigmas to tabulate")
+      ("library-size", examples::option(s.library_size), "molecules to score")
+      ("first", examples::option(s.first), "id of the first molecule to score")
+      ("top-k", examples::option(s.top_k), "screen: keep the k best predictions")
+      ("top-fraction", examples::option(s.top_fraction), "screen: keep this fraction (sigma) of the library")
+      ("fractions", examples::option(s.fractions), "evaluate-prefilter: the sigmas to tabulate")
       ("out", po::value(&s.out), "screen: CSV of ids and predictions; evaluate-prefilter: CSV of the table")
-      ("screen-batch", po::value(&s.screen_batch)->default_value(s.screen_batch), "molecules per forward pass")
-      ("threads", po::value(&s.threads)->default_value(s.threads), "compute threads (0: all cores)")
+      ("screen-batch", examples::option(s.screen_batch), "molecules per forward pass")
+      ("threads", examples::option(s.threads), "compute threads (0: all cores)")
       ("help,h", "show this help");
   po::options_description all(
       "docking_surrogate COMMAND [options]: docking surrogates and the pre-filter workflow\n"

@@ -289,7 +289,7 @@ int run(settings s) {
               << std::defaultfloat;
   }
   if (!s.checkpoint.empty()) std::cout << "checkpoint: " << s.checkpoint << "\n";
-  std::cout << "weights fnv1a64: " << std::hex << examples::weights_checksum(trainer.model()) << std::dec << "\n";
+  std::cout << "weights fnv1a64: " << std::hex << weights_checksum(trainer.model()) << std::dec << "\n";
   return 0;
 }
 
@@ -305,35 +305,35 @@ int parse_and_run(int argc, char** argv) {
       ("drug-file", po::value(&s.drug_file), "drug descriptor TSV (overrides --data-dir)")
       ("response-file", po::value(&s.response_file), "response CSV (ComboDrugGrowth_* or cell,drug1,drug2,response)")
       ("skip-unknown-ids", po::bool_switch(&s.skip_unknown_ids), "drop response rows naming unknown cells/drugs instead of stopping")
-      ("split", po::value(&s.split)->default_value(s.split), "random | cell | drug (cell-/drug-blind hold out whole entities)")
-      ("validation-fraction", po::value(&s.validation_fraction)->default_value(s.validation_fraction), "share of tuples held out")
-      ("train-samples", po::value(&s.train_samples)->default_value(s.train_samples), "train on a random subsample of this many tuples (0: all)")
-      ("validation-samples", po::value(&s.validation_samples)->default_value(s.validation_samples), "validate on this many held-out tuples (0: all)");
+      ("split", examples::option(s.split), "random | cell | drug (cell-/drug-blind hold out whole entities)")
+      ("validation-fraction", examples::option(s.validation_fraction), "share of tuples held out")
+      ("train-samples", examples::option(s.train_samples), "train on a random subsample of this many tuples (0: all)")
+      ("validation-samples", examples::option(s.validation_samples), "validate on this many held-out tuples (0: all)");
   synth.add_options()
       ("synthetic", po::bool_switch(&s.synthetic_flag), "use the synthetic generator (the default without files)")
-      ("cells", po::value(&s.synthetic.cells)->default_value(s.synthetic.cells), "cell lines")
-      ("drugs", po::value(&s.synthetic.drugs)->default_value(s.synthetic.drugs), "drugs")
-      ("cell-width", po::value(&s.synthetic.cell_width)->default_value(s.synthetic.cell_width), "features per cell")
-      ("drug-width", po::value(&s.synthetic.drug_width)->default_value(s.synthetic.drug_width), "features per drug")
-      ("tuples", po::value(&s.synthetic.tuples)->default_value(s.synthetic.tuples), "(cell, drug, drug) tuples")
-      ("ceiling", po::value(&s.synthetic.ceiling)->default_value(s.synthetic.ceiling), "best achievable R2 (sets the noise)")
-      ("control", po::value(&s.control)->default_value(s.control), "none | scramble (permuted labels) | noise-drugs: negative controls, R2 ~ 0")
+      ("cells", examples::option(s.synthetic.cells), "cell lines")
+      ("drugs", examples::option(s.synthetic.drugs), "drugs")
+      ("cell-width", examples::option(s.synthetic.cell_width), "features per cell")
+      ("drug-width", examples::option(s.synthetic.drug_width), "features per drug")
+      ("tuples", examples::option(s.synthetic.tuples), "(cell, drug, drug) tuples")
+      ("ceiling", examples::option(s.synthetic.ceiling), "best achievable R2 (sets the noise)")
+      ("control", examples::option(s.control), "none | scramble (permuted labels) | noise-drugs: negative controls, R2 ~ 0")
       ("write-candle", po::value(&s.write_candle), "write the synthetic data as CANDLE files into this directory and exit "
        "(then train on them with --data-dir)");
   model.add_options()
-      ("epochs", po::value(&s.epochs)->default_value(s.epochs), "train until this many epochs are complete")
-      ("batch", po::value(&s.batch)->default_value(s.batch), "minibatch size")
-      ("lr", po::value(&s.lr)->default_value(s.lr), "Adam learning rate (a resumed run continues with the checkpoint's)")
-      ("warmup-steps", po::value(&s.warmup_steps)->default_value(s.warmup_steps), "ramp the learning rate up linearly over this many steps")
-      ("width", po::value(&s.width)->default_value(s.width), "width of every hidden layer")
-      ("dropout", po::value(&s.dropout)->default_value(s.dropout), "dropout rate after every hidden layer")
-      ("seed", po::value(&s.seed)->default_value(s.seed), "seed for data, split, weights, dropout and shuffling")
+      ("epochs", examples::option(s.epochs), "train until this many epochs are complete")
+      ("batch", examples::option(s.batch), "minibatch size")
+      ("lr", examples::option(s.lr), "Adam learning rate (a resumed run continues with the checkpoint's)")
+      ("warmup-steps", examples::option(s.warmup_steps), "ramp the learning rate up linearly over this many steps")
+      ("width", examples::option(s.width), "width of every hidden layer")
+      ("dropout", examples::option(s.dropout), "dropout rate after every hidden layer")
+      ("seed", examples::option(s.seed), "seed for data, split, weights, dropout and shuffling")
       ("deterministic", po::bool_switch(&s.deterministic), "under mpirun: sum gradients in a fixed order over 4 sample "
        "blocks, so 1, 2 or 4 ranks give bit-identical weights")
-      ("threads", po::value(&s.threads)->default_value(s.threads), "compute threads (0: OpenMP's default)");
+      ("threads", examples::option(s.threads), "compute threads (0: OpenMP's default)");
   output.add_options()
       ("checkpoint", po::value(&s.checkpoint), "write a checkpoint here after every epoch (atomically)")
-      ("checkpoint-every", po::value(&s.checkpoint_every)->default_value(s.checkpoint_every), "also checkpoint every N steps (0: epoch ends only)")
+      ("checkpoint-every", examples::option(s.checkpoint_every), "also checkpoint every N steps (0: epoch ends only)")
       ("resume", po::value(&s.resume), "continue from this checkpoint (same data and options; --epochs is the total)")
       ("metrics-out", po::value(&s.metrics_out), "per-epoch metrics as .csv or .jsonl")
       ("help,h", "show this help");

@@ -10,7 +10,6 @@
 
 #include <strata/core/config.hpp>
 #include <strata/core/error.hpp>
-#include <strata/core/hash.hpp>
 
 #include <Eigen/Core>
 #ifdef _OPENMP
@@ -20,14 +19,41 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <type_traits>
 
 #ifdef EIGEN_USE_BLAS
 extern "C" void openblas_set_num_threads(int);  // OpenBLAS's own (cblas.h would bring all of CBLAS)
 #endif
 
 namespace examples {
+
+/// `v` as people write it: the shortest decimal that reads back as the same number (0.2, not
+/// 0.20000000000000001, which is what program_options prints for a double by default).
+template <class T>
+std::string shown(const T& v) {
+  std::ostringstream out;
+  if constexpr (std::is_floating_point_v<T>) {
+    for (int digits = 1; digits <= 17; ++digits) {
+      out.str("");
+      out << std::setprecision(digits) << v;
+      if (static_cast<T>(std::strtod(out.str().c_str(), nullptr)) == v) break;
+    }
+  } else {
+    out << v;
+  }
+  return out.str();
+}
+
+/// An option stored in `v` whose `--help` shows v's current value as its default.
+template <class T>
+boost::program_options::typed_value<T>* option(T& v) {
+  return boost::program_options::value(&v)->default_value(v, shown(v));
+}
 
 /// Throws config_error "--OPTION must be positive, got V" unless v > 0.
 inline void require_positive(const char* option, double v) {
@@ -69,15 +95,6 @@ int run_reporting_errors(const char* program, Body&& body) {
     std::cerr << program << ": error: " << e.what() << "\n";
     return 1;
   }
-}
-
-/// FNV-1a-64 of every parameter's bytes in order: equal for models equal to the bit.
-template <class ModelT>
-std::uint64_t weights_checksum(ModelT& model) {
-  std::uint64_t h = strata::fnv1a64_offset;
-  for (auto& p : model.parameters())
-    h = strata::fnv1a64(p.value->data(), static_cast<std::size_t>(p.value->size()) * sizeof(*p.value->data()), h);
-  return h;
 }
 
 /// Stores the parsed command line in the options' variables; prints `shown` and returns false

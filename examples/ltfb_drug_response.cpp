@@ -162,7 +162,7 @@ population_result train_population(const settings& s, const prepared_drug_respon
   result.steps = t.step();
   // Every rank's weights (a model-parallel trainer's ranks hold different rows), to compare runs.
   auto& world = t.strategy().world();
-  const std::uint64_t checksum = examples::weights_checksum(t.model());
+  const std::uint64_t checksum = weights_checksum(t.model(), t.strategy());
   result.weights_checksums.resize(static_cast<std::size_t>(world.size()));
   world.all_gather(&checksum, result.weights_checksums.data(), std::vector<std::size_t>(static_cast<std::size_t>(world.size()), 1));
 
@@ -269,13 +269,13 @@ int parse_and_run(int argc, char** argv) {
   settings s;
   po::options_description population("Population and tournaments"), training("Model, data and training");
   population.add_options()
-      ("ranks-per-trainer", po::value(&s.ranks_per_trainer)->default_value(s.ranks_per_trainer), "MPI ranks of each trainer (trainers = ranks / this)")
+      ("ranks-per-trainer", examples::option(s.ranks_per_trainer), "MPI ranks of each trainer (trainers = ranks / this)")
       ("model-parallel", po::bool_switch(&s.model_parallel), "split each trainer's dense layers over its ranks (default: data-parallel trainers)")
-      ("every-steps", po::value(&s.every_steps)->default_value(s.every_steps), "a tournament every this many steps (0: after every epoch)")
-      ("tournament-fraction", po::value(&s.tournament_fraction)->default_value(s.tournament_fraction), "share of each trainer's tuples kept as its tournament set")
-      ("metric", po::value(&s.metric)->default_value(s.metric), "what tournaments compare: loss, mse, mae, rmse, r2, pearson, spearman")
-      ("perturb-lr", po::value(&s.perturb_lr)->default_value(s.perturb_lr), "on adoption, jitter the learning rate by exp(sigma N(0,1)); 0: off")
-      ("perturb-dropout", po::value(&s.perturb_dropout)->default_value(s.perturb_dropout), "on adoption, jitter every dropout rate likewise (kept <= 0.9); 0: off")
+      ("every-steps", examples::option(s.every_steps), "a tournament every this many steps (0: after every epoch)")
+      ("tournament-fraction", examples::option(s.tournament_fraction), "share of each trainer's tuples kept as its tournament set")
+      ("metric", examples::option(s.metric), "what tournaments compare: loss, mse, mae, rmse, r2, pearson, spearman")
+      ("perturb-lr", examples::option(s.perturb_lr), "on adoption, jitter the learning rate by exp(sigma N(0,1)); 0: off")
+      ("perturb-dropout", examples::option(s.perturb_dropout), "on adoption, jitter every dropout rate likewise (kept <= 0.9); 0: off")
       ("identical-seeds", po::bool_switch(&s.identical_seeds), "give every trainer the same seeds (default: each its own)")
       ("no-tournament", po::bool_switch(&s.no_tournament), "train the trainers independently only")
       ("no-compare", po::bool_switch(&s.no_compare), "skip the comparison run without tournaments")
@@ -283,17 +283,17 @@ int parse_and_run(int argc, char** argv) {
       ("checkpoint", po::value(&s.checkpoint), "after every tournament, each trainer writes its state to PATH.trainer<k> (the previous round's kept as .prev)")
       ("resume", po::value(&s.resume), "continue the tournament run from the checkpoints under PATH (same options and rank count; the comparison run starts over)");
   training.add_options()
-      ("train-samples", po::value(&s.train_samples)->default_value(s.train_samples), "training tuples shared out to the trainers")
-      ("validation-samples", po::value(&s.validation_samples)->default_value(s.validation_samples), "tuples of the common validation set")
-      ("tuples", po::value(&s.synthetic.tuples)->default_value(s.synthetic.tuples), "synthetic (cell, drug, drug) tuples to draw from")
-      ("epochs", po::value(&s.epochs)->default_value(s.epochs), "epochs per trainer")
-      ("batch", po::value(&s.batch)->default_value(s.batch), "minibatch size per trainer")
-      ("lr", po::value(&s.lr)->default_value(s.lr), "Adam learning rate")
-      ("warmup-steps", po::value(&s.warmup_steps)->default_value(s.warmup_steps), "linear learning-rate warmup")
-      ("width", po::value(&s.width)->default_value(s.width), "width of every hidden layer of the Combo model")
-      ("dropout", po::value(&s.dropout)->default_value(s.dropout), "dropout rate")
-      ("seed", po::value(&s.seed)->default_value(s.seed), "seed of data, split, pairings and (per trainer) weights")
-      ("threads", po::value(&s.threads)->default_value(s.threads), "threads per rank (0: cores / ranks on this node)")
+      ("train-samples", examples::option(s.train_samples), "training tuples shared out to the trainers")
+      ("validation-samples", examples::option(s.validation_samples), "tuples of the common validation set")
+      ("tuples", examples::option(s.synthetic.tuples), "synthetic (cell, drug, drug) tuples to draw from")
+      ("epochs", examples::option(s.epochs), "epochs per trainer")
+      ("batch", examples::option(s.batch), "minibatch size per trainer")
+      ("lr", examples::option(s.lr), "Adam learning rate")
+      ("warmup-steps", examples::option(s.warmup_steps), "linear learning-rate warmup")
+      ("width", examples::option(s.width), "width of every hidden layer of the Combo model")
+      ("dropout", examples::option(s.dropout), "dropout rate")
+      ("seed", examples::option(s.seed), "seed of data, split, pairings and (per trainer) weights")
+      ("threads", examples::option(s.threads), "threads per rank (0: cores / ranks on this node)")
       ("help,h", "show this help");
   po::options_description all(
       "ltfb_drug_response: tournament parallelism (LTFB) on the Combo drug-response model, synthetic data.\n"

@@ -53,12 +53,7 @@ TrainerOf<Inner> make_trainer(TournamentOf<Inner> strategy) {
 /// FNV-1a of every whole parameter tensor (collective under model parallelism).
 template <class T>
 std::uint64_t weight_hash(T& trainer) {
-  std::uint64_t h = fnv1a64_offset;
-  for (auto& p : trainer.model().parameters())
-    trainer.strategy().template with_whole<EigenBackend<float>>(p.split, *p.value, [&](matrix_f& m) {
-      h = fnv1a64(m.data(), sizeof(float) * static_cast<std::size_t>(m.size()), h);
-    });
-  return h;
+  return weights_checksum(trainer.model(), trainer.strategy());
 }
 
 /// Every rank's value, on every rank.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/hash.hpp"
 #include "../core/parameter.hpp"
 #include "../core/parse.hpp"
 #include "../core/tensor.hpp"
@@ -65,6 +66,21 @@ void write_model_state(state_file& file, ModelT& model, Whole&& whole = {}, bool
     file.meta["group/" + p.name] = detail::concat(std::setprecision(17), p.group.lr_scale, p.group.weight_decay ? " decay" : " no_decay");
   file.meta["input_width"] = std::to_string(model.input_width());
   file.meta["state_version"] = std::to_string(model_state_version);
+}
+
+/// FNV-1a-64 of every parameter's bytes, whole tensors in build order: equal for models equal to
+/// the bit, the same however a strategy splits them (`whole` gathers split tensors; collective).
+template <class ModelT, class Whole = held_whole>
+std::uint64_t weights_checksum(ModelT& model, Whole&& whole = {}) {
+  using B = typename ModelT::backend;
+  std::uint64_t h = fnv1a64_offset;
+  host_matrix<typename B::scalar> host;
+  for (auto& p : model.parameters())
+    whole.template with_whole<B>(p.split, *p.value, [&](typename B::matrix& m) {
+      B::download(m, host);
+      h = fnv1a64(host.data(), sizeof(typename B::scalar) * static_cast<std::size_t>(host.size()), h);
+    });
+  return h;
 }
 
 /// A model's state read from a file and checked against the model: every parameter and buffer

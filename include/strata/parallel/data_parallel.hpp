@@ -361,9 +361,8 @@ class DataParallel : private gradient_listener {
   static std::uint64_t layout_signature(const std::vector<parameter<B>>& params, const std::vector<buffer<B>>& buffers) {
     std::uint64_t h = fnv1a64_offset;
     const auto mix = [&](const std::string& s, Index rows, Index cols) {
-      h = fnv1a64(s.data(), s.size(), h);
-      h = (h ^ static_cast<std::uint64_t>(rows)) * 0x100000001b3ull;
-      h = (h ^ static_cast<std::uint64_t>(cols)) * 0x100000001b3ull;
+      const Index shape[2] = {rows, cols};
+      h = fnv1a64(shape, sizeof shape, fnv1a64(s.data(), s.size(), h));
     };
     for (const auto& p : params) mix(p.name, p.value->rows(), p.value->cols());
     for (const auto& b : buffers) mix(b.name, b.value->rows(), b.value->cols());
