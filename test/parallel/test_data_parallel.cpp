@@ -167,6 +167,15 @@ TEST_CASE("Deterministic data parallelism gives the bits of a one-rank run") {
   CHECK(weights(one) != initial);
   CHECK(weights(many) == weights(one));
 
+  // The same strategy chosen by type: the type's reduction and sharding override the options'.
+  data_parallel_options blocks_only;
+  blocks_only.blocks = 8;
+  auto typed = make_trainer(DataParallel<MpiCommunicator, DeterministicTree, ShardedOptimizer>(MpiCommunicator{}, blocks_only));
+  CHECK(typed.strategy().deterministic());
+  CHECK(typed.strategy().options().shard_optimizer);
+  typed.fit(train, 3);
+  CHECK(weights(typed) == weights(one));
+
   SECTION("and a checkpoint written by one rank count resumes on another to the same bits") {
     const std::string path = "strata_dp_resume_rank" + std::to_string(MpiCommunicator{}.rank()) + ".ck";
     auto first = make_trainer(DataParallel<SerialCommunicator>(SerialCommunicator{}, deterministic()));

@@ -1,9 +1,10 @@
 #pragma once
 /// \file data_parallel.hpp
-/// `DataParallel<Comm>`: every rank holds the whole model and computes its share of each global
-/// minibatch; gradients are summed over ranks before the (replicated) optimizer step.
+/// `DataParallel<Comm, Reduction, Sharding>`: every rank holds the whole model and computes its
+/// share of each global minibatch; gradients are summed over ranks before the optimizer step.
 ///
-/// Two ways to sum, chosen by `data_parallel_options::deterministic`:
+/// Two ways to sum, chosen by type (`BucketedOverlap`, `DeterministicTree`) or at run time by
+/// `data_parallel_options::deterministic`:
 ///   * fast (default): the rank's columns go through one forward/backward; gradients are cut into
 ///     fixed buckets (reverse build order, about `bucket_bytes` each) and each bucket's
 ///     non-blocking all-reduce starts as soon as backward has written its last gradient, so
@@ -23,7 +24,7 @@
 /// other frameworks), so a BatchNorm model is not bit-for-bit the serial one; running statistics
 /// are averaged over ranks after every step so all ranks evaluate the same model.
 ///
-/// `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the flattened parameters; gradients
+/// `ShardedOptimizer` / `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the flattened parameters; gradients
 /// are reduce-scattered to their owner, the owner alone runs the optimizer on its slice (so the
 /// optimizer state per rank falls as 1/P), and the updated slices are all-gathered into every
 /// rank's weights. The optimizer gets one slice per tensor piece in its shard (with the tensor's
@@ -50,6 +51,7 @@
 #include "../layers/layer.hpp"
 #include "../optim/clip.hpp"
 #include "communicator.hpp"
+#include "serial.hpp"
 
 namespace strata {
 
@@ -67,13 +69,36 @@ struct data_parallel_options {
   bool shard_optimizer = false;
 };
 
-template <class Comm>
-class DataParallel : private gradient_listener {
+/// How DataParallel sums gradients, as a type: `BucketedOverlap` (the fast mode) or
+/// `DeterministicTree` (the same bits for every rank count that divides the blocks).
+struct BucketedOverlap {
+  static constexpr bool deterministic = false;
+};
+struct DeterministicTree {
+  static constexpr bool deterministic = true;
+};
+/// Where the optimizer state lives, as a type: on every rank, or sharded (ZeRO-1).
+struct ReplicatedOptimizer {
+  static constexpr bool sharded = false;
+};
+struct ShardedOptimizer {
+  static constexpr bool sharded = true;
+};
+/// Either choice read from `data_parallel_options` at run time (programs that choose from the
+/// command line); the default of both policies.
+struct ChosenAtRunTime {};
+
+/// Data parallelism over `Comm`, with its reduction and sharding chosen by type
+/// (`DataParallel<MpiCommunicator, DeterministicTree, ShardedOptimizer>`) or at run time
+/// (`DataParallel<MpiCommunicator>` and `data_parallel_options`). A choice fixed by the type
+/// overrides the options' field; the other options (blocks, bucket size) apply either way.
+template <class Comm, class Reduction = ChosenAtRunTime, class Sharding = ChosenAtRunTime>
+class DataParallel : public Serial, private gradient_listener {
  public:
   static constexpr const char* name = "data-parallel";
 
   explicit DataParallel(Comm comm = {}, data_parallel_options options = {})
-      : comm_(std::move(comm)), options_(options) {
+      : comm_(std::move(comm)), options_(fixed_by_type(options)) {
     if (options_.deterministic) {
       const Index p = comm_.size(), b = options_.blocks;
       const auto power_of_two = [](Index v) { return v > 0 && (v & (v - 1)) == 0; };
@@ -100,12 +125,22 @@ class DataParallel : private gradient_listener {
   bool is_root() const { return comm_.rank() == 0; }
   Comm& communicator() { return comm_; }
   const data_parallel_options& options() const { return options_; }
+  /// Whether gradients are summed in the fixed tree order (constant when the type fixes it).
+  bool deterministic() const {
+    if constexpr (std::is_same_v<Reduction, ChosenAtRunTime>) return options_.deterministic;
+    else return Reduction::deterministic;
+  }
+  /// Whether the optimizer state is sharded (constant when the type fixes it).
+  bool sharded() const {
+    if constexpr (std::is_same_v<Sharding, ChosenAtRunTime>) return options_.shard_optimizer;
+    else return Sharding::sharded;
+  }
 
   /// First column and number of columns of a global batch that this rank computes: an even
   /// split, or in deterministic mode this rank's aligned run of sample blocks.
   std::pair<Index, Index> local_range(Index global_batch) const {
     const Index p = ranks(), r = rank();
-    if (!options_.deterministic) return {r * global_batch / p, (r + 1) * global_batch / p - r * global_batch / p};
+    if (!deterministic()) return {r * global_batch / p, (r + 1) * global_batch / p - r * global_batch / p};
     const Index per_rank = options_.blocks / p;
     const Index begin = block_start(global_batch, r * per_rank), end = block_start(global_batch, (r + 1) * per_rank);
     return {begin, end - begin};
@@ -114,7 +149,7 @@ class DataParallel : private gradient_listener {
   /// Column ranges of this rank's share that get one forward/backward each (relative to it).
   std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const {
     const auto [offset, count] = local_range(global_batch);
-    if (!options_.deterministic) return {{0, count}};
+    if (!deterministic()) return {{0, count}};
     std::vector<std::pair<Index, Index>> blocks;
     const Index per_rank = options_.blocks / ranks();
     for (Index k = rank() * per_rank; k < (rank() + 1) * per_rank; ++k) {
@@ -128,7 +163,7 @@ class DataParallel : private gradient_listener {
   /// model layout and settings; lays out the gradient buckets.
   template <class B>
   void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
-    const std::uint64_t mode = mix64(options_.deterministic + 2u * options_.shard_optimizer) ^
+    const std::uint64_t mode = mix64(deterministic() + 2u * sharded()) ^
                                mix64(static_cast<std::uint64_t>(options_.blocks) + 0x100u) ^ mix64(options_.bucket_bytes + 0x200u);
     check_agreement(layout_signature(params, buffers) ^ (settings * 0x9E3779B97F4A7C15ull) ^ mode,
                     "built a different model or uses different settings (model layout, batch size, seeds, optimizer "
@@ -136,12 +171,12 @@ class DataParallel : private gradient_listener {
     for (auto& p : params) broadcast_matrix<B>(*p.value);
     for (auto& b : buffers) broadcast_matrix<B>(*b.value);
     // Buckets only serve fast mode; the other modes must not pay for a gradient-sized copy.
-    if (!options_.deterministic && !options_.shard_optimizer && ranks() > 1) plan_buckets(params);
+    if (!deterministic() && !sharded() && ranks() > 1) plan_buckets(params);
   }
 
   /// The listener that starts bucket all-reduces during backward (fast mode only).
   gradient_listener* listener() {
-    return options_.deterministic || options_.shard_optimizer || ranks() == 1 ? nullptr : this;
+    return deterministic() || sharded() || ranks() == 1 ? nullptr : this;
   }
 
   /// What the optimizer updates: every parameter whole, or with sharding the pieces of the
@@ -149,7 +184,7 @@ class DataParallel : private gradient_listener {
   /// rules apply), pointing into the shard buffers.
   template <class B>
   std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) {
-    if (!options_.shard_optimizer) return whole_slices(params);
+    if (!sharded()) return whole_slices(params);
     if constexpr (!std::is_same_v<B, EigenBackend<float>>) {
       throw config_error("DataParallel: optimizer sharding needs EigenBackend<float>");
     } else {
@@ -174,14 +209,14 @@ class DataParallel : private gradient_listener {
   template <class B>
   double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>&) {
     double sum = strata::squared_gradient_norm(slices);
-    if (options_.shard_optimizer && ranks() > 1) comm_.all_reduce_sum(&sum, 1);
+    if (sharded() && ranks() > 1) comm_.all_reduce_sum(&sum, 1);
     return sum;
   }
 
   /// With sharding: every rank's updated slice is gathered into every rank's weights.
   template <class B>
   void after_step(std::vector<parameter<B>>& params) {
-    if (!options_.shard_optimizer) return;
+    if (!sharded()) return;
     std::vector<float>& flat = flat_scratch();
     comm_.all_gather(shard_value_.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
     unflatten<B>(flat, params, &parameter<B>::value);
@@ -193,7 +228,7 @@ class DataParallel : private gradient_listener {
   /// Collective with sharding.
   template <class Optimizer, class B, class F>
   void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
-    if (!options_.shard_optimizer) return optimizer.for_each_state(f);
+    if (!sharded()) return optimizer.for_each_state(f);
     if constexpr (std::is_same_v<B, EigenBackend<float>>) {
       // The optimizer lists its tensors slice by slice, kind by kind; this rank's slices of one
       // kind, end to end, are its shard of that state.
@@ -233,7 +268,7 @@ class DataParallel : private gradient_listener {
   /// After each block's backward (deterministic mode: adds the block to the local tree).
   template <class B>
   void block_done(std::vector<parameter<B>>& params) {
-    if (!options_.deterministic) return;
+    if (!deterministic()) return;
     if (tree_.empty()) {
       // log2(blocks) + 1 partial sums at most, each padded to whole slices for the all-to-all;
       // allocated once (fresh pages every step would cost more than the additions).
@@ -267,13 +302,13 @@ class DataParallel : private gradient_listener {
   /// Makes every parameter's gradient the sum over ranks.
   template <class B>
   void reduce_gradients(std::vector<parameter<B>>& params) {
-    if (options_.shard_optimizer) {
+    if (sharded()) {
       if (!shard_planned_) plan_shard(params);
       // The owner's optimizer starts from the current weights of its slice (and only those are read).
       copy_slice_out<B>(params, shard_size_ * static_cast<std::size_t>(rank()), shard_value_.data(), shard_size_);
     }
-    if (options_.deterministic) return reduce_deterministic<B>(params);
-    if (options_.shard_optimizer) {
+    if (deterministic()) return reduce_deterministic<B>(params);
+    if (sharded()) {
       std::vector<float>& flat = flat_scratch();
       copy_gradients<B>(params, flat.data());
       comm_.reduce_scatter_sum(flat.data(), shard_grad_.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
@@ -316,12 +351,6 @@ class DataParallel : private gradient_listener {
     }
   }
 
-  /// Calls f with the whole of a tensor: every rank holds whole tensors here.
-  template <class B, class F>
-  void with_whole(const row_split&, typename B::matrix& m, F&& f) {
-    f(m);
-  }
-
   /// Sum of a scalar over ranks (losses, counts).
   double sum(double local) {
     comm_.all_reduce_sum(&local, 1);
@@ -347,6 +376,12 @@ class DataParallel : private gradient_listener {
   }
 
  private:
+  static data_parallel_options fixed_by_type(data_parallel_options o) {
+    if constexpr (!std::is_same_v<Reduction, ChosenAtRunTime>) o.deterministic = Reduction::deterministic;
+    if constexpr (!std::is_same_v<Sharding, ChosenAtRunTime>) o.shard_optimizer = Sharding::sharded;
+    return o;
+  }
+
   struct bucket {
     std::vector<std::size_t> members;  ///< parameter indices, in the order their values are packed
     std::size_t ready = 0;      ///< members whose gradient backward has announced this step
@@ -563,12 +598,12 @@ class DataParallel : private gradient_listener {
       for (std::size_t width = 1; width < p; width *= 2)
         for (std::size_t left = 0; left + width < p; left += 2 * width)
           for (std::size_t i = 0; i < m; ++i) slices[left * m + i] = slices[left * m + i] + slices[(left + width) * m + i];
-      if (options_.shard_optimizer) {  // the owner keeps its slice; weights are gathered after the step
+      if (sharded()) {  // the owner keeps its slice; weights are gathered after the step
         std::memcpy(shard_grad_.data(), slices.data(), sizeof(float) * m);
         return;
       }
       comm_.all_gather(slices.data(), mine.data(), std::vector<std::size_t>(p, m));
-    } else if (options_.shard_optimizer) {
+    } else if (sharded()) {
       std::memcpy(shard_grad_.data(), mine.data(), sizeof(float) * n);
       return;
     }

@@ -61,17 +61,23 @@ class communicator_partition final : public row_partition {
   Comm comm_;
 };
 
+/// Model parallelism on a grid: a data-parallel strategy over this rank's data column (the ranks
+/// that hold the same rows) that also splits wide dense layers over the model group. It states
+/// only what differs from DataParallel: who it is in the world, start-up checks over the whole
+/// grid, whole tensors for checkpoints and norms summed over split rows.
 template <class Comm>
-class ModelParallel {
+class ModelParallel : public DataParallel<Comm> {
+  using data_parallel = DataParallel<Comm>;
+
  public:
   static constexpr const char* name = "model-parallel";
 
   explicit ModelParallel(Comm world = {}, model_parallel_options options = {})
-      : world_(std::move(world)),
+      : data_parallel(data_column(world, checked(options, world.size())), options.data),
+        world_(std::move(world)),
         options_(checked(options, world_.size())),
         group_(std::make_unique<communicator_partition<Comm>>(world_.split(world_.rank() / options_.model_ranks,
-                                                                           world_.rank() % options_.model_ranks))),
-        data_(world_.split(world_.rank() % options_.model_ranks, world_.rank() / options_.model_ranks), options_.data) {
+                                                                           world_.rank() % options_.model_ranks))) {
     group_->min_rows_per_rank = options_.min_rows_per_rank;
   }
 
@@ -81,15 +87,12 @@ class ModelParallel {
   /// This rank's place in the grid: its model column (0..M-1) and data row (0..D-1).
   int model_rank() const { return group_->rank(); }
   int model_ranks() const { return group_->size(); }
-  int data_rank() const { return data_.rank(); }
-  int data_ranks() const { return data_.ranks(); }
+  int data_rank() const { return data_parallel::rank(); }
+  int data_ranks() const { return data_parallel::ranks(); }
   /// What `Model::build` needs to split its layers over this rank's model-parallel group.
   row_partition* partition() { return group_.get(); }
   Comm& communicator() { return world_; }
   const model_parallel_options& options() const { return options_; }
-
-  std::pair<Index, Index> local_range(Index global_batch) const { return data_.local_range(global_batch); }
-  std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const { return data_.local_blocks(global_batch); }
 
   /// Checks that every rank built the same (whole) model with the same settings and grid, then
   /// makes the ranks of each data column start from the same weights.
@@ -108,38 +111,27 @@ class ModelParallel {
     check_agreement(world_, h, "ModelParallel",
                     "built a different model or uses different settings (model layout, batch size, seeds, optimizer "
                     "or grid)");
-    data_.synchronize(params, buffers, settings);
+    data_parallel::synchronize(params, buffers, settings);
   }
 
-  gradient_listener* listener() { return data_.listener(); }
-  template <class B>
-  void block_done(std::vector<parameter<B>>& params) { data_.block_done(params); }
-  /// Sums gradients over the data column; a model group's ranks already hold complete
-  /// gradients of their rows (and identical ones of replicated layers).
-  template <class B>
-  void reduce_gradients(std::vector<parameter<B>>& params) { data_.reduce_gradients(params); }
-  template <class B>
-  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) { return data_.optimizer_slices(params); }
   /// Split tensors' squares are summed over the model group (each rank holds some rows);
   /// replicated tensors are counted once.
   template <class B>
   double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>& params) {
-    if (model_ranks() == 1) return data_.squared_gradient_norm(slices, params);
+    if (model_ranks() == 1) return data_parallel::squared_gradient_norm(slices, params);
     double split = 0.0, whole = 0.0;
     for (const auto& s : slices)
       if (!s.group.frozen()) (params[s.parameter].split.split() ? split : whole) += detail::squared_norm(s);
     group_->all_reduce_sum(&split, 1);
     return split + whole;
   }
-  template <class B>
-  void after_step(std::vector<parameter<B>>& params) { data_.after_step(params); }
 
   /// The optimizer state as whole tensors (gathered from the group; collective).
   template <class Optimizer, class B, class F>
   void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
     std::map<std::string, row_split> splits;
     for (const auto& p : params) splits[p.name] = p.split;
-    data_.for_each_optimizer_state(optimizer, params, [&](const std::string& name, typename B::matrix& m) {
+    data_parallel::for_each_optimizer_state(optimizer, params, [&](const std::string& name, typename B::matrix& m) {
       // State tensors are named "<parameter>.<state>" and shaped like their parameter.
       const auto it = splits.find(name.substr(0, name.rfind('.')));
       with_whole<B>(it == splits.end() ? row_split{} : it->second, m, [&](typename B::matrix& whole) { f(name, whole); });
@@ -159,12 +151,9 @@ class ModelParallel {
   }
 
   void agree(std::uint64_t value, const char* what) { check_agreement(world_, value, "ModelParallel", what); }
-  template <class B>
-  void average_buffers(std::vector<buffer<B>>& buffers) { data_.average_buffers(buffers); }
-  /// Sum over the data column: the model group's ranks computed the same loss.
-  double sum(double local) { return data_.sum(local); }
-  template <class T>
-  void gather(host_matrix<T>& m) { data_.gather(m); }
+  // Inherited from DataParallel over the data column: reduce_gradients (a model group's ranks
+  // already hold complete gradients of their rows), sum (the group's ranks computed the same
+  // loss), gather, average_buffers, the listener, optimizer slices and after_step.
 
  private:
   static model_parallel_options checked(model_parallel_options options, int p) {
@@ -181,10 +170,14 @@ class ModelParallel {
     return options;
   }
 
+  /// The ranks that hold the same rows as this one: same model rank, one per data row.
+  static Comm data_column(Comm& world, const model_parallel_options& o) {
+    return world.split(world.rank() % o.model_ranks, world.rank() / o.model_ranks);
+  }
+
   Comm world_;
   model_parallel_options options_;
   std::unique_ptr<communicator_partition<Comm>> group_;  // layers point at it: a stable address
-  DataParallel<Comm> data_;
 };
 
 }  // namespace strata

@@ -1,7 +1,9 @@
 #pragma once
 /// \file serial.hpp
-/// The `Serial` strategy: one process, nothing to communicate. It defines the interface every
-/// parallel strategy implements, so the trainer is written once:
+/// The `Serial` strategy: one process, nothing to communicate. It is also where the strategy
+/// contract and its defaults live: every other strategy derives from Serial (directly or through
+/// the strategy it extends) and declares only the hooks it changes, so adding a hook means adding
+/// its default here. The trainer calls, on the concrete strategy type (no virtual calls):
 ///   rank(), ranks(), is_root()             who this process is
 ///   local_range(global_batch)              the columns of a global batch this rank computes
 ///   local_blocks(global_batch)             how those columns are cut into forward/backward passes
@@ -36,7 +38,7 @@
 
 namespace strata {
 
-/// Single-process training.
+/// Single-process training, and the defaults of every strategy (see above).
 struct Serial {
   static constexpr const char* name = "serial";
 

@@ -6,8 +6,8 @@
 /// ModelParallel over the trainer's ranks) and trains its own model on its own data. Between
 /// rounds of training, trainers meet in pairs and the worse model of a pair is replaced.
 ///
-/// As a strategy it forwards the training loop's calls to `Inner` over the trainer's
-/// communicator, so a trainer trains exactly as it would alone. Its own part is what a round
+/// As a strategy it is `Inner` over the trainer's communicator (it derives from it), so a
+/// trainer trains exactly as it would alone and every hook of the contract reaches Inner. Its own part is what a round
 /// needs, used by `LTFB` (train/ltfb.hpp):
 ///   partners(round)       a shuffle of 0..T-1 from a generator every rank seeds alike, read in
 ///                         pairs (no messages needed to agree); an odd one out plays itself
@@ -85,38 +85,51 @@ struct tournament_record {
   }
 };
 
+namespace detail {
+/// The communicators of a tournament, built before the trainer's own strategy (a base listed
+/// first is constructed first), which runs over `trainer_comm`.
+template <class Comm>
+struct tournament_world {
+  Comm world;
+  tournament_options options;
+  Comm trainer_comm;
+};
+}  // namespace detail
+
 template <class Inner, class Comm>
-class Tournament {
+class Tournament : private detail::tournament_world<Comm>, public Inner {
+  using world_type = detail::tournament_world<Comm>;
+
  public:
   static constexpr const char* name = "tournament";
   using inner_type = Inner;
 
   /// Splits `world` into trainers; `make_inner` builds each trainer's strategy over the
   /// trainer's communicator (by default `Inner(comm)` when Inner takes one, else `Inner{}`).
+  /// The training loop's calls go to that strategy, which this one is (it derives from Inner).
   explicit Tournament(Comm world = {}, tournament_options options = {},
                       std::function<Inner(Comm)> make_inner = default_inner)
-      : world_(std::move(world)),
-        options_(checked(options, world_.size())),
-        trainer_comm_(world_.split(world_.rank() / options_.ranks_per_trainer, world_.rank() % options_.ranks_per_trainer)),
-        inner_(make_inner(trainer_comm_)) {}
+      : world_type{world, checked(options, world.size()),
+                   world.split(world.rank() / options.ranks_per_trainer, world.rank() % options.ranks_per_trainer)},
+        Inner(make_inner(world_type::trainer_comm)) {}
 
   /// This rank's trainer (0..T-1) and the number of trainers.
-  int trainer() const { return world_.rank() / options_.ranks_per_trainer; }
-  int trainers() const { return world_.size() / options_.ranks_per_trainer; }
+  int trainer() const { return world_type::world.rank() / world_type::options.ranks_per_trainer; }
+  int trainers() const { return world_type::world.size() / world_type::options.ranks_per_trainer; }
   /// Whether this rank is its trainer's root (the one that exchanges and writes).
-  bool is_trainer_root() const { return trainer_comm_.rank() == 0; }
-  Inner& inner() { return inner_; }
-  Comm& world() { return world_; }
-  Comm& trainer_communicator() { return trainer_comm_; }
-  const tournament_options& options() const { return options_; }
+  bool is_trainer_root() const { return world_type::trainer_comm.rank() == 0; }
+  Inner& inner() { return *this; }
+  Comm& world() { return world_type::world; }
+  Comm& trainer_communicator() { return world_type::trainer_comm; }
+  const tournament_options& options() const { return world_type::options; }
 
   /// The seed this trainer uses in place of `seed`: its own unless identical seeds are asked for.
   std::uint64_t trainer_seed(std::uint64_t seed) const {
-    return options_.identical_seeds ? seed : mix64(seed ^ mix64(0x7E57ull + static_cast<std::uint64_t>(trainer())));
+    return world_type::options.identical_seeds ? seed : mix64(seed ^ mix64(0x7E57ull + static_cast<std::uint64_t>(trainer())));
   }
 
   /// Partner of every trainer in round `round` (a trainer paired with itself sits out).
-  std::vector<int> partners(std::uint64_t round) const { return pairing(trainers(), options_.seed, round); }
+  std::vector<int> partners(std::uint64_t round) const { return pairing(trainers(), world_type::options.seed, round); }
 
   /// The pairing of `trainers` in `round`: consecutive entries of a seeded shuffle play each other.
   static std::vector<int> pairing(int trainers, std::uint64_t seed, std::uint64_t round) {
@@ -135,9 +148,9 @@ class Tournament {
   /// stop with a message instead of waiting for each other forever.
   void check_round(std::uint64_t round, bool finished) {
     const std::uint64_t mine = round * 2 + (finished ? 1 : 0);
-    const auto p = static_cast<std::size_t>(world_.size());
+    const auto p = static_cast<std::size_t>(world_type::world.size());
     std::vector<std::uint64_t> all(p);
-    world_.all_gather(&mine, all.data(), std::vector<std::size_t>(p, 1));
+    world_type::world.all_gather(&mine, all.data(), std::vector<std::size_t>(p, 1));
     for (std::size_t r = 0; r < p; ++r) {
       if (all[r] == all[0]) continue;
       const auto describe = [&](std::size_t rank) {
@@ -145,7 +158,7 @@ class Tournament {
         return (v & 1u) != 0 ? detail::concat("has finished training after ", v / 2, " tournaments")
                              : detail::concat("is about to play tournament ", v / 2 + 1);
       };
-      throw config_error(detail::concat("Tournament: trainer ", static_cast<int>(r) / options_.ranks_per_trainer, " ",
+      throw config_error(detail::concat("Tournament: trainer ", static_cast<int>(r) / world_type::options.ranks_per_trainer, " ",
                                         describe(r), " but trainer 0 ", describe(0),
                                         "; every trainer must play the same number of tournaments (same data size, "
                                         "batch size, epochs and tournament interval)"));
@@ -157,7 +170,7 @@ class Tournament {
   std::pair<std::string, std::string> exchange(std::string mine, int partner) {
     std::string theirs;
     if (is_trainer_root() && partner != trainer()) {
-      const int other = partner * options_.ranks_per_trainer;
+      const int other = partner * world_type::options.ranks_per_trainer;
       // The lower trainer sends first, so two blocking exchanges never wait on each other.
       if (trainer() < partner) {
         send_string(mine, other);
@@ -182,52 +195,14 @@ class Tournament {
   std::vector<tournament_record> gather_record(const tournament_record& mine) {
     double values[tournament_record::fields];
     mine.to_values(values);
-    const auto p = static_cast<std::size_t>(world_.size());
+    const auto p = static_cast<std::size_t>(world_type::world.size());
     std::vector<double> all(p * tournament_record::fields);
-    world_.all_gather(values, all.data(), std::vector<std::size_t>(p, tournament_record::fields));
+    world_type::world.all_gather(values, all.data(), std::vector<std::size_t>(p, tournament_record::fields));
     std::vector<tournament_record> records;
-    for (std::size_t r = 0; r < p; r += static_cast<std::size_t>(options_.ranks_per_trainer))
+    for (std::size_t r = 0; r < p; r += static_cast<std::size_t>(world_type::options.ranks_per_trainer))
       records.push_back(tournament_record::from_values(all.data() + r * tournament_record::fields));
     return records;
   }
-
-  // ---- the strategy interface, forwarded to the trainer's own strategy --------------------
-  int rank() const { return inner_.rank(); }
-  int ranks() const { return inner_.ranks(); }
-  bool is_root() const { return inner_.is_root(); }
-  std::pair<Index, Index> local_range(Index global_batch) const { return inner_.local_range(global_batch); }
-  std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const { return inner_.local_blocks(global_batch); }
-  template <class B>
-  void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
-    inner_.synchronize(params, buffers, settings);
-  }
-  gradient_listener* listener() { return inner_.listener(); }
-  template <class B>
-  void block_done(std::vector<parameter<B>>& params) { inner_.block_done(params); }
-  template <class B>
-  void reduce_gradients(std::vector<parameter<B>>& params) { inner_.reduce_gradients(params); }
-  template <class B>
-  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) { return inner_.optimizer_slices(params); }
-  template <class B>
-  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>& params) {
-    return inner_.squared_gradient_norm(slices, params);
-  }
-  template <class B>
-  void after_step(std::vector<parameter<B>>& params) { inner_.after_step(params); }
-  template <class Optimizer, class B, class F>
-  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
-    inner_.for_each_optimizer_state(optimizer, params, std::forward<F>(f));
-  }
-  template <class B, class F>
-  void with_whole(const row_split& split, typename B::matrix& m, F&& f) {
-    inner_.template with_whole<B>(split, m, std::forward<F>(f));
-  }
-  void agree(std::uint64_t value, const char* what) { inner_.agree(value, what); }
-  template <class B>
-  void average_buffers(std::vector<buffer<B>>& buffers) { inner_.average_buffers(buffers); }
-  double sum(double local) { return inner_.sum(local); }
-  template <class T>
-  void gather(host_matrix<T>& m) { inner_.gather(m); }
 
  private:
   static Inner default_inner(Comm comm) {
@@ -246,28 +221,23 @@ class Tournament {
 
   void send_string(const std::string& s, int to) {
     const std::uint64_t n = s.size();
-    world_.send(&n, 1, to, size_tag);
-    world_.send(s.data(), s.size(), to, bytes_tag);
+    world_type::world.send(&n, 1, to, size_tag);
+    world_type::world.send(s.data(), s.size(), to, bytes_tag);
   }
   std::string recv_string(int from) {
     std::uint64_t n = 0;
-    world_.recv(&n, 1, from, size_tag);
+    world_type::world.recv(&n, 1, from, size_tag);
     std::string s(static_cast<std::size_t>(n), '\0');
-    world_.recv(s.data(), s.size(), from, bytes_tag);
+    world_type::world.recv(s.data(), s.size(), from, bytes_tag);
     return s;
   }
   void broadcast_string(std::string& s) {
-    if (trainer_comm_.size() == 1) return;
+    if (world_type::trainer_comm.size() == 1) return;
     std::uint64_t n = s.size();
-    trainer_comm_.broadcast(&n, 1, 0);
+    world_type::trainer_comm.broadcast(&n, 1, 0);
     s.resize(static_cast<std::size_t>(n));
-    trainer_comm_.broadcast(s.data(), s.size(), 0);
+    world_type::trainer_comm.broadcast(s.data(), s.size(), 0);
   }
-
-  Comm world_;
-  tournament_options options_;
-  Comm trainer_comm_;
-  Inner inner_;
 };
 
 }  // namespace strata
