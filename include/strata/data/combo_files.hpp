@@ -1,7 +1,7 @@
 #pragma once
 /// \file combo_files.hpp
 /// Reading and writing the files of the CANDLE Combo (NCI-ALMANAC) drug-response benchmark
-/// (DESIGN.md §2): the cell expression table (TSV, id column `Sample`), the drug descriptor table
+/// (docs/design.md §2): the cell expression table (TSV, id column `Sample`), the drug descriptor table
 /// (TSV, id column `NAME`) and the response file `ComboDrugGrowth_Nov2017.csv`, which is turned
 /// into (cell, drug 1, drug 2, response) tuples the way the benchmark defines the target: growth
 /// replicates averaged, the minimum over doses kept, divided by 100. A plain tuple format

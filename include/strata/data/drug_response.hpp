@@ -1,6 +1,6 @@
 #pragma once
 /// \file drug_response.hpp
-/// Drug-response data as entity tables joined by index tuples (DESIGN.md §2): a cell table, a
+/// Drug-response data as entity tables joined by index tuples (docs/design.md §2): a cell table, a
 /// drug table and (cell, drug 1, drug 2, response) tuples. `DrugResponseDataset` is a view of some
 /// of the tuples that implements the dataset concept: `gather` writes each sample's
 /// `[cell | drug 1 | drug 2]` features into one column, so the full feature matrix never exists.

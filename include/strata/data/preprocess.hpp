@@ -1,6 +1,6 @@
 #pragma once
 /// \file preprocess.hpp
-/// Feature preparation for entity tables, as CANDLE prepares Combo data (DESIGN.md §2): drop
+/// Feature preparation for entity tables, as CANDLE prepares Combo data (docs/design.md §2): drop
 /// columns with no value at all, fill missing values with the column mean, standard-scale. The
 /// statistics come from the training split's entities only, so nothing about the validation
 /// entities leaks into training, and they travel with the model in its checkpoint.

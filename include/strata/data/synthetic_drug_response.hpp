@@ -1,7 +1,7 @@
 #pragma once
 /// \file synthetic_drug_response.hpp
 /// A drug-response generator with the real NCI-ALMANAC shapes (60 cells, 104 drugs, 921 / 3,829
-/// features, 305,626 tuples; DESIGN.md §2) and a **known ceiling**, for the examples and tests:
+/// features, 305,626 tuples; docs/design.md §2) and a **known ceiling**, for the examples and tests:
 /// no real data can be downloaded here, and a generator with a stated best-achievable R² tells
 /// whether a training run is good, not just whether it ran.
 ///

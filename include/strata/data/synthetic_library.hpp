@@ -1,6 +1,6 @@
 #pragma once
 /// \file synthetic_library.hpp
-/// A synthetic screening library for docking surrogates (DESIGN.md §2): molecule i's features
+/// A synthetic screening library for docking surrogates (docs/design.md §2): molecule i's features
 /// and true docking score are a pure function of (seed, i), so a library of 10⁸-10⁹ molecules
 /// streams without being stored and any molecule can be drawn alone.
 ///

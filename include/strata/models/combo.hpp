@@ -1,6 +1,6 @@
 #pragma once
 /// \file combo.hpp
-/// The two-subnetwork drug-response model ("Combo", CANDLE Pilot 1; DESIGN.md §2) as one type:
+/// The two-subnetwork drug-response model ("Combo", CANDLE Pilot 1; docs/design.md §2) as one type:
 ///
 ///   input [cell | drug 1 | drug 2]
 ///     cell   -> cell encoder  3 x [Dense(w), ReLU, Dropout]

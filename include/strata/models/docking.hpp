@@ -1,6 +1,6 @@
 #pragma once
 /// \file docking.hpp
-/// Docking-surrogate models (Clyde et al. 2021; DESIGN.md §2): molecule features to the
+/// Docking-surrogate models (Clyde et al. 2021; docs/design.md §2): molecule features to the
 /// regression label reg = max(-docking score, 0).
 ///
 ///   DescriptorMLP   1,613 descriptors -> 250 -> 125 -> 60 -> 30 -> 1   (the group's model)

@@ -3,7 +3,7 @@
 /// `LTFB<Trainer, Dataset>`: the tournament rounds of tournament parallelism, as a training
 /// callback of a trainer whose strategy is a `Tournament` (parallel/tournament.hpp).
 ///
-/// A round, on every rank of every trainer (Jacobs et al., MLHPC 2017; DESIGN.md §3):
+/// A round, on every rank of every trainer (Jacobs et al., MLHPC 2017; docs/design.md §3):
 ///   1. all ranks check that everyone is playing the same round (else all fail at once);
 ///   2. the pairing of the round comes from the shared seeded shuffle;
 ///   3. the trainer scores its own model on its local tournament set;
