@@ -6,7 +6,8 @@
 ///
 ///   int rank() const; int size() const;
 ///   all_reduce_sum(T* data, n)                        in place, every rank gets the sum
-///   iall_reduce_sum(T* data, n) -> request            non-blocking; request.wait() / .test()
+///   iall_reduce_sum(shared_ptr<vector<T>>) -> request  non-blocking, in place; request.wait() /
+///                                                     .test(); the request owns the buffer
 ///   reduce_scatter_sum(const T* in, T* out, counts)   rank r gets the sum of block r (counts[r])
 ///   all_gather(const T* in, T* out, counts)           rank r contributes counts[r] values
 ///   broadcast(T* data, n, root)
@@ -18,6 +19,7 @@
 /// `int`, and Open MPI slows down sharply above 32 MiB per call on these machines).
 
 #include <algorithm>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -69,7 +71,7 @@ class SerialCommunicator {
   template <class T>
   void all_reduce_sum(T*, std::size_t) {}
   template <class T>
-  request iall_reduce_sum(T*, std::size_t) {
+  request iall_reduce_sum(std::shared_ptr<std::vector<T>>) {
     return {};
   }
   template <class T>

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <type_traits>
 #include <string>
 #include <unordered_map>
@@ -112,13 +113,9 @@ class DataParallel : public Serial, private gradient_listener {
   DataParallel(DataParallel&&) noexcept = default;
   DataParallel& operator=(DataParallel&&) noexcept = default;
 
-  /// A rank that unwinds after an error may leave bucket all-reduces running; MPI may still write
-  /// into their buffers, and waiting could hang (the other ranks may never join). Those buffers
-  /// are therefore left allocated: the job is about to end anyway.
-  ~DataParallel() {
-    for (auto& b : buckets_)
-      if (!b.request.test()) new std::vector<float>(std::move(b.values));  // deliberately never freed
-  }
+  // A rank that unwinds after an error may leave bucket all-reduces running: their requests own
+  // the bucket buffers and keep them until MPI is done (MpiCommunicator), so nothing here frees
+  // memory under a transfer and no destructor is needed.
 
   int rank() const { return comm_.rank(); }
   int ranks() const { return comm_.size(); }
@@ -327,7 +324,7 @@ class DataParallel : public Serial, private gradient_listener {
     for (auto& bucket : buckets_) bucket.request.wait();
     for (auto& bucket : buckets_) {
       std::size_t offset = 0;
-      for (const std::size_t i : bucket.members) offset += copy_in<B>(bucket.values.data() + offset, *params[i].gradient);
+      for (const std::size_t i : bucket.members) offset += copy_in<B>(bucket.values->data() + offset, *params[i].gradient);
       bucket.ready = 0;
     }
     next_to_start_ = 0;
@@ -385,7 +382,8 @@ class DataParallel : public Serial, private gradient_listener {
   struct bucket {
     std::vector<std::size_t> members;  ///< parameter indices, in the order their values are packed
     std::size_t ready = 0;      ///< members whose gradient backward has announced this step
-    std::vector<float> values;  ///< the members' gradients, packed
+    /// The members' gradients, packed; shared with the all-reduce in flight, which keeps it.
+    std::shared_ptr<std::vector<float>> values = std::make_shared<std::vector<float>>();
     typename Comm::request request;
   };
 
@@ -465,13 +463,13 @@ class DataParallel : public Serial, private gradient_listener {
     for (auto& b : buckets_) {
       std::size_t size = 0;
       for (const std::size_t i : b.members) size += static_cast<std::size_t>(params[i].gradient->size());
-      b.values.resize(size);
+      b.values->resize(size);
     }
     // The packer keeps its own copy of the parameter views (pointers into the layers, which stay
     // put when the model or the trainer moves) and no pointer to this strategy.
     pack_ = [params](bucket& b) {
       std::size_t offset = 0;
-      for (const std::size_t i : b.members) offset += copy_out<B>(*params[i].gradient, b.values.data() + offset);
+      for (const std::size_t i : b.members) offset += copy_out<B>(*params[i].gradient, b.values->data() + offset);
     };
     next_to_start_ = 0;
     planned_for_ = params.size();
@@ -486,8 +484,8 @@ class DataParallel : public Serial, private gradient_listener {
       pack_(b);
       // Buckets still waiting when backward is over have nothing left to overlap with: the
       // blocking all-reduce is faster for them than a non-blocking one (about 2x here).
-      if (all) comm_.all_reduce_sum(b.values.data(), b.values.size());
-      else b.request = comm_.iall_reduce_sum(b.values.data(), b.values.size());
+      if (all) comm_.all_reduce_sum(b.values->data(), b.values->size());
+      else b.request = comm_.iall_reduce_sum(b.values);
       ++next_to_start_;
     }
   }

@@ -28,14 +28,55 @@
 
 namespace strata {
 
-/// Outstanding non-blocking operations (one per piece of a cut-up collective).
+namespace detail {
+/// A non-blocking operation whose request was dropped before it completed (a rank unwinding
+/// after an error): its pieces and the buffer MPI may still write into, kept together until MPI
+/// reports them complete, so the buffer is never freed under a running transfer.
+struct dropped_transfer {
+  std::vector<MPI_Request> pieces;
+  std::shared_ptr<void> buffer;
+};
+/// Dropped transfers of this process; completed ones are released whenever a new non-blocking
+/// operation starts, the rest when the process ends.
+inline std::vector<dropped_transfer>& dropped_transfers() {
+  static std::vector<dropped_transfer> list;
+  return list;
+}
+inline void release_completed_transfers() {
+  auto& list = dropped_transfers();
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [](dropped_transfer& t) {
+                              int done = 0;
+                              MPI_Testall(static_cast<int>(t.pieces.size()), t.pieces.data(), &done, MPI_STATUSES_IGNORE);
+                              return done != 0;
+                            }),
+             list.end());
+}
+}  // namespace detail
+
+/// Outstanding non-blocking operations (one per piece of a cut-up collective) and the buffer
+/// they read and write, which the request owns: dropping a request that is still running hands
+/// both to `detail::dropped_transfers` instead of freeing the buffer under MPI. Move-only.
 class mpi_request {
  public:
   mpi_request() = default;
-  /// The pieces of collective `what`, number `number` on communicator `on` (for stall reports).
-  mpi_request(std::vector<MPI_Request> pieces, const char* what, std::shared_ptr<detail::collective_counter> on,
-              std::uint64_t number)
-      : pieces_(std::move(pieces)), what_(what), on_(std::move(on)), number_(number) {}
+  /// The pieces of collective `what`, number `number` on communicator `on` (for stall reports),
+  /// working on `buffer`.
+  mpi_request(std::vector<MPI_Request> pieces, std::shared_ptr<void> buffer, const char* what,
+              std::shared_ptr<detail::collective_counter> on, std::uint64_t number)
+      : pieces_(std::move(pieces)), buffer_(std::move(buffer)), what_(what), on_(std::move(on)), number_(number) {}
+  mpi_request(mpi_request&& other) noexcept { take(other); }
+  mpi_request& operator=(mpi_request&& other) noexcept {
+    if (this != &other) {
+      drop();
+      take(other);
+    }
+    return *this;
+  }
+  mpi_request(const mpi_request&) = delete;
+  mpi_request& operator=(const mpi_request&) = delete;
+  ~mpi_request() { drop(); }
+
   /// Blocks until every piece is complete (watched: a wait past the stall timeout aborts the job).
   void wait() {
     if (pieces_.empty()) return;
@@ -53,7 +94,22 @@ class mpi_request {
   }
 
  private:
+  void take(mpi_request& other) {
+    pieces_ = std::move(other.pieces_);
+    other.pieces_.clear();
+    buffer_ = std::move(other.buffer_);
+    what_ = other.what_;
+    on_ = std::move(other.on_);
+    number_ = other.number_;
+  }
+  void drop() {
+    if (!pieces_.empty() && !test()) detail::dropped_transfers().push_back({std::move(pieces_), std::move(buffer_)});
+    pieces_.clear();
+    buffer_.reset();
+  }
+
   std::vector<MPI_Request> pieces_;
+  std::shared_ptr<void> buffer_;
   const char* what_ = nullptr;
   std::shared_ptr<detail::collective_counter> on_;
   std::uint64_t number_ = 0;
@@ -81,16 +137,20 @@ class MpiCommunicator {
     });
   }
 
+  /// Starts an in-place sum of `buffer` over ranks; the request keeps the buffer alive until the
+  /// transfer is over, even if the request itself is dropped first.
   template <class T>
-  request iall_reduce_sum(T* data, std::size_t n) {
+  request iall_reduce_sum(std::shared_ptr<std::vector<T>> buffer) {
+    detail::release_completed_transfers();
     const std::uint64_t number = stall_watchdog::next_number(*counter_);  // numbered as started
     std::vector<MPI_Request> pieces;
-    for_pieces<T>(n, [&](std::size_t begin, int count) {
+    T* data = buffer->data();
+    for_pieces<T>(buffer->size(), [&](std::size_t begin, int count) {
       MPI_Request r;
       check(MPI_Iallreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw(), &r), "non-blocking all-reduce");
       pieces.push_back(r);
     });
-    return request(std::move(pieces), "non-blocking all-reduce", counter_, number);
+    return request(std::move(pieces), std::move(buffer), "non-blocking all-reduce", counter_, number);
   }
 
   /// Rank r receives the sum over ranks of block r of `in` (blocks laid out in rank order).
