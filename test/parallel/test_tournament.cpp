@@ -136,6 +136,34 @@ TEST_CASE("A clearly worse model adopts its partner's; a better one never does; 
   }
 }
 
+TEST_CASE("Pairing, adoption and perturbation are policies one can replace") {
+  MpiCommunicator world;
+  const auto train = make_data(128, static_cast<std::uint64_t>(world.rank()) + 1), held_out = make_data(64, 50);
+  auto trainer = make_trainer(TournamentOf<Serial>(world, tournament_options{1, 7}));
+  // Trainers 2k and 2k+1 always meet, always swap models, and halve the rate they adopt.
+  struct Neighbours {
+    std::vector<int> operator()(int trainers, std::uint64_t, std::uint64_t) const {
+      std::vector<int> partner(static_cast<std::size_t>(trainers));
+      for (int k = 0; k < trainers; ++k) partner[static_cast<std::size_t>(k)] = k + 1 < trainers || k % 2 == 1 ? k ^ 1 : k;
+      return partner;
+    }
+  };
+  const auto always = [](double, double) { return true; };
+  const auto halve = [](TrainerOf<Serial>& t, double rate, const random_stream&) { t.set_learning_rate(rate / 2); };
+  LTFB<TrainerOf<Serial>, MatrixDataset<float>, Neighbours, decltype(always), decltype(halve)> ltfb(trainer, held_out, {}, Neighbours{},
+                                                                                                    always, halve);
+  trainer.fit(train, 1);
+  const int me = trainer.strategy().trainer();
+  const int partner = Neighbours{}(trainer.strategy().trainers(), 0, 0)[static_cast<std::size_t>(me)];
+  const auto before = all_ranks(weight_hash(trainer));
+  ltfb.play();
+  const auto& mine = ltfb.history().at(0).at(static_cast<std::size_t>(me));
+  CHECK(mine.partner == partner);
+  CHECK(mine.adopted == (partner != me));
+  CHECK(weight_hash(trainer) == before[static_cast<std::size_t>(partner)]);  // the partner's model, whatever it scored
+  CHECK(trainer.learning_rate() == (partner != me ? 0.5e-2 : 1e-2));
+}
+
 TEST_CASE("With 2 trainers of 2 ranks, the exchange reaches every rank of the trainer") {
   MpiCommunicator world;
   if (world.size() != 4) return;

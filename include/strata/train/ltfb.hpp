@@ -34,6 +34,7 @@
 #include <functional>
 #include <iterator>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,7 @@
 #include "../parallel/tournament.hpp"
 #include "callback.hpp"
 #include "checkpoint.hpp"
+#include "ltfb_policies.hpp"
 
 namespace strata {
 
@@ -72,20 +74,22 @@ inline std::string ltfb_checkpoint_file(const std::string& path, int trainer) {
   return detail::concat(path, ".trainer", trainer);
 }
 
-/// Whether a tournament metric is better when higher.
-inline bool higher_is_better(const std::string& metric) {
-  if (metric == "loss" || metric == "mse" || metric == "mae" || metric == "rmse") return false;
-  if (metric == "r2" || metric == "pearson" || metric == "spearman") return true;
-  throw config_error("LTFB: unknown tournament metric '" + metric + "' (loss, mse, mae, rmse, r2, pearson, spearman)");
-}
-
-template <class TrainerT, class Dataset>
+/// The rounds, with pairing, adoption rule and perturbation as replaceable policies
+/// (train/ltfb_policies.hpp); by default they follow `ltfb_options`.
+template <class TrainerT, class Dataset, class Pairing = RandomPairing, class Adoption = KeepStrictlyBetter,
+          class Perturbation = LogNormalJitter>
 class LTFB : public callback {
  public:
   /// `trainer` must outlive this callback; `tournament_set` is this trainer's own held-out set.
+  /// The default policies take the metric's direction and the jitter from `options`.
   LTFB(TrainerT& trainer, const Dataset& tournament_set, ltfb_options options = {})
-      : trainer_(trainer), set_(tournament_set), options_(std::move(options)),
-        higher_better_(higher_is_better(options_.metric)) {
+      : LTFB(trainer, tournament_set, options, Pairing{}, default_adoption(options), default_perturbation(options)) {}
+  /// With policies of one's own (the options' metric still names the score they compare).
+  LTFB(TrainerT& trainer, const Dataset& tournament_set, ltfb_options options, Pairing pairing, Adoption adoption,
+       Perturbation perturbation)
+      : trainer_(trainer), set_(tournament_set), options_(std::move(options)), pairing_(std::move(pairing)),
+        adoption_(std::move(adoption)), perturbation_(std::move(perturbation)) {
+    higher_is_better(options_.metric);  // an unknown metric fails here, not at the first round
     if (tournament_set.size() == 0) throw data_error("LTFB: the tournament set is empty");
   }
 
@@ -203,7 +207,7 @@ class LTFB : public callback {
     record.round = rounds_;
     record.step = trainer_.step();
     record.trainer = t.trainer();
-    record.partner = t.partners(rounds_)[static_cast<std::size_t>(t.trainer())];
+    record.partner = pairing_(t.trainers(), t.options().seed, rounds_)[static_cast<std::size_t>(t.trainer())];
     record.own_score = score();
     if (record.partner != record.trainer) {
       const checkpoint own = trainer_.snapshot();
@@ -214,18 +218,10 @@ class LTFB : public callback {
       record.adopted = better(record.partner_score, record.own_score);
       if (record.adopted) {
         // The partner's hyperparameters came with its model (dropout rates) or are taken here
-        // (learning rate); then explored: one stream per trainer and round, one draw per value.
-        const random_stream jitter(t.options().seed, purpose::tournament,
-                                   (static_cast<std::uint64_t>(record.trainer) << 32) + 0x1000u + rounds_);
-        std::uint64_t draw = 0;
-        double lr = std::stod(partner.meta.at("learning_rate"));
-        if (options_.perturb_learning_rate > 0) lr *= std::exp(options_.perturb_learning_rate * jitter.normal(draw++));
-        trainer_.set_learning_rate(lr);
-        if (options_.perturb_dropout > 0)
-          trainer_.model().for_each_setting([&](const std::string& name, double& value) {
-            if (is_dropout_rate(name))
-              value = std::min(0.9, value * std::exp(options_.perturb_dropout * jitter.normal(draw++)));
-          });
+        // (learning rate); then explored: one stream per trainer and round.
+        const random_stream draws(t.options().seed, purpose::tournament,
+                                  (static_cast<std::uint64_t>(record.trainer) << 32) + 0x1000u + rounds_);
+        perturbation_(trainer_, std::stod(partner.meta.at("learning_rate")), draws);
       } else {
         trainer_.restore(checkpoint::from_bytes(mine, "this trainer's own model"), "this trainer's own model", false);
       }
@@ -264,14 +260,19 @@ class LTFB : public callback {
     file.write(path);
   }
 
-  /// Whether score `challenger` beats `incumbent` strictly.
-  bool better(double challenger, double incumbent) const {
-    if (!std::isfinite(challenger)) return false;
-    if (!std::isfinite(incumbent)) return true;
-    return higher_better_ ? challenger > incumbent : challenger < incumbent;
-  }
+  /// Whether score `challenger` wins against `incumbent` (the adoption policy).
+  bool better(double challenger, double incumbent) const { return adoption_(challenger, incumbent); }
 
  private:
+  static Adoption default_adoption(const ltfb_options& o) {
+    if constexpr (std::is_same_v<Adoption, KeepStrictlyBetter>) return KeepStrictlyBetter{higher_is_better(o.metric)};
+    else return Adoption{};
+  }
+  static Perturbation default_perturbation(const ltfb_options& o) {
+    if constexpr (std::is_same_v<Perturbation, LogNormalJitter>) return LogNormalJitter{o.perturb_learning_rate, o.perturb_dropout};
+    else return Perturbation{};
+  }
+
   auto& tournament() { return trainer_.strategy(); }
 
   /// The trainer's model on its tournament set; non-finite outputs score NaN instead of stopping.
@@ -346,15 +347,11 @@ class LTFB : public callback {
     for (const auto& round : history_) write_log(round);
   }
 
-  static bool is_dropout_rate(const std::string& setting) {
-    return setting.size() > 5 && setting.compare(setting.size() - 5, 5, ".rate") == 0;
-  }
-
   double mean_dropout() {
     double sum = 0.0;
     int count = 0;
     trainer_.model().for_each_setting([&](const std::string& name, double& value) {
-      if (is_dropout_rate(name)) {
+      if (LogNormalJitter::is_dropout_rate(name)) {
         sum += value;
         ++count;
       }
@@ -375,7 +372,9 @@ class LTFB : public callback {
   TrainerT& trainer_;
   const Dataset& set_;
   ltfb_options options_;
-  bool higher_better_;
+  Pairing pairing_;
+  Adoption adoption_;
+  Perturbation perturbation_;
   std::uint64_t rounds_ = 0;
   bool save_pending_ = false;
   std::vector<std::vector<tournament_record>> history_;
