@@ -32,29 +32,15 @@
 #include "../optim/adam.hpp"
 #include "../optim/clip.hpp"
 #include "../parallel/serial.hpp"
+#include "batch_stage.hpp"
 #include "callback.hpp"
+#include "trainer_options.hpp"
 #include "../core/parse.hpp"
 #include "checkpoint.hpp"
+#include "loop_position.hpp"
 #include "metrics.hpp"
 
 namespace strata {
-
-/// Settings of the training loop that are not hyperparameters of the model or optimizer.
-struct trainer_options {
-  Index batch_size = 256;         ///< global minibatch size
-  Index eval_batch_size = 1024;   ///< samples per forward pass in evaluation (memory grows with it)
-  std::uint64_t seed = 0;         ///< shuffling seed (per-epoch permutations)
-  bool shuffle = true;            ///< reshuffle the training samples every epoch
-  bool check_finite = true;       ///< stop with the layer named on the first NaN/infinity
-  double clip_norm = 0.0;         ///< clip gradients to this global norm; 0 disables
-  /// Ramp the learning rate linearly over the first this many steps (Goyal et al., 2017): Adam's
-  /// first steps move every weight by about the full rate, which can throw a wide network far
-  /// off before its moment estimates settle. 0 disables.
-  std::uint64_t warmup_steps = 0;
-  bool prefetch = true;           ///< gather the next minibatch on a worker thread during compute
-  std::string checkpoint_path;    ///< where `fit` writes checkpoints; empty: none
-  std::uint64_t checkpoint_every = 0;  ///< also checkpoint every this many steps; 0: epoch ends only
-};
 
 /// Loss and metrics of a model on a dataset.
 struct evaluation {
@@ -81,14 +67,11 @@ class Trainer {
     if (options_.eval_batch_size <= 0)
       throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", options_.eval_batch_size));
     hyper_.validate();
-    // Settings every rank must share for the ranks' work to add up to one training run.
-    // The architecture's type covers what parameter shapes do not (activations, dropout layers).
-    std::uint64_t settings = mix64(static_cast<std::uint64_t>(options_.batch_size)) ^ mix64(options_.seed + 0x51ull) ^
-                             mix64(model_.seed() + 0x7Full) ^ mix64(std::hash<std::string>{}(typeid(Spec).name())) ^
-                             mix64(std::hash<std::string>{}(Optimizer::name) + 0x61ull);
-    std::uint64_t lr_bits;
-    std::memcpy(&lr_bits, &hyper_.lr, sizeof lr_bits);
-    settings ^= mix64(lr_bits + 0x93ull);
+    // Settings every rank must share for the ranks' work to add up to one training run. The
+    // architecture's type covers what parameter shapes do not (activations, dropout layers).
+    const std::uint64_t settings = options_.signature() ^ mix64(model_.seed() + 0x7Full) ^
+                                   mix64(std::hash<std::string>{}(typeid(Spec).name())) ^
+                                   mix64(std::hash<std::string>{}(Optimizer::name) + 0x61ull) ^ detail::bits_signature(hyper_.lr, 0x93ull);
     strategy_.synchronize(model_.parameters(), model_.buffers(), settings);
     slices_ = strategy_.optimizer_slices(model_.parameters());
     optimizer_ = std::make_unique<optimizer_state>(hyper_, slices_);
@@ -128,17 +111,16 @@ class Trainer {
   checkpoint snapshot() {
     checkpoint file;
     file.meta["optimizer"] = Optimizer::name;
-    file.meta["epoch"] = std::to_string(epoch_);
-    file.meta["step"] = std::to_string(step_);
-    file.meta["optimizer_steps"] = std::to_string(optimizer_->step_count());
-    file.meta["learning_rate"] = detail::concat(std::setprecision(17), learning_rate_);
-    // Mid-epoch position: the next batch and the running loss, so a resumed epoch reports the
-    // same training loss as an uninterrupted one.
-    file.meta["batch_in_epoch"] = std::to_string(partial_.batch);
-    file.meta["epoch_samples"] = std::to_string(partial_.samples);
-    file.meta["epoch_loss_sum"] = detail::concat(std::setprecision(17), partial_.loss_sum);
-    file.meta["batch_size"] = std::to_string(options_.batch_size);
-    file.meta["shuffle_seed"] = std::to_string(options_.seed);
+    loop_position{epoch_,
+                  step_,
+                  optimizer_->step_count(),
+                  learning_rate_,
+                  partial_.batch,
+                  partial_.samples,
+                  partial_.loss_sum,
+                  std::to_string(options_.batch_size),
+                  std::to_string(options_.seed)}
+        .write(file);
     for (const auto& [key, value] : extras_.meta) file.meta.emplace(key, value);
     file.tensors = extras_.tensors;
     // The model's weights, buffers, settings (dropout rates a tournament may have perturbed) and
@@ -186,46 +168,8 @@ class Trainer {
     for (const auto& t : file.tensors)  // other keys are the caller's extras
       if (t.name.rfind("optimizer/", 0) == 0 && known.count(t.name) == 0)
         throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
-    // The loop position: whole fields only ("12abc" is not 12), counts never negative (std::stoull
-    // would wrap "-1" around, a negative epoch or batch would index before the data) and finite
-    // reals, so a corrupt entry is reported here rather than derailing the next fit.
-    const auto optional = [&](const char* key) {
-      const auto it = file.meta.find(key);
-      return it == file.meta.end() ? std::string("0") : it->second;
-    };
-    const auto malformed = [&](const char* key, const std::string& text) {
-      return fail(detail::concat("has a malformed loop position ('", key, "' = '", text, "')"));
-    };
-    const auto count = [&](const char* key, const std::string& text, std::uint64_t limit) {
-      std::uint64_t value = 0;
-      if (!detail::parse_unsigned(text, limit, value)) throw malformed(key, text);
-      return value;
-    };
-    const auto real = [&](const char* key, const std::string& text) {
-      double value = 0.0;
-      if (!detail::parse_finite(text, value)) throw malformed(key, text);
-      return value;
-    };
-    constexpr auto index_limit = static_cast<std::uint64_t>(std::numeric_limits<Index>::max());
-    constexpr auto step_limit = std::numeric_limits<std::uint64_t>::max();
-    const auto epoch = static_cast<Index>(count("epoch", meta("epoch"), index_limit));
-    const std::uint64_t step = count("step", meta("step"), step_limit);
-    const std::uint64_t optimizer_steps = count("optimizer_steps", meta("optimizer_steps"), step_limit);
-    const double lr = real("learning_rate", meta("learning_rate"));
-    if (lr < 0.0) throw malformed("learning_rate", meta("learning_rate"));
-    partial_epoch partial;
-    partial.batch = static_cast<Index>(count("batch_in_epoch", optional("batch_in_epoch"), index_limit));
-    partial.samples = static_cast<Index>(count("epoch_samples", optional("epoch_samples"), index_limit));
-    partial.loss_sum = real("epoch_loss_sum", optional("epoch_loss_sum"));
-    if (position && partial.batch > 0) {
-      // Resuming inside an epoch replays the same permutation only with the same batch size and seed.
-      if (meta("batch_size") != std::to_string(options_.batch_size))
-        throw fail("was written mid-epoch with batch size " + meta("batch_size") + "; resume it with that batch size, not " +
-                   std::to_string(options_.batch_size));
-      if (meta("shuffle_seed") != std::to_string(options_.seed))
-        throw fail("was written mid-epoch with seed " + meta("shuffle_seed") + "; resume it with that seed, not " +
-                   std::to_string(options_.seed));
-    }
+    const loop_position at = loop_position::read(file, fail);
+    if (position) at.check_resumable(options_.batch_size, options_.seed, fail);
     // A resume continues the same run, frozen layers included; a warm start or a tournament
     // exchange keeps this trainer's groups.
     state.apply(position, strategy_);
@@ -234,11 +178,11 @@ class Trainer {
       checkpoint::extract(*file.find(key), host);
       B::upload(host, m);
     });
-    optimizer_->set_step_count(optimizer_steps);
+    optimizer_->set_step_count(at.optimizer_steps);
     if (!position) return;
-    set_position(epoch, step);
-    partial_ = partial;
-    learning_rate_ = lr;
+    set_position(at.epoch, at.step);
+    partial_ = {at.batch_in_epoch, at.epoch_samples, at.epoch_loss_sum};
+    learning_rate_ = at.learning_rate;
   }
 
   /// Adds a callback; it is called in the order added.
@@ -326,11 +270,8 @@ class Trainer {
   /// A hash of every parameter's group: ranks must train the same tensors at the same rates.
   std::uint64_t groups_signature() {
     std::uint64_t h = 0x6A09E667F3BCC908ull;
-    for (const auto& p : model_.parameters()) {
-      std::uint64_t bits;
-      std::memcpy(&bits, &p.group.lr_scale, sizeof bits);
-      h = mix64(h ^ bits) ^ mix64(h + (p.group.weight_decay ? 1u : 2u));
-    }
+    for (const auto& p : model_.parameters())
+      h = mix64(h ^ detail::bits_signature(p.group.lr_scale, 0)) ^ mix64(h + (p.group.weight_decay ? 1u : 2u));
     return h;
   }
 
@@ -365,27 +306,7 @@ class Trainer {
           strategy_.block_done(model_.parameters());
           continue;
         }
-        // The batch as the model reads it: on a host backend the loader's own matrices (no
-        // copy of what was just gathered), otherwise uploaded into reused buffers.
-        const matrix* x = &x_;
-        const matrix* y = &y_;
-        if (blocks.size() == 1) {
-          if constexpr (std::is_same_v<matrix, host_matrix<T>>) {
-            x = &batch->x;
-            y = &batch->y;
-          } else {
-            B::upload(batch->x, x_);
-            B::upload(batch->y, y_);
-          }
-        } else if constexpr (std::is_same_v<matrix, host_matrix<T>>) {  // one copy into reused buffers
-          x_ = batch->x.middleCols(begin, columns);
-          y_ = batch->y.middleCols(begin, columns);
-        } else {  // staged in reused host buffers: no allocation per block
-          block_x_ = batch->x.middleCols(begin, columns);
-          block_y_ = batch->y.middleCols(begin, columns);
-          B::upload(block_x_, x_);
-          B::upload(block_y_, y_);
-        }
+        const auto [x, y] = stage_.stage(batch->x, batch->y, begin, columns, blocks.size() == 1);
         pass_info pass;
         pass.phase = mode::train;
         pass.step = step_;
@@ -448,12 +369,12 @@ class Trainer {
       local.resize(static_cast<std::size_t>(count));
       std::iota(local.begin(), local.end(), begin + offset);
       data.gather(local.data(), count, host_x_, host_y_);
-      B::upload(host_x_, x_);
+      const matrix& x = stage_.stage_inputs(host_x_);
       pass_info pass;
       pass.phase = mode::eval;
       pass.first_sample = static_cast<std::uint64_t>(begin + offset);
       pass.check_finite = check_finite;
-      B::download(model_.forward(x_, pass), part);
+      B::download(model_.forward(x, pass), part);
       strategy_.gather(part);
       strategy_.gather(host_y_);
       all_predictions.middleCols(filled, part.cols()) = part;
@@ -494,8 +415,9 @@ class Trainer {
   };
   partial_epoch partial_;
   checkpoint extras_;
-  host_matrix<T> host_x_, host_y_, block_x_, block_y_;
-  matrix x_, y_, loss_grad_;
+  host_matrix<T> host_x_, host_y_;  ///< evaluation batches as gathered
+  batch_stage<B> stage_;
+  matrix loss_grad_;
 };
 
 /// Class template argument deduction from the model and the policies given:
