@@ -3,7 +3,7 @@
 /// `EntityTable<T>`: named entities (cell lines, drugs, molecules) with one feature vector each,
 /// stored `features x entities` so a minibatch gathers whole columns. Samples refer to entities
 /// by index, which is how a 305,626-tuple drug-response set stays a few megabytes instead of an
-/// 8.4 GB dense matrix.
+/// 10.5 GB dense matrix (305,626 x 8,579 floats).
 
 #include <string>
 #include <unordered_map>

@@ -1,7 +1,7 @@
 #pragma once
 /// \file dropout.hpp
 /// Inverted dropout: in training each activation is zeroed with probability `rate` and the
-/// survivors are scaled by 1 / (1 - rate), so evaluation is the identity. In `permanent` mode it
+/// survivors are scaled by 1 / (1 - rate), so evaluation is the identity. With `when::always` it
 /// stays active in evaluation too (Monte Carlo dropout for uncertainty estimates).
 ///
 /// The mask of element (row, sample) at step s is a pure function of (seed, layer, s, global

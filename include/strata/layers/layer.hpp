@@ -38,7 +38,6 @@ namespace strata {
 /// Whether a pass trains (dropout active, batch statistics) or evaluates.
 enum class mode { train, eval };
 
-/// Information that travels with one forward/backward pass.
 /// Told during backward each time a layer has written one parameter's gradient, so a
 /// data-parallel strategy can start reducing it while the rest of backward runs.
 class gradient_listener {
@@ -48,6 +47,7 @@ class gradient_listener {
   virtual void gradient_ready(const void* gradient) = 0;
 };
 
+/// Information that travels with one forward/backward pass.
 struct pass_info {
   mode phase = mode::train;
   /// The optimizer step: dropout draws new masks every step.

@@ -6,7 +6,8 @@
 /// Two ways to sum, chosen by type (`BucketedOverlap`, `DeterministicTree`) or at run time by
 /// `data_parallel_options::deterministic`:
 ///   * fast (default): the rank's columns go through one forward/backward; gradients are cut into
-///     fixed buckets (reverse build order, about `bucket_bytes` each) and each bucket's
+///     fixed buckets (about `bucket_bytes` each, in the order backward announced the gradients
+///     on the first step; reverse build order until then) and each bucket's
 ///     non-blocking all-reduce starts as soon as backward has written its last gradient, so
 ///     communication overlaps the rest of backward. Results match serial training to float
 ///     rounding (MPI and the GEMMs sum in an order that depends on the rank count).

@@ -4,9 +4,11 @@
 /// varies is a policy: the architecture, the loss, the optimizer, how work is spread across
 /// processes (Serial, data-, model- or tournament-parallel) and where the math runs.
 ///
-/// Per minibatch: gather the samples (host), upload, forward, loss and its gradient, backward,
-/// `strategy.reduce_gradients`, optional clipping, optimizer step. Buffers are allocated once
-/// and reused. The loss gradient is normalised by the *global* batch, so summing gradients over
+/// Per minibatch: gather the samples (host), stage them on the backend, forward, loss and its
+/// gradient, backward, `strategy.reduce_gradients`, parameter groups and optional clipping,
+/// the optimizer step over the strategy's slices, `strategy.after_step`,
+/// `strategy.average_buffers` and the batch loss summed over ranks (docs/design.md §4.1).
+/// Buffers are allocated once and reused. The loss gradient is normalised by the *global* batch, so summing gradients over
 /// ranks gives exactly the serial gradient.
 
 #include <algorithm>
