@@ -31,8 +31,6 @@ struct parameter_group {
   bool weight_decay = true;  ///< false: the optimizer's weight decay skips this group
 
   bool frozen() const { return lr_scale == 0.0; }
-  bool operator==(const parameter_group& o) const { return lr_scale == o.lr_scale && weight_decay == o.weight_decay; }
-  bool operator!=(const parameter_group& o) const { return !(*this == o); }
 };
 
 /// A trainable tensor and its gradient, as the model exposes them. The pointers stay valid as

@@ -100,7 +100,7 @@ class Model {
   /// config_error listing the layers when nothing matches, so a typo is never a silent no-op.
   std::size_t set_group(const std::string& pattern, const parameter_group& group) {
     require_built();
-    if (!(group.lr_scale >= 0.0 && group.lr_scale - group.lr_scale == 0.0))
+    if (!(group.lr_scale >= 0.0 && is_finite(group.lr_scale)))
       throw config_error(detail::concat("Model::set_group: the learning-rate multiplier must be finite and not negative, got ",
                                         group.lr_scale));
     std::size_t selected = 0;

@@ -15,6 +15,7 @@
 
 #include <iomanip>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,27 @@ void write_model_state(state_file& file, ModelT& model, Whole&& whole = {}, bool
   file.meta["state_version"] = std::to_string(model_state_version);
 }
 
+namespace detail {
+/// Throws what `fail(text)` makes unless `file` holds tensor `key` of rows x cols.
+template <class Fail>
+void require_tensor(const state_file& file, const std::string& key, Index rows, Index cols, Fail& fail) {
+  const state_file::tensor* t = file.find(key);
+  if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
+  if (t->rows != rows || t->cols != cols)
+    throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
+                              " in the file but ", shape_string(rows, cols), " in this model"));
+}
+
+/// Throws what `fail(text)` makes when `file` holds a tensor under `prefix` that `known` lacks
+/// (a tensor of another model; keys under other prefixes are the caller's extras).
+template <class Known, class Fail>
+void refuse_unknown_tensors(const state_file& file, const std::string& prefix, const Known& known, Fail& fail) {
+  for (const auto& t : file.tensors)
+    if (t.name.compare(0, prefix.size(), prefix) == 0 && known.count(t.name) == 0)
+      throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
+}
+}  // namespace detail
+
 /// FNV-1a-64 of every parameter's bytes, whole tensors in build order: equal for models equal to
 /// the bit, the same however a strategy splits them (`whole` gathers split tensors; collective).
 template <class ModelT, class Whole = held_whole>
@@ -106,9 +128,8 @@ class checked_model_state {
       check_tensor(fail, "parameter/" + p.name, rows, p.value->cols());
     }
     for (auto& b : model.buffers()) check_tensor(fail, "buffer/" + b.name, b.value->rows(), b.value->cols());
-    for (const auto& t : file.tensors)
-      if ((t.name.rfind("parameter/", 0) == 0 || t.name.rfind("buffer/", 0) == 0) && known_.count(t.name) == 0)
-        throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
+    detail::refuse_unknown_tensors(file, "parameter/", known_, fail);
+    detail::refuse_unknown_tensors(file, "buffer/", known_, fail);
     model.for_each_setting([&](const std::string& name, double&) {
       const auto it = file.meta.find("setting/" + name);
       if (it == file.meta.end()) return;  // files from before settings were saved
@@ -161,17 +182,13 @@ class checked_model_state {
  private:
   template <class Fail>
   void check_tensor(Fail& fail, const std::string& key, Index rows, Index cols) {
-    known_[key] = true;
-    const state_file::tensor* t = file_.find(key);
-    if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
-    if (t->rows != rows || t->cols != cols)
-      throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
-                                " in the file but ", shape_string(rows, cols), " in this model"));
+    known_.insert(key);
+    detail::require_tensor(file_, key, rows, cols, fail);
   }
 
   const state_file& file_;
   ModelT& model_;
-  std::map<std::string, bool> known_;
+  std::set<std::string> known_;
   std::map<std::string, double> settings_;
   std::vector<parameter_group> groups_;
 };

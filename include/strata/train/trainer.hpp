@@ -161,15 +161,9 @@ class Trainer {
     std::set<std::string> known;
     for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
       known.insert(key);
-      const checkpoint::tensor* t = file.find(key);
-      if (t == nullptr) throw fail("was written for a different model: it has no tensor '" + key + "'");
-      if (t->rows != m.rows() || t->cols != m.cols())
-        throw fail(detail::concat("was written for a different model: '", key, "' is ", shape_string(t->rows, t->cols),
-                                  " in the file but ", shape_string(m.rows(), m.cols()), " in this model"));
+      detail::require_tensor(file, key, m.rows(), m.cols(), fail);
     });
-    for (const auto& t : file.tensors)  // other keys are the caller's extras
-      if (t.name.rfind("optimizer/", 0) == 0 && known.count(t.name) == 0)
-        throw fail("was written for a different model: this model has no tensor '" + t.name + "'");
+    detail::refuse_unknown_tensors(file, "optimizer/", known, fail);
     const loop_position at = loop_position::read(file, fail);
     if (position) at.check_resumable(options_.batch_size, options_.seed, fail);
     // A resume continues the same run, frozen layers included; a warm start or a tournament
