@@ -34,19 +34,26 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-/// Gradients of `bytes` in total, as 1 MiB parameters (the last one smaller).
+/// Gradients of `bytes` in total, as 1 MiB parameters (the last one smaller), placed in one
+/// parameter store as a model's are.
 struct fake_parameters {
-  std::vector<matrix_f> values, gradients;
-  std::vector<parameter<EigenBackend<float>>> list;
+  std::vector<host_parameter_matrix<float>> values, gradients;
+  parameter_store<EigenBackend<float>> list;
   explicit fake_parameters(std::size_t bytes) {
-    std::size_t left = bytes / sizeof(float);
-    while (left > 0) {
+    std::size_t left = bytes / sizeof(float), count = 0;
+    for (std::size_t n = left; n > 0; n -= std::min<std::size_t>(n, (1u << 20) / sizeof(float))) ++count;
+    values.resize(count);  // (the parameters point at these: no reallocation after)
+    gradients.resize(count);
+    for (std::size_t i = 0; left > 0; ++i) {
       const std::size_t n = std::min<std::size_t>(left, (1u << 20) / sizeof(float));
-      values.emplace_back(matrix_f::Zero(static_cast<Index>(n), 1));
-      gradients.emplace_back(matrix_f::Constant(static_cast<Index>(n), 1, 1.0f));
+      values[i].resize(static_cast<Index>(n), 1);
+      values[i].setZero();
+      gradients[i].resize(static_cast<Index>(n), 1);
+      gradients[i].setConstant(1.0f);
+      list.add({"p" + std::to_string(i), &values[i], &gradients[i]});
       left -= n;
     }
-    for (std::size_t i = 0; i < values.size(); ++i) list.push_back({"p" + std::to_string(i), &values[i], &gradients[i]});
+    list.place();
   }
 };
 

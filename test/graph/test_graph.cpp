@@ -63,7 +63,10 @@ TEST_CASE("Shared applies one set of weights to every slice, and gradients add u
   separate.build(8, 99);
   auto& sp = shared.parameters();
   auto& bp = separate.parameters();
-  for (std::size_t k = 0; k < 2; ++k) *bp[k].value = *bp[k + 2].value = *sp[k].value;
+  for (std::size_t k = 0; k < 2; ++k) {
+    *bp[k].value = *sp[k].value;
+    *bp[k + 2].value = *sp[k].value;
+  }
 
   const matrix_d x = random_matrix(8, 5, 2);
   CHECK(shared.forward(x).isApprox(separate.forward(x), 1e-14));

@@ -18,6 +18,27 @@ using B = strata::EigenBackend<double>;
 
 namespace {
 
+/// A tensor and its gradient in plain matrices: what optimizers see of a model's parameter,
+/// without a model.
+template <class Backend>
+struct plain_parameter {
+  std::string name;
+  typename Backend::matrix* value;
+  typename Backend::matrix* gradient;
+  strata::parameter_group group{};
+};
+
+/// Whole-tensor optimizer slices over plain matrices (as a model's parameter store hands out).
+template <class Backend>
+std::vector<strata::parameter_slice<Backend>> slices_of(const std::vector<plain_parameter<Backend>>& list) {
+  std::vector<strata::parameter_slice<Backend>> slices;
+  for (std::size_t k = 0; k < list.size(); ++k) {
+    const auto& p = list[k];
+    slices.push_back({p.name, p.value->data(), p.gradient->data(), p.value->rows(), p.value->cols(), 0, k, p.group});
+  }
+  return slices;
+}
+
 /// One model parameter "p" with a settable gradient.
 struct one_weight {
   matrix_d value, gradient;
@@ -27,8 +48,8 @@ struct one_weight {
     strata::Index k = 0;
     for (double x : w) value(k++, 0) = x;
     gradient = matrix_d::Zero(value.rows(), 1);
-    std::vector<strata::parameter<B>> whole{{"p", &value, &gradient}};
-    params = strata::whole_slices(whole);
+    std::vector<plain_parameter<B>> whole{{"p", &value, &gradient}};
+    params = slices_of(whole);
   }
   double w(strata::Index i = 0) const { return value(i, 0); }
   void set_gradient(std::initializer_list<double> g) {
@@ -234,8 +255,8 @@ TEST_CASE("Adam's vectorised step equals the element-by-element rule bit for bit
     INFO("decoupled " << md.decoupled << ", beta1 " << md.beta1 << ", weight_decay " << md.weight_decay);
     strata::matrix_f value(n, 1), gradient(n, 1);
     for (strata::Index i = 0; i < n; ++i) value(i, 0) = 0.01f * static_cast<float>(i % 97) - 0.4f;
-    std::vector<strata::parameter<F>> whole{{"p", &value, &gradient}};
-    auto params = strata::whole_slices(whole);
+    std::vector<plain_parameter<F>> whole{{"p", &value, &gradient}};
+    auto params = slices_of(whole);
     const strata::Adam spec{1e-3, md.beta1, 0.999, 1e-8, md.weight_decay};
     strata::adam_optimizer<F> opt = md.decoupled
         ? strata::adam_optimizer<F>(strata::AdamW{spec.lr, spec.beta1, spec.beta2, spec.eps, spec.weight_decay}, params)
@@ -407,8 +428,8 @@ TEST_CASE("Optimizers work in single precision", "[optim]") {
   strata::matrix_f w(1, 1), g(1, 1);
   w << 1.0f;
   g << 0.5f;
-  std::vector<strata::parameter<F>> whole{{"p", &w, &g}};
-  auto params = strata::whole_slices(whole);
+  std::vector<plain_parameter<F>> whole{{"p", &w, &g}};
+  auto params = slices_of(whole);
   strata::optimizer_t<strata::AdamW, F> opt(strata::AdamW{}, params);
   opt.step(params, 0.1);
   CHECK(w(0, 0) == Approx(0.899).epsilon(1e-6));  // 1 * (1 - 0.1 * 0.01) - 0.1
@@ -579,8 +600,8 @@ TEST_CASE("clip_grad_norm rescales all gradients to a global norm", "[optim][cli
   matrix_d g1(1, 1), g2(2, 1);
   g1 << 3.0;
   g2 << 0.0, -4.0;
-  std::vector<strata::parameter<B>> whole{{"a", &w1, &g1}, {"b", &w2, &g2}};
-  auto params = strata::whole_slices(whole);
+  std::vector<plain_parameter<B>> whole{{"a", &w1, &g1}, {"b", &w2, &g2}};
+  auto params = slices_of(whole);
 
   SECTION("it returns the norm before clipping and scales by max_norm / (norm + 1e-6)") {
     CHECK(strata::clip_grad_norm(params, 1.0) == Approx(5.0));
@@ -662,9 +683,9 @@ TEST_CASE("Norm clipping leaves frozen groups out of the norm and alone", "[opti
   g1 << 3.0;
   g2 << 0.0, -4.0;
   g3 << 100.0;
-  std::vector<strata::parameter<B>> whole{{"a", &w1, &g1}, {"b", &w2, &g2}, {"frozen", &w3, &g3}};
+  std::vector<plain_parameter<B>> whole{{"a", &w1, &g1}, {"b", &w2, &g2}, {"frozen", &w3, &g3}};
   whole[2].group.lr_scale = 0.0;
-  auto slices = strata::whole_slices(whole);
+  auto slices = slices_of(whole);
   CHECK(strata::clip_grad_norm(slices, 1.0) == Approx(5.0));
   CHECK(g1(0, 0) == Approx(3.0 / (5.0 + 1e-6)));
   CHECK(g3(0, 0) == 100.0);

@@ -69,7 +69,7 @@ template <class Trainer>
 std::vector<float> whole_weights(Trainer& t) {
   std::vector<float> w;
   for (auto& p : t.model().parameters())
-    t.strategy().template with_whole<EigenBackend<float>>(p.split, *p.value, [&](matrix_f& m) {
+    t.strategy().template with_whole<EigenBackend<float>>(p.split, *p.value, [&](auto& m) {
       w.insert(w.end(), m.data(), m.data() + m.size());
     });
   return w;

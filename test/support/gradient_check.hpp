@@ -62,7 +62,7 @@ void check_gradients(const Spec& spec, Index input_width, Index batch, std::uint
     INFO(what << ": analytic " << a << ", numeric " << n);
     CHECK(std::abs(a - n) / scale < options.tolerance);
   };
-  auto probe = [&](matrix_d& m, const matrix_d& grad, const std::string& name) {
+  auto probe = [&](auto& m, const matrix_d& grad, const std::string& name) {
     const Index n = m.size();
     const Index stride = std::max<Index>(1, n / options.max_entries_per_tensor);
     for (Index i = 0; i < n; i += stride) {

@@ -7,9 +7,14 @@
 /// Every backend offers the same small interface, which is all that layers, losses and
 /// optimizers use. The contract, for a backend `B`:
 ///   B::scalar, B::matrix          element type; column-major `rows x cols` storage
+///   B::parameter_matrix           storage of a parameter tensor or gradient: owns its elements
+///                                 while a layer builds, then `place(ptr)` moves them into the
+///                                 model's contiguous buffers (core/parameter_store.hpp); every
+///                                 function below takes it wherever it takes a matrix
 ///   B::data(m), B::resize(m,r,c)  raw pointer (device pointer on a GPU); shape change
 ///   B::fill, B::copy              constant fill; deep copy (resizes the target)
 ///   B::upload, B::download        host_matrix <-> B::matrix
+///   B::copy_to_host, copy_from_host   n elements between raw backend and host addresses
 ///   B::for_each(n, f)             f(i) for i in [0, n), any order, possibly in parallel;
 ///                                 f captures raw pointers by value and is marked STRATA_HD
 ///   B::for_each_element(r, c, f)  f(row, col) for every element of an r x c matrix, any order
@@ -26,6 +31,7 @@
 #include "../core/config.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
+#include "host_parameter_matrix.hpp"
 
 namespace strata {
 
@@ -36,26 +42,41 @@ struct EigenBackend {
   using scalar = T;
   /// Column-major `rows x cols` storage.
   using matrix = host_matrix<T>;
+  /// A parameter tensor or gradient (host_parameter_matrix.hpp). The functions below are
+  /// templates over the matrix type so that they take it as it is: converting it to `matrix`
+  /// would copy it.
+  using parameter_matrix = host_parameter_matrix<T>;
 
   static constexpr const char* name() { return "eigen"; }
 
-  static T* data(matrix& m) { return m.data(); }
-  static const T* data(const matrix& m) { return m.data(); }
+  template <class M>
+  static T* data(M& m) { return m.data(); }
+  template <class M>
+  static const T* data(const M& m) { return m.data(); }
 
   /// Resizes only when the shape changes, so buffers reused every step are allocated once.
-  static void resize(matrix& m, Index rows, Index cols) {
+  template <class M>
+  static void resize(M& m, Index rows, Index cols) {
     if (m.rows() != rows || m.cols() != cols) m.resize(rows, cols);
   }
-  static void fill(matrix& m, T value) { m.setConstant(value); }
-  static void copy(const matrix& from, matrix& to) {
+  template <class M>
+  static void fill(M& m, T value) { m.setConstant(value); }
+  template <class From, class To>
+  static void copy(const From& from, To& to) {
     resize(to, from.rows(), from.cols());
     to = from;
   }
-  static void upload(const host_matrix<T>& from, matrix& to) { copy(from, to); }
-  static void download(const matrix& from, host_matrix<T>& to) {
+  template <class To>
+  static void upload(const host_matrix<T>& from, To& to) { copy(from, to); }
+  template <class From>
+  static void download(const From& from, host_matrix<T>& to) {
     to.resize(from.rows(), from.cols());
     to = from;
   }
+
+  /// `n` elements between backend memory and host memory (one and the same here).
+  static void copy_to_host(const T* from, Index n, T* to) { std::copy(from, from + n, to); }
+  static void copy_from_host(const T* from, Index n, T* to) { std::copy(from, from + n, to); }
 
   /// Calls `f(i)` for every i in [0, n). `f` must not depend on the order of the calls.
   template <class F>
@@ -136,8 +157,8 @@ struct EigenBackend {
   /// `c = alpha * op(a) * op(b) + beta * c`, op = transpose when the flag is set. With beta == 0
   /// `c` is resized and its old content ignored; otherwise it must have the product's shape.
   /// Operands that do not fit throw shape_error (in every build, as on the Thrust backend).
-  static void gemm(T alpha, const matrix& a, bool transpose_a, const matrix& b, bool transpose_b,
-                   T beta, matrix& c) {
+  template <class MA, class MB, class MC>
+  static void gemm(T alpha, const MA& a, bool transpose_a, const MB& b, bool transpose_b, T beta, MC& c) {
     const Index m = transpose_a ? a.cols() : a.rows(), k = transpose_a ? a.rows() : a.cols();
     const Index n = transpose_b ? b.rows() : b.cols();
     if ((transpose_b ? b.cols() : b.rows()) != k)
@@ -161,7 +182,8 @@ struct EigenBackend {
   /// `y` becomes `rows x cols` with every column equal to `bias` (`rows x 1`): a dense layer's
   /// output starts as its bias and the GEMM adds `W X` to it (beta = 1), so the bias costs no
   /// pass of its own.
-  static void repeat_column(const matrix& bias, Index cols, matrix& y) {
+  template <class Bias>
+  static void repeat_column(const Bias& bias, Index cols, matrix& y) {
     if (bias.cols() != 1)
       throw shape_error(detail::concat("EigenBackend::repeat_column: bias is ", shape_string(bias.rows(), bias.cols()),
                                        ", not one column"));
@@ -174,7 +196,8 @@ struct EigenBackend {
 
   /// `out(i) = sum_j x(i, j)` in column order; out becomes `rows x 1`. Threads take blocks of
   /// rows, so each sum has the same order whatever the thread count.
-  static void row_sum(const matrix& x, matrix& out) {
+  template <class Out>
+  static void row_sum(const matrix& x, Out& out) {
     resize(out, x.rows(), 1);
     const Index rows = x.rows(), cols = x.cols();
     constexpr Index block = 64;
@@ -195,8 +218,8 @@ struct EigenBackend {
   }
 
  private:
-  template <class A, class B>
-  static void gemm_into(T alpha, const A& a, const B& b, T beta, matrix& c) {
+  template <class A, class B, class C>
+  static void gemm_into(T alpha, const A& a, const B& b, T beta, C& c) {
     if (beta == T(0)) {  // c already has the product's shape (gemm)
       c.noalias() = alpha * a * b;
     } else {

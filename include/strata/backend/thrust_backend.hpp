@@ -138,6 +138,8 @@ struct ThrustBackend {
   using scalar = T;
   /// Column-major `rows x cols` storage in device memory.
   using matrix = device_matrix<T>;
+  /// Parameter tensors and gradients: device matrices the model places in its buffers.
+  using parameter_matrix = device_matrix<T>;
 
 #if STRATA_THRUST_CUDA
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
@@ -196,6 +198,16 @@ struct ThrustBackend {
     to.resize(from.rows(), from.cols());
     if (from.size() == 0) return;  // (memmove to a null pointer, as in copy)
     thrust::copy(from.begin(), from.end(), to.data());
+  }
+
+  /// `n` elements at device address `from` to host memory `to` (strategies stage spans of the
+  /// parameter buffers through the host for MPI); waits for the kernels that produce them.
+  static void copy_to_host(const T* from, Index n, T* to) {
+    if (n > 0) thrust::copy(thrust::device_ptr<const T>(from), thrust::device_ptr<const T>(from) + n, to);
+  }
+  /// `n` elements from host memory `from` to device address `to`.
+  static void copy_from_host(const T* from, Index n, T* to) {
+    if (n > 0) thrust::copy(from, from + n, thrust::device_ptr<T>(to));
   }
 
   /// Calls `f(i)` for every i in [0, n), in any order and in parallel. `f` is a STRATA_HD lambda

@@ -33,15 +33,17 @@ struct parameter_group {
   bool frozen() const { return lr_scale == 0.0; }
 };
 
-/// A trainable tensor and its gradient, as the model exposes them. The pointers stay valid as
-/// long as the model that produced them lives (models never reallocate parameters after build).
+/// A trainable tensor and its gradient, as the model exposes them: views of the model's two
+/// parameter buffers (parameter_store.hpp) at `offset`. The pointers stay valid as long as the
+/// model that produced them lives (models never reallocate parameters after build).
 template <class Backend>
 struct parameter {
-  std::string name;                      ///< e.g. "model/0:Fork/1:Shared/2:Dense.weight"
-  typename Backend::matrix* value;       ///< the weights
-  typename Backend::matrix* gradient;    ///< d(loss)/d(weights), written by backward
-  row_split split{};                     ///< the rows held here, when model parallelism splits it
-  parameter_group group{};               ///< how it trains (learning-rate multiplier, decay)
+  std::string name;                                ///< e.g. "model/0:Fork/1:Shared/2:Dense.weight"
+  typename Backend::parameter_matrix* value;       ///< the weights
+  typename Backend::parameter_matrix* gradient;    ///< d(loss)/d(weights), written by backward
+  row_split split{};                               ///< the rows held here, when model parallelism splits it
+  parameter_group group{};                         ///< how it trains (learning-rate multiplier, decay)
+  Index offset = 0;  ///< first element of both views in the model's value and gradient buffers
 };
 
 /// What an optimizer updates: a parameter's elements `[offset, offset + rows * cols)` as raw
@@ -97,25 +99,6 @@ inline bool selects(std::string pattern, const std::string& name) {
          glob_match((pattern + "/*").c_str(), path.c_str());
 }
 }  // namespace detail
-
-/// One slice per parameter, each the whole tensor in the layer's own storage.
-template <class B>
-std::vector<parameter_slice<B>> whole_slices(std::vector<parameter<B>>& params) {
-  std::vector<parameter_slice<B>> slices;
-  slices.reserve(params.size());
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    auto& p = params[k];
-    slices.push_back({p.name, B::data(*p.value), B::data(*p.gradient), p.value->rows(), p.value->cols(), 0, k, p.group});
-  }
-  return slices;
-}
-
-/// Copies every parameter's current group into the slices cut from it (groups may change
-/// between steps: a layer thawed after some epochs).
-template <class B>
-void refresh_groups(std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>& params) {
-  for (auto& s : slices) s.group = params[s.parameter].group;
-}
 
 /// Non-trainable state that belongs to the model (checkpointed and broadcast, never optimized).
 template <class Backend>

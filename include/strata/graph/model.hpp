@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../backend/eigen_backend.hpp"
+#include "../core/parameter_store.hpp"
 #include "../layers/layer.hpp"
 
 namespace strata {
@@ -48,7 +49,8 @@ class Model {
     seed_ = seed;
     parameters_.clear();
     buffers_.clear();
-    net_->for_each_parameter([this](const parameter<B>& p) { parameters_.push_back(p); });
+    net_->for_each_parameter([this](const parameter<B>& p) { parameters_.add(p); });
+    parameters_.place();  // every tensor moves into the model's two contiguous buffers
     net_->for_each_buffer([this](const buffer<B>& b) { buffers_.push_back(b); });
     return *this;
   }
@@ -88,8 +90,9 @@ class Model {
     detail::visit_settings(*net_, f);
   }
 
-  /// Every trainable tensor with its gradient, in a fixed order (build order).
-  std::vector<parameter<B>>& parameters() { return parameters_; }
+  /// Every trainable tensor with its gradient, in a fixed order (build order), each a view of
+  /// the model's contiguous value and gradient buffers (core/parameter_store.hpp).
+  parameter_store<B>& parameters() { return parameters_; }
   /// Every non-trainable buffer (e.g. running statistics), in a fixed order.
   std::vector<buffer<B>>& buffers() { return buffers_; }
 
@@ -169,7 +172,7 @@ class Model {
   std::unique_ptr<bind_t<Spec, B>> net_;
   Index input_width_ = 0, output_width_ = 0;
   std::uint64_t seed_ = 0;
-  std::vector<parameter<B>> parameters_;
+  parameter_store<B> parameters_;
   std::vector<buffer<B>> buffers_;
   const matrix* input_ = nullptr;
   pass_info last_pass_;

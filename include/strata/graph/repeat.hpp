@@ -45,7 +45,12 @@ class repeat_layer {
  public:
   using matrix = typename B::matrix;
 
-  explicit repeat_layer(const Repeat<N, Net>& spec) : blocks_(N, bind_t<Net, B>(spec.block)) {}
+  // Each block is constructed from the spec (layers are not copied: their parameters are
+  // placed in the model's buffers).
+  explicit repeat_layer(const Repeat<N, Net>& spec) {
+    blocks_.reserve(N);
+    for (std::size_t i = 0; i < N; ++i) blocks_.emplace_back(spec.block);
+  }
 
   Index build(build_context& ctx, Index width) {
     for (std::size_t i = 0; i < N; ++i) {

@@ -22,7 +22,7 @@
 
 #include "../core/error.hpp"
 #include "../core/hash.hpp"
-#include "../core/parameter.hpp"
+#include "../core/parameter_store.hpp"
 #include "../core/parse.hpp"
 #include "../core/tensor.hpp"
 #include "state_file.hpp"
@@ -36,8 +36,8 @@ inline constexpr int model_state_version = 2;
 /// How to see a parameter whole: `f(whole matrix)` for a tensor this process holds all of. A
 /// strategy's `with_whole` does the same for tensors split across a model-parallel group.
 struct held_whole {
-  template <class B, class F>
-  void with_whole(const row_split& split, typename B::matrix& m, F&& f) const {
+  template <class B, class M, class F>
+  void with_whole(const row_split& split, M& m, F&& f) const {
     if (split.split())
       throw config_error("model state: a tensor split across model-parallel ranks needs the strategy to gather it "
                          "(save through the trainer's checkpoint instead)");
@@ -52,13 +52,13 @@ template <class ModelT, class Whole = held_whole>
 void write_model_state(state_file& file, ModelT& model, Whole&& whole = {}, bool keep_tensors = true) {
   using B = typename ModelT::backend;
   host_matrix<typename B::scalar> host;
-  const auto add = [&](const std::string& key, typename B::matrix& m) {
+  const auto add = [&](const std::string& key, auto& m) {
     if (!keep_tensors) return;
     B::download(m, host);
     file.add(key, host);
   };
   for (auto& p : model.parameters())
-    whole.template with_whole<B>(p.split, *p.value, [&](typename B::matrix& m) { add("parameter/" + p.name, m); });
+    whole.template with_whole<B>(p.split, *p.value, [&](auto& m) { add("parameter/" + p.name, m); });
   for (auto& b : model.buffers()) add("buffer/" + b.name, *b.value);
   model.for_each_setting([&](const std::string& name, double& value) {
     file.meta["setting/" + name] = detail::concat(std::setprecision(17), value);
@@ -98,7 +98,7 @@ std::uint64_t weights_checksum(ModelT& model, Whole&& whole = {}) {
   std::uint64_t h = fnv1a64_offset;
   host_matrix<typename B::scalar> host;
   for (auto& p : model.parameters())
-    whole.template with_whole<B>(p.split, *p.value, [&](typename B::matrix& m) {
+    whole.template with_whole<B>(p.split, *p.value, [&](auto& m) {
       B::download(m, host);
       h = fnv1a64(host.data(), sizeof(typename B::scalar) * static_cast<std::size_t>(host.size()), h);
     });
@@ -163,7 +163,7 @@ class checked_model_state {
   void apply(bool with_groups, Whole&& whole = {}) {
     host_matrix<typename B::scalar> host;
     for (auto& p : model_.parameters())
-      whole.template with_whole<B>(p.split, *p.value, [&](typename B::matrix& m) {
+      whole.template with_whole<B>(p.split, *p.value, [&](auto& m) {
         state_file::extract(*file_.find("parameter/" + p.name), host);
         B::upload(host, m);
       });

@@ -38,8 +38,8 @@ class batch_norm_layer {
   Index build(build_context& ctx, Index width) {
     path_ = ctx.path();
     require_width(path_, width);
-    for (matrix* m : {&gamma_, &beta_, &gamma_grad_, &beta_grad_, &running_mean_, &running_var_, &mean_, &inv_std_})
-      B::resize(*m, width, 1);
+    for (auto* m : {&gamma_, &beta_, &gamma_grad_, &beta_grad_}) B::resize(*m, width, 1);
+    for (matrix* m : {&running_mean_, &running_var_, &mean_, &inv_std_}) B::resize(*m, width, 1);
     B::fill(gamma_, T(1));
     B::fill(beta_, T(0));
     B::fill(gamma_grad_, T(0));
@@ -143,7 +143,8 @@ class batch_norm_layer {
   double eps_, momentum_;
   bool training_ = true;
   std::string path_;
-  matrix gamma_, beta_, gamma_grad_, beta_grad_, running_mean_, running_var_;
+  typename B::parameter_matrix gamma_, beta_, gamma_grad_, beta_grad_;
+  matrix running_mean_, running_var_;
   matrix mean_, inv_std_, normalized_, output_, input_grad_;
 };
 

@@ -15,7 +15,8 @@ class dense_layer;
 namespace detail {
 /// Checks a dense layer's widths and draws its whole `width x inputs` weight matrix from the
 /// layer's initialisation stream: every dense-like layer (Dense, SparseInputDense) draws the same
-/// weights for the same seed and position. Returns the layer's path.
+/// weights for the same seed and position. Returns the layer's path. (The draw goes to a plain
+/// matrix: a model-parallel layer keeps only some rows of it.)
 template <class B>
 std::string draw_dense_weight(build_context& ctx, Index width, Index inputs, Init init, typename B::matrix& weight) {
   std::string path = ctx.path();
@@ -29,8 +30,8 @@ std::string draw_dense_weight(build_context& ctx, Index width, Index inputs, Ini
 /// A dense layer's zeroed state besides its weights: the weight gradient (`rows x inputs`) and,
 /// when it has one, the bias and its gradient (`rows x 1`).
 template <class B>
-void zero_dense_state(typename B::matrix& weight_grad, typename B::matrix& bias, typename B::matrix& bias_grad, Index rows,
-                      Index inputs, bool with_bias) {
+void zero_dense_state(typename B::parameter_matrix& weight_grad, typename B::parameter_matrix& bias,
+                      typename B::parameter_matrix& bias_grad, Index rows, Index inputs, bool with_bias) {
   using T = typename B::scalar;
   B::resize(weight_grad, rows, inputs);
   B::fill(weight_grad, T(0));
@@ -75,14 +76,16 @@ class dense_layer {
   explicit dense_layer(const Dense<W>& spec) : width_(spec.width), init_(spec.init), bias_(spec.bias) {}
 
   Index build(build_context& ctx, Index input_width) {
-    path_ = detail::draw_dense_weight<B>(ctx, width_, input_width, init_, weight_);
+    matrix whole;
+    path_ = detail::draw_dense_weight<B>(ctx, width_, input_width, init_, whole);
     partition_ = ctx.partition() != nullptr && ctx.partition()->splits(width_) ? ctx.partition() : nullptr;
     split_ = {};
     if (partition_ != nullptr) {
       // The whole matrix is drawn first, so a split model starts from the unsplit one's weights.
       split_ = partition_->rows_of(partition_->rank(), width_);
-      matrix whole = std::move(weight_);
       detail::take_rows<B>(whole, split_, weight_);
+    } else {
+      B::copy(whole, weight_);
     }
     detail::zero_dense_state<B>(weight_grad_, bias_value_, bias_grad_, local_rows(), input_width, bias_);
     return width_;
@@ -133,7 +136,7 @@ class dense_layer {
   void for_each_buffer(F&&) {}
 
   /// The weights held here: all of W, or this rank's rows when the layer is split.
-  const matrix& weight() const { return weight_; }
+  const typename B::parameter_matrix& weight() const { return weight_; }
   const std::string& path() const { return path_; }
   /// The rows of W held here (`split()` false when the layer is whole).
   const row_split& split() const { return split_; }
@@ -145,7 +148,7 @@ class dense_layer {
   std::string path_;
   row_partition* partition_ = nullptr;
   row_split split_;
-  matrix weight_, weight_grad_, bias_value_, bias_grad_;
+  typename B::parameter_matrix weight_, weight_grad_, bias_value_, bias_grad_;
   matrix output_, input_grad_;
   matrix local_output_, local_dy_;   // this rank's rows (split layers only)
   host_matrix<T> gathered_;          // all-gather scratch (split layers only)

@@ -36,7 +36,7 @@ class layer_norm_layer {
   Index build(build_context& ctx, Index width) {
     path_ = ctx.path();
     require_width(path_, width);
-    for (matrix* m : {&gamma_, &beta_, &gamma_grad_, &beta_grad_}) B::resize(*m, width, 1);
+    for (auto* m : {&gamma_, &beta_, &gamma_grad_, &beta_grad_}) B::resize(*m, width, 1);
     B::fill(gamma_, T(1));
     B::fill(beta_, T(0));
     B::fill(gamma_grad_, T(0));
@@ -122,7 +122,8 @@ class layer_norm_layer {
  private:
   double eps_;
   std::string path_;
-  matrix gamma_, beta_, gamma_grad_, beta_grad_, inv_std_, normalized_, output_, input_grad_;
+  typename B::parameter_matrix gamma_, beta_, gamma_grad_, beta_grad_;
+  matrix inv_std_, normalized_, output_, input_grad_;
 };
 
 }  // namespace strata

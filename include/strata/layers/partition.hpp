@@ -55,9 +55,6 @@ class row_partition {
 
 namespace detail {
 
-/// True when `B::matrix` lives in host memory (collectives can use its storage directly).
-template <class B>
-inline constexpr bool host_storage = std::is_same_v<typename B::matrix, host_matrix<typename B::scalar>>;
 
 /// Sums `m` over the group in place (staged through host memory for device backends).
 template <class B>
@@ -74,8 +71,8 @@ void all_reduce_rows(row_partition& group, typename B::matrix& m) {
 
 /// Stacks every rank's rows (`local`: this rank's `rows x n`) into `whole` (`whole_rows x n`).
 /// `gathered` is scratch reused between calls.
-template <class B>
-void all_gather_rows(row_partition& group, const typename B::matrix& local, Index whole_rows,
+template <class B, class Local>
+void all_gather_rows(row_partition& group, const Local& local, Index whole_rows,
                      host_matrix<typename B::scalar>& gathered, typename B::matrix& whole) {
   using T = typename B::scalar;
   const Index n = local.cols();
@@ -109,8 +106,8 @@ void all_gather_rows(row_partition& group, const typename B::matrix& local, Inde
 }
 
 /// Copies rows [split.offset, split.offset + split.rows) of `whole` into `local`.
-template <class B>
-void take_rows(const typename B::matrix& whole, const row_split& split, typename B::matrix& local) {
+template <class B, class Local>
+void take_rows(const typename B::matrix& whole, const row_split& split, Local& local) {
   using T = typename B::scalar;
   if constexpr (host_storage<B>) {
     B::resize(local, split.rows, whole.cols());

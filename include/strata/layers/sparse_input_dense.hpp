@@ -85,7 +85,9 @@ class sparse_input_dense_layer {
   explicit sparse_input_dense_layer(const SparseInputDense<W>& spec) : width_(spec.width), init_(spec.init), bias_(spec.bias) {}
 
   Index build(build_context& ctx, Index input_width) {
-    path_ = detail::draw_dense_weight<B>(ctx, width_, input_width, init_, weight_);
+    matrix whole;
+    path_ = detail::draw_dense_weight<B>(ctx, width_, input_width, init_, whole);
+    B::copy(whole, weight_);
     detail::zero_dense_state<B>(weight_grad_, bias_value_, bias_grad_, width_, input_width, bias_);
     return width_;
   }
@@ -162,7 +164,7 @@ class sparse_input_dense_layer {
   template <class F>
   void for_each_buffer(F&&) {}
 
-  const matrix& weight() const { return weight_; }
+  const typename B::parameter_matrix& weight() const { return weight_; }
   /// Non-zero inputs of the last forward pass (its cost is proportional to this).
   Index nonzeros() const { return sample_start_.empty() ? 0 : sample_start_.back(); }
 
@@ -282,7 +284,7 @@ class sparse_input_dense_layer {
   Init init_;
   bool bias_;
   std::string path_;
-  matrix weight_, weight_grad_, bias_value_, bias_grad_;
+  typename B::parameter_matrix weight_, weight_grad_, bias_value_, bias_grad_;
   matrix output_, input_grad_;
   std::vector<Index> sample_start_, inputs_, input_start_, by_input_sample_, fill_;
   std::vector<std::uint64_t> nonzero_bits_;  // per sample, one bit per input

@@ -6,10 +6,14 @@
 ///
 ///   int rank() const; int size() const;
 ///   all_reduce_sum(T* data, n)                        in place, every rank gets the sum
-///   iall_reduce_sum(shared_ptr<vector<T>>) -> request  non-blocking, in place; request.wait() /
-///                                                     .test(); the request owns the buffer
+///   iall_reduce_sum(T* data, n, keep_alive) -> request  non-blocking, in place; request.wait() /
+///                                                     .test(); the request holds `keep_alive`
+///                                                     (a shared_ptr owning data) until MPI is done
+///   iall_reduce_sum(shared_ptr<vector<T>>) -> request  the same over a vector it keeps
 ///   reduce_scatter_sum(const T* in, T* out, counts)   rank r gets the sum of block r (counts[r])
 ///   all_gather(const T* in, T* out, counts)           rank r contributes counts[r] values
+///   all_gather_in_place(T* data, counts)              the same, each rank's values already at
+///                                                     their place in `data`
 ///   broadcast(T* data, n, root)
 ///   all_to_all(const T* in, T* out, n)                n values to and from every rank
 ///   send(const T* data, n, dest, tag) / recv(T* data, n, source, tag)
@@ -71,6 +75,10 @@ class SerialCommunicator {
   template <class T>
   void all_reduce_sum(T*, std::size_t) {}
   template <class T>
+  request iall_reduce_sum(T*, std::size_t, std::shared_ptr<const void>) {
+    return {};
+  }
+  template <class T>
   request iall_reduce_sum(std::shared_ptr<std::vector<T>>) {
     return {};
   }
@@ -81,6 +89,10 @@ class SerialCommunicator {
   template <class T>
   void all_gather(const T* in, T* out, const std::vector<std::size_t>& counts) {
     copy(in, out, counts.at(0));
+  }
+  template <class T>
+  void all_gather_in_place(T*, const std::vector<std::size_t>& counts) {
+    if (counts.size() != 1) throw config_error(detail::concat("SerialCommunicator: ", counts.size(), " counts for one rank"));
   }
   template <class T>
   void broadcast(T*, std::size_t, int root) {

@@ -5,10 +5,11 @@
 ///
 /// Two ways to sum, chosen by type (`BucketedOverlap`, `DeterministicTree`) or at run time by
 /// `data_parallel_options::deterministic`:
-///   * fast (default): the rank's columns go through one forward/backward; gradients are cut into
-///     fixed buckets (about `bucket_bytes` each, in the order backward announced the gradients
-///     on the first step; reverse build order until then) and each bucket's
-///     non-blocking all-reduce starts as soon as backward has written its last gradient, so
+///   * fast (default): the rank's columns go through one forward/backward; the model's gradient
+///     buffer (core/parameter_store.hpp) is cut into buckets, spans of about `bucket_bytes` of
+///     parameters adjacent in the buffer, ordered as backward announced the gradients on the
+///     first step (reverse build order until then); each bucket's non-blocking all-reduce works
+///     in place on its span and starts as soon as backward has written its last gradient, so
 ///     communication overlaps the rest of backward. Results match serial training to float
 ///     rounding (MPI and the GEMMs sum in an order that depends on the rank count).
 ///   * deterministic: the global batch is cut into `blocks` equal sample blocks (a power of two);
@@ -25,10 +26,10 @@
 /// other frameworks), so a BatchNorm model is not bit-for-bit the serial one; running statistics
 /// are averaged over ranks after every step so all ranks evaluate the same model.
 ///
-/// `ShardedOptimizer` / `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the flattened parameters; gradients
-/// are reduce-scattered to their owner, the owner alone runs the optimizer on its slice (so the
-/// optimizer state per rank falls as 1/P), and the updated slices are all-gathered into every
-/// rank's weights. The optimizer gets one slice per tensor piece in its shard (with the tensor's
+/// `ShardedOptimizer` / `shard_optimizer` (ZeRO stage 1): each rank owns 1/P of the model's
+/// parameter buffers; gradients are reduce-scattered to their owner, the owner alone runs the
+/// optimizer on its shard, in the value buffer itself (so the optimizer state per rank falls as
+/// 1/P), and the updated shards are all-gathered in place into every rank's value buffer. The optimizer gets one slice per tensor piece in its shard (with the tensor's
 /// group), so per-group rates, frozen groups and norm clipping (one all-reduce of the squared
 /// norm) give the same update as without sharding.
 /// Checkpoints hold the optimizer state in the unsharded, per-parameter layout, so they move
@@ -36,8 +37,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <functional>
 #include <memory>
 #include <type_traits>
 #include <string>
@@ -48,7 +47,7 @@
 #include "../backend/eigen_backend.hpp"
 #include "../core/error.hpp"
 #include "../core/hash.hpp"
-#include "../core/parameter.hpp"
+#include "../core/parameter_store.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
 #include "../optim/clip.hpp"
@@ -160,15 +159,18 @@ class DataParallel : public Serial, private gradient_listener {
   /// Broadcasts rank 0's parameters and buffers after checking that every rank has the same
   /// model layout and settings; lays out the gradient buckets.
   template <class B>
-  void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
+  void synchronize(parameter_store<B>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
     const std::uint64_t mode = mix64(deterministic() + 2u * sharded()) ^
                                mix64(static_cast<std::uint64_t>(options_.blocks) + 0x100u) ^ mix64(options_.bucket_bytes + 0x200u);
     check_agreement(layout_signature(params, buffers) ^ (settings * 0x9E3779B97F4A7C15ull) ^ mode,
                     "built a different model or uses different settings (model layout, batch size, seeds, optimizer "
                     "or parallel mode)");
-    for (auto& p : params) broadcast_matrix<B>(*p.value);
+    // Every weight of the model in one broadcast: the value buffer is one span.
+    const auto n = static_cast<std::size_t>(params.buffer_size());
+    float* values = on_host<B>(params.values(), n);
+    comm_.broadcast(values, n, 0);
+    back_from_host<B>(values, n, params.values());
     for (auto& b : buffers) broadcast_matrix<B>(*b.value);
-    // Buckets only serve fast mode; the other modes must not pay for a gradient-sized copy.
     if (!deterministic() && !sharded() && ranks() > 1) plan_buckets(params);
   }
 
@@ -178,25 +180,23 @@ class DataParallel : public Serial, private gradient_listener {
   }
 
   /// What the optimizer updates: every parameter whole, or with sharding the pieces of the
-  /// parameters that fall in this rank's shard, one slice per tensor (so groups and per-tensor
-  /// rules apply), pointing into the shard buffers.
+  /// parameters that fall in this rank's shard of the buffers, one slice per tensor (so groups
+  /// and per-tensor rules apply): weights in the model's value buffer itself, gradients in the
+  /// shard's reduced gradient.
   template <class B>
-  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) {
+  std::vector<parameter_slice<B>> optimizer_slices(parameter_store<B>& params) {
     if (!sharded()) return whole_slices(params);
     if constexpr (!std::is_same_v<B, EigenBackend<float>>) {
       throw config_error("DataParallel: optimizer sharding needs EigenBackend<float>");
     } else {
-      if (!shard_planned_) plan_shard(params);
+      plan_shard(params);
       std::vector<parameter_slice<B>> slices;
-      const std::size_t begin = shard_size_ * static_cast<std::size_t>(rank()), end = begin + shard_size_;
-      std::size_t offset = 0;
+      const Index begin = shard_begin(), end = begin + static_cast<Index>(shard_counts_[static_cast<std::size_t>(rank())]);
       for (std::size_t k = 0; k < params.size(); ++k) {
-        const auto n = static_cast<std::size_t>(params[k].value->size());
-        const std::size_t from = std::max(begin, offset), to = std::min(end, offset + n);
+        const Index offset = params[k].offset, from = std::max(begin, offset), to = std::min(end, offset + params[k].value->size());
         if (from < to)
-          slices.push_back({params[k].name, shard_value_.data() + (from - begin), shard_grad_.data() + (from - begin),
-                            static_cast<Index>(to - from), 1, static_cast<Index>(from - offset), k, params[k].group});
-        offset += n;
+          slices.push_back({params[k].name, params.values() + from, shard_grad_.data() + (from - begin), to - from, 1,
+                            from - offset, k, params[k].group});
       }
       return slices;
     }
@@ -205,19 +205,18 @@ class DataParallel : public Serial, private gradient_listener {
   /// The squared norm of the gradients that train: with sharding each rank holds disjoint
   /// pieces, so one all-reduce of a scalar sums them; otherwise every rank holds them all.
   template <class B>
-  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>&) {
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const parameter_store<B>&) {
     double sum = strata::squared_gradient_norm(slices);
     if (sharded() && ranks() > 1) comm_.all_reduce_sum(&sum, 1);
     return sum;
   }
 
-  /// With sharding: every rank's updated slice is gathered into every rank's weights.
+  /// With sharding: every rank's updated shard of the value buffer is gathered, in place, into
+  /// every rank's value buffer.
   template <class B>
-  void after_step(std::vector<parameter<B>>& params) {
-    if (!sharded()) return;
-    std::vector<float>& flat = flat_scratch();
-    comm_.all_gather(shard_value_.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
-    unflatten<B>(flat, params, &parameter<B>::value);
+  void after_step(parameter_store<B>& params) {
+    if constexpr (std::is_same_v<B, EigenBackend<float>>)
+      if (sharded()) comm_.all_gather_in_place(params.values(), shard_counts_);
   }
 
   /// Calls f(name, matrix&) for the optimizer's state in the unsharded layout ("<parameter>.<state>");
@@ -225,53 +224,47 @@ class DataParallel : public Serial, private gradient_listener {
   /// first and whatever f leaves in them (a checkpoint being loaded) is scattered back.
   /// Collective with sharding.
   template <class Optimizer, class B, class F>
-  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
+  void for_each_optimizer_state(Optimizer& optimizer, parameter_store<B>& params, F&& f) {
     if (!sharded()) return optimizer.for_each_state(f);
     if constexpr (std::is_same_v<B, EigenBackend<float>>) {
-      // The optimizer lists its tensors slice by slice, kind by kind; this rank's slices of one
-      // kind, end to end, are its shard of that state.
+      // The optimizer lists its state slice by slice, kind by kind; a slice's piece of one kind
+      // sits where the slice sits in the buffers.
       const std::size_t kinds = optimizer.state_kinds().size();
       std::vector<typename B::matrix*> tensors;
       optimizer.for_each_state([&](const std::string&, typename B::matrix& m) { tensors.push_back(&m); });
-      const auto for_each_piece = [&](std::size_t kind, auto&& copy) {
-        std::size_t at = 0;
-        for (std::size_t j = kind; j < tensors.size(); j += kinds) at += copy(*tensors[j], at);
-      };
-      std::vector<float> mine(shard_size_, 0.0f), flat(shard_size_ * static_cast<std::size_t>(ranks()));
+      const auto slices = optimizer_slices(params);
+      const auto n = static_cast<std::size_t>(params.buffer_size());
+      const auto at = [&](const parameter_slice<B>& s) { return static_cast<std::size_t>(params[s.parameter].offset + s.offset); };
+      std::vector<float> mine(shard_size_, 0.0f), flat(n, 0.0f);
       typename B::matrix whole;
       for (std::size_t kind = 0; kind < kinds; ++kind) {
-        for_each_piece(kind, [&](typename B::matrix& m, std::size_t at) {
-          std::memcpy(mine.data() + at, m.data(), sizeof(float) * static_cast<std::size_t>(m.size()));
-          return static_cast<std::size_t>(m.size());
-        });
-        comm_.all_gather(mine.data(), flat.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
-        std::size_t offset = 0;
+        for (std::size_t j = 0; j < slices.size(); ++j) {
+          const auto& m = *tensors[j * kinds + kind];
+          std::copy(m.data(), m.data() + m.size(), mine.data() + (at(slices[j]) - static_cast<std::size_t>(shard_begin())));
+        }
+        comm_.all_gather(mine.data(), flat.data(), shard_counts_);
         for (auto& p : params) {
           whole.resize(p.value->rows(), p.value->cols());
-          const auto n = static_cast<std::size_t>(whole.size());
-          std::memcpy(whole.data(), flat.data() + offset, sizeof(float) * n);
+          std::copy(flat.data() + p.offset, flat.data() + p.offset + whole.size(), whole.data());
           f(p.name + "." + optimizer.state_kinds()[kind], whole);
-          std::memcpy(flat.data() + offset, whole.data(), sizeof(float) * n);
-          offset += n;
+          std::copy(whole.data(), whole.data() + whole.size(), flat.data() + p.offset);
         }
-        const float* back = flat.data() + shard_size_ * static_cast<std::size_t>(rank());
-        for_each_piece(kind, [&](typename B::matrix& m, std::size_t at) {
-          std::memcpy(m.data(), back + at, sizeof(float) * static_cast<std::size_t>(m.size()));
-          return static_cast<std::size_t>(m.size());
-        });
+        for (std::size_t j = 0; j < slices.size(); ++j) {
+          auto& m = *tensors[j * kinds + kind];
+          std::copy(flat.data() + at(slices[j]), flat.data() + at(slices[j]) + m.size(), m.data());
+        }
       }
     }
   }
 
   /// After each block's backward (deterministic mode: adds the block to the local tree).
   template <class B>
-  void block_done(std::vector<parameter<B>>& params) {
+  void block_done(parameter_store<B>& params) {
     if (!deterministic()) return;
-    if (tree_.empty()) {
+    const auto n = static_cast<std::size_t>(params.buffer_size());
+    if (tree_.empty() || tree_elements_ != n) {
       // log2(blocks) + 1 partial sums at most, each padded to whole slices for the all-to-all;
       // allocated once (fresh pages every step would cost more than the additions).
-      std::size_t n = 0;
-      for (auto& p : params) n += static_cast<std::size_t>(p.gradient->size());
       const auto p = static_cast<std::size_t>(ranks());
       std::size_t levels = 1;
       for (Index b = 1; b < options_.blocks; b *= 2) ++levels;
@@ -279,41 +272,39 @@ class DataParallel : public Serial, private gradient_listener {
       slices_.assign(tree_[0].size(), 0.0f);
       levels_.assign(levels, 0);
       used_ = 0;
+      tree_elements_ = n;
     }
+    const float* g = on_host<B>(params.gradients(), n);
     // The new block is the right neighbour of a level-0 partial sum, or starts one.
     if (used_ > 0 && levels_[used_ - 1] == 0) {
-      add_gradients<B>(params, tree_[used_ - 1].data());
+      float* out = tree_[used_ - 1].data();
+      for (std::size_t i = 0; i < n; ++i) out[i] = out[i] + g[i];
       levels_[used_ - 1] = 1;
     } else {
-      copy_gradients<B>(params, tree_[used_].data());
+      std::copy(g, g + n, tree_[used_].data());
       levels_[used_++] = 0;
     }
     while (used_ >= 2 && levels_[used_ - 2] == levels_[used_ - 1]) {  // left + right, as in the tree
       float* left = tree_[used_ - 2].data();
       const float* right = tree_[used_ - 1].data();
-      for (std::size_t i = 0, n = tree_[0].size(); i < n; ++i) left[i] = left[i] + right[i];
+      for (std::size_t i = 0; i < n; ++i) left[i] = left[i] + right[i];
       ++levels_[used_ - 2];
       --used_;
     }
   }
 
-  /// Makes every parameter's gradient the sum over ranks.
+  /// Makes every parameter's gradient the sum over ranks (with sharding: this rank's shard of it).
   template <class B>
-  void reduce_gradients(std::vector<parameter<B>>& params) {
-    if (sharded()) {
-      if (!shard_planned_) plan_shard(params);
-      // The owner's optimizer starts from the current weights of its slice (and only those are read).
-      copy_slice_out<B>(params, shard_size_ * static_cast<std::size_t>(rank()), shard_value_.data(), shard_size_);
-    }
+  void reduce_gradients(parameter_store<B>& params) {
+    if (sharded()) plan_shard(params);
     if (deterministic()) return reduce_deterministic<B>(params);
     if (sharded()) {
-      std::vector<float>& flat = flat_scratch();
-      copy_gradients<B>(params, flat.data());
-      comm_.reduce_scatter_sum(flat.data(), shard_grad_.data(), std::vector<std::size_t>(static_cast<std::size_t>(ranks()), shard_size_));
+      if constexpr (std::is_same_v<B, EigenBackend<float>>)
+        comm_.reduce_scatter_sum(params.gradients(), shard_grad_.data(), shard_counts_);
       return;
     }
     if (ranks() == 1) return;
-    if (planned_for_ != params.size()) plan_buckets(params);
+    if (planned_for_ != params.gradients()) plan_buckets(params);
     if (!order_known_) {
       // First step: backward announced every gradient in its real order (Fork runs its branches
       // first to last, so it is not simply reverse build order). Buckets follow it from now on;
@@ -322,15 +313,13 @@ class DataParallel : public Serial, private gradient_listener {
       order_known_ = true;
     }
     start_complete_buckets(true);
-    for (auto& bucket : buckets_) bucket.request.wait();
     for (auto& bucket : buckets_) {
-      std::size_t offset = 0;
-      for (const std::size_t i : bucket.members) offset += copy_in<B>(bucket.values->data() + offset, *params[i].gradient);
+      bucket.request.wait();
+      if (unstage_) unstage_(bucket, gradients_);
       bucket.ready = 0;
     }
     next_to_start_ = 0;
   }
-
   /// Fails on every rank unless all ranks pass the same value: a hash of what decides how many
   /// collectives each rank will issue (dataset sizes, epochs, the loop position after a resume).
   void agree(std::uint64_t value, const char* what) { check_agreement(value, what); }
@@ -380,11 +369,13 @@ class DataParallel : public Serial, private gradient_listener {
     return o;
   }
 
+  /// Parameters [first, last) in build order, whose gradients are one span of the gradient
+  /// buffer, summed by one all-reduce.
   struct bucket {
-    std::vector<std::size_t> members;  ///< parameter indices, in the order their values are packed
-    std::size_t ready = 0;      ///< members whose gradient backward has announced this step
-    /// The members' gradients, packed; shared with the all-reduce in flight, which keeps it.
-    std::shared_ptr<std::vector<float>> values = std::make_shared<std::vector<float>>();
+    std::size_t first = 0, last = 0;
+    std::size_t begin = 0, count = 0;  ///< the span: elements [begin, begin + count) of the buffer
+    std::size_t ready = 0;             ///< members whose gradient backward has announced this step
+    std::shared_ptr<std::vector<float>> staging;  ///< device backends: the span's host copy
     typename Comm::request request;
   };
 
@@ -392,7 +383,7 @@ class DataParallel : public Serial, private gradient_listener {
 
   /// A hash of every parameter's and buffer's name and shape.
   template <class B>
-  static std::uint64_t layout_signature(const std::vector<parameter<B>>& params, const std::vector<buffer<B>>& buffers) {
+  static std::uint64_t layout_signature(const parameter_store<B>& params, const std::vector<buffer<B>>& buffers) {
     std::uint64_t h = fnv1a64_offset;
     const auto mix = [&](const std::string& s, Index rows, Index cols) {
       const Index shape[2] = {rows, cols};
@@ -413,39 +404,33 @@ class DataParallel : public Serial, private gradient_listener {
     B::upload(host, m);
   }
 
+  // ---- staging for device backends ----------------------------------------------------------
+
+  /// `n` elements of the model's buffers at `data` as host memory MPI can use: the buffer itself
+  /// on a host backend, a copy in `staging_` on a device backend (MPI is not CUDA-aware here).
+  template <class B>
+  float* on_host(float* data, std::size_t n) {
+    if constexpr (detail::host_storage<B>) {
+      return data;
+    } else {
+      staging_.resize(n);
+      B::copy_to_host(data, static_cast<Index>(n), staging_.data());
+      return staging_.data();
+    }
+  }
+  /// Copies what on_host returned back to the backend's memory (nothing on a host backend).
+  template <class B>
+  void back_from_host(const float* host, std::size_t n, float* data) {
+    if constexpr (!detail::host_storage<B>) B::copy_from_host(host, static_cast<Index>(n), data);
+  }
+
   // ---- fast mode: buckets -------------------------------------------------------------------
 
-  /// Copies `values` into `target` (a B matrix); returns the count.
-  template <class B>
-  static std::size_t copy_in(const float* values, typename B::matrix& target) {
-    const auto n = static_cast<std::size_t>(target.size());
-    if constexpr (std::is_same_v<B, EigenBackend<float>>) {
-      std::memcpy(target.data(), values, sizeof(float) * n);
-    } else {
-      host_matrix<float> host(target.rows(), target.cols());
-      std::memcpy(host.data(), values, sizeof(float) * n);
-      B::upload(host, target);
-    }
-    return n;
-  }
-
-  /// Copies `source` (a B matrix) to `values`; returns the count.
-  template <class B>
-  static std::size_t copy_out(const typename B::matrix& source, float* values) {
-    const auto n = static_cast<std::size_t>(source.size());
-    if constexpr (std::is_same_v<B, EigenBackend<float>>) {
-      std::memcpy(values, source.data(), sizeof(float) * n);
-    } else {
-      host_matrix<float> host;
-      B::download(source, host);
-      std::memcpy(values, host.data(), sizeof(float) * n);
-    }
-    return n;
-  }
-
   /// Buckets of about bucket_bytes over the parameters in `order` (default: reverse build order).
+  /// A bucket is a run of parameters adjacent in the buffers, so its all-reduce works on one
+  /// span of the gradient buffer, in place; a run that `order` breaks starts a new bucket.
   template <class B>
-  void plan_buckets(std::vector<parameter<B>>& params, std::vector<std::size_t> order = {}) {
+  void plan_buckets(parameter_store<B>& params, std::vector<std::size_t> order = {}) {
     static_assert(std::is_same_v<typename B::scalar, float>, "DataParallel: float models only for now");
     if (order.empty())
       for (std::size_t n = params.size(); n-- > 0;) order.push_back(n);
@@ -453,40 +438,60 @@ class DataParallel : public Serial, private gradient_listener {
     owner_.clear();
     std::size_t bytes = 0;
     for (const std::size_t n : order) {
-      if (buckets_.empty() || bytes >= options_.bucket_bytes) {
+      const bool extends = !buckets_.empty() && (n + 1 == buckets_.back().first || n == buckets_.back().last);
+      if (!extends || bytes >= options_.bucket_bytes) {
         buckets_.emplace_back();
+        buckets_.back().first = n;
+        buckets_.back().last = n + 1;
         bytes = 0;
+      } else if (n + 1 == buckets_.back().first) {
+        buckets_.back().first = n;
+      } else {
+        buckets_.back().last = n + 1;
       }
-      buckets_.back().members.push_back(n);
       owner_[params[n].gradient] = {buckets_.size() - 1, n};
       bytes += sizeof(float) * static_cast<std::size_t>(params[n].gradient->size());
     }
     for (auto& b : buckets_) {
-      std::size_t size = 0;
-      for (const std::size_t i : b.members) size += static_cast<std::size_t>(params[i].gradient->size());
-      b.values->resize(size);
+      b.begin = static_cast<std::size_t>(params[b.first].offset);
+      b.count = static_cast<std::size_t>(b.last < params.size() ? params[b.last].offset : params.buffer_size()) - b.begin;
     }
-    // The packer keeps its own copy of the parameter views (pointers into the layers, which stay
-    // put when the model or the trainer moves) and no pointer to this strategy.
-    pack_ = [params](bucket& b) {
-      std::size_t offset = 0;
-      for (const std::size_t i : b.members) offset += copy_out<B>(*params[i].gradient, b.values->data() + offset);
-    };
+    gradients_ = params.gradients();
+    keep_alive_ = params.keep_alive();
+    stage_ = nullptr;
+    unstage_ = nullptr;
+    if constexpr (!detail::host_storage<B>) {
+      // Device buffers: each bucket's span goes through a host copy it owns.
+      for (auto& b : buckets_) b.staging = std::make_shared<std::vector<float>>(b.count);
+      // (No capture of `this`: the strategy may move.)
+      stage_ = [](bucket& b, float* gradients) {
+        B::copy_to_host(gradients + b.begin, static_cast<Index>(b.count), b.staging->data());
+      };
+      unstage_ = [](bucket& b, float* gradients) {
+        B::copy_from_host(b.staging->data(), static_cast<Index>(b.count), gradients + b.begin);
+      };
+    }
     next_to_start_ = 0;
-    planned_for_ = params.size();
+    planned_for_ = gradients_;
   }
 
   /// Starts, in bucket order, every bucket whose gradients are all written (or every remaining
   /// one with `all`): every rank issues the same collectives in the same order.
   void start_complete_buckets(bool all) {
     while (next_to_start_ < buckets_.size() &&
-           (all || buckets_[next_to_start_].ready == buckets_[next_to_start_].members.size())) {
+           (all || buckets_[next_to_start_].ready == buckets_[next_to_start_].last - buckets_[next_to_start_].first)) {
       auto& b = buckets_[next_to_start_];
-      pack_(b);
+      float* span = gradients_ + b.begin;
+      std::shared_ptr<const void> owner = keep_alive_;
+      if (stage_) {
+        stage_(b, gradients_);
+        span = b.staging->data();
+        owner = b.staging;
+      }
       // Buckets still waiting when backward is over have nothing left to overlap with: the
       // blocking all-reduce is faster for them than a non-blocking one (about 2x here).
-      if (all) comm_.all_reduce_sum(b.values->data(), b.values->size());
-      else b.request = comm_.iall_reduce_sum(b.values);
+      if (all) comm_.all_reduce_sum(span, b.count);
+      else b.request = comm_.iall_reduce_sum(span, b.count, std::move(owner));
       ++next_to_start_;
     }
   }
@@ -507,107 +512,57 @@ class DataParallel : public Serial, private gradient_listener {
 
   // ---- ZeRO stage 1 -----------------------------------------------------------------------------
 
-  /// Copies flat elements [begin, begin + count) of the parameters' values to `out` (past the
-  /// last parameter the slice is zero padding and left as it is).
+  /// Rank r owns elements [r m, r m + counts[r]) of the buffers (m = ceil(N / P); the last ranks'
+  /// shards end with the buffers).
   template <class B>
-  static void copy_slice_out(std::vector<parameter<B>>& params, std::size_t begin, float* out, std::size_t count) {
-    std::size_t offset = 0;
-    host_matrix<float> host;
-    for (auto& p : params) {
-      const auto n = static_cast<std::size_t>(p.value->size());
-      const std::size_t from = std::max(begin, offset), to = std::min(begin + count, offset + n);
-      if (from < to) {
-        const float* values = p.value->data();
-        if constexpr (!std::is_same_v<B, EigenBackend<float>>) {
-          B::download(*p.value, host);
-          values = host.data();
-        }
-        std::memcpy(out + (from - begin), values + (from - offset), sizeof(float) * (to - from));
-      }
-      offset += n;
-    }
-  }
-
-  /// A reused buffer of P shard sizes (the zero padding past the parameters stays zero).
-  std::vector<float>& flat_scratch() {
-    flat_.resize(shard_size_ * static_cast<std::size_t>(ranks()), 0.0f);
-    return flat_;
-  }
-
-  /// Rank r owns flat elements [r m, (r + 1) m) of the parameters (m = ceil(N / P), zero padded).
-  template <class B>
-  void plan_shard(std::vector<parameter<B>>& params) {
-    std::size_t n = 0;
-    for (auto& p : params) n += static_cast<std::size_t>(p.value->size());
-    const auto p = static_cast<std::size_t>(ranks());
+  void plan_shard(parameter_store<B>& params) {
+    if (shard_planned_for_ == params.values() && params.values() != nullptr) return;
+    const auto n = static_cast<std::size_t>(params.buffer_size()), p = static_cast<std::size_t>(ranks());
     shard_size_ = (n + p - 1) / p;
-    shard_value_ = host_matrix<float>::Zero(static_cast<Index>(shard_size_), 1);
+    shard_counts_.assign(p, 0);
+    for (std::size_t r = 0; r < p; ++r) shard_counts_[r] = std::min(shard_size_, n - std::min(n, r * shard_size_));
     shard_grad_ = host_matrix<float>::Zero(static_cast<Index>(shard_size_), 1);
-    shard_planned_ = true;
+    shard_planned_for_ = params.values();
   }
-
-  /// Copies consecutive runs of `flat` into each parameter's `member` (value or gradient).
-  template <class B, class Member>
-  static void unflatten(const std::vector<float>& flat, std::vector<parameter<B>>& params, Member member) {
-    const float* from = flat.data();
-    for (auto& p : params) from += copy_in<B>(from, *(p.*member));
-  }
+  Index shard_begin() const { return static_cast<Index>(shard_size_) * rank(); }
 
   // ---- deterministic mode: a fixed pairwise tree over sample blocks ---------------------------
 
-  /// Copies every parameter's gradient, in build order, to `out`.
   template <class B>
-  static void copy_gradients(std::vector<parameter<B>>& params, float* out) {
-    for (auto& p : params) out += copy_out<B>(*p.gradient, out);
-  }
-
-  /// out[i] = out[i] + gradient[i] over the parameters in build order (out is the left operand).
-  template <class B>
-  void add_gradients(std::vector<parameter<B>>& params, float* out) {
-    for (auto& p : params) {
-      const float* g;
-      if constexpr (std::is_same_v<B, EigenBackend<float>>) {
-        g = p.gradient->data();
-      } else {
-        B::download(*p.gradient, staging_);
-        g = staging_.data();
-      }
-      const auto n = static_cast<std::size_t>(p.gradient->size());
-      for (std::size_t i = 0; i < n; ++i) out[i] = out[i] + g[i];
-      out += n;
-    }
-  }
-
-  template <class B>
-  void reduce_deterministic(std::vector<parameter<B>>& params) {
+  void reduce_deterministic(parameter_store<B>& params) {
     if (used_ != 1)
       throw error(detail::concat("DataParallel (deterministic): ", used_, " partial sums after the local blocks; "
                                  "block_done must be called once per block"));
     used_ = 0;
     std::vector<float>& mine = tree_[0];  // this rank's subtree sum, zero padded to p slices
-    std::vector<float>& slices = slices_;
-    std::size_t n = 0;
-    for (auto& prm : params) n += static_cast<std::size_t>(prm.gradient->size());
+    const auto n = static_cast<std::size_t>(params.buffer_size());
     const std::size_t p = static_cast<std::size_t>(ranks());
+    const float* sum = mine.data();
     if (p > 1) {
       // Rank j owns slice j (m values); it receives slice j of every rank's subtree sum, adds
-      // them in the tree's order, and all-gathers the result.
+      // them in the tree's order, and all-gathers the result into every rank's gradients.
       const std::size_t m = mine.size() / p;
-      comm_.all_to_all(mine.data(), slices.data(), m);
+      comm_.all_to_all(mine.data(), slices_.data(), m);
       for (std::size_t width = 1; width < p; width *= 2)
         for (std::size_t left = 0; left + width < p; left += 2 * width)
-          for (std::size_t i = 0; i < m; ++i) slices[left * m + i] = slices[left * m + i] + slices[(left + width) * m + i];
+          for (std::size_t i = 0; i < m; ++i) slices_[left * m + i] = slices_[left * m + i] + slices_[(left + width) * m + i];
       if (sharded()) {  // the owner keeps its slice; weights are gathered after the step
-        std::memcpy(shard_grad_.data(), slices.data(), sizeof(float) * m);
+        std::copy(slices_.data(), slices_.data() + m, shard_grad_.data());
         return;
       }
-      comm_.all_gather(slices.data(), mine.data(), std::vector<std::size_t>(p, m));
-    } else if (sharded()) {
-      std::memcpy(shard_grad_.data(), mine.data(), sizeof(float) * n);
+      std::vector<std::size_t> counts(p);
+      for (std::size_t r = 0; r < p; ++r) counts[r] = std::min(m, n - std::min(n, r * m));
+      float* g = on_host<B>(params.gradients(), n);
+      comm_.all_gather(slices_.data(), g, counts);
+      return back_from_host<B>(g, n, params.gradients());
+    }
+    if (sharded()) {
+      std::copy(sum, sum + n, shard_grad_.data());
       return;
     }
-    float* from = mine.data();
-    for (auto& prm : params) from += copy_in<B>(from, *prm.gradient);
+    float* g = on_host<B>(params.gradients(), n);
+    std::copy(sum, sum + n, g);
+    back_from_host<B>(g, n, params.gradients());
   }
 
   Comm comm_;
@@ -616,17 +571,22 @@ class DataParallel : public Serial, private gradient_listener {
   std::unordered_map<const void*, std::pair<std::size_t, std::size_t>> owner_;  ///< gradient -> (bucket, parameter)
   std::vector<std::size_t> announced_;  ///< parameter indices in the order backward announced them
   bool order_known_ = false;
-  std::function<void(bucket&)> pack_;
-  std::size_t next_to_start_ = 0, planned_for_ = 0;
+  float* gradients_ = nullptr;                ///< the model's gradient buffer (fast mode)
+  std::shared_ptr<const void> keep_alive_;    ///< owns it while all-reduces are in flight
+  void (*stage_)(bucket&, float*) = nullptr;    ///< device backends: a bucket's span to the host
+  void (*unstage_)(bucket&, float*) = nullptr;  ///< and back
+  std::size_t next_to_start_ = 0;
+  const float* planned_for_ = nullptr;    ///< the gradient buffer the buckets were planned over
   std::vector<std::vector<float>> tree_;  ///< deterministic mode: partial sums (a stack), preallocated
+  std::size_t tree_elements_ = 0;         ///< elements of the buffers the tree was sized for
   std::vector<int> levels_;               ///< tree level of each partial sum in use
   std::size_t used_ = 0;                  ///< partial sums in use
   std::vector<float> slices_;             ///< the owned slice of every rank's sum
-  host_matrix<float> staging_;            ///< device gradients pass through here
+  std::vector<float> staging_;            ///< device backends: a span of the buffers on the host
   std::size_t shard_size_ = 0;
-  host_matrix<float> shard_value_, shard_grad_;
-  std::vector<float> flat_;  ///< ZeRO: the whole parameter vector, padded (reused every step)
-  bool shard_planned_ = false;
+  std::vector<std::size_t> shard_counts_;  ///< elements of each rank's shard
+  host_matrix<float> shard_grad_;          ///< ZeRO: this rank's shard of the summed gradient
+  const float* shard_planned_for_ = nullptr;
 };
 
 }  // namespace strata

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../core/parameter.hpp"
+#include "../core/parameter_store.hpp"
 #include "../core/random.hpp"
 #include "../layers/partition.hpp"
 #include "communicator.hpp"
@@ -97,7 +97,7 @@ class ModelParallel : public DataParallel<Comm> {
   /// Checks that every rank built the same (whole) model with the same settings and grid, then
   /// makes the ranks of each data column start from the same weights.
   template <class B>
-  void synchronize(std::vector<parameter<B>>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
+  void synchronize(parameter_store<B>& params, std::vector<buffer<B>>& buffers, std::uint64_t settings = 0) {
     std::uint64_t h = mix64(settings) ^ mix64(static_cast<std::uint64_t>(model_ranks()) + 0x4D50ull) ^
                       mix64(static_cast<std::uint64_t>(group_->min_rows_per_rank) + 0x4D51ull);
     for (const auto& p : params) {
@@ -117,7 +117,7 @@ class ModelParallel : public DataParallel<Comm> {
   /// Split tensors' squares are summed over the model group (each rank holds some rows);
   /// replicated tensors are counted once.
   template <class B>
-  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>& params) {
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const parameter_store<B>& params) {
     if (model_ranks() == 1) return data_parallel::squared_gradient_norm(slices, params);
     double split = 0.0, whole = 0.0;
     for (const auto& s : slices)
@@ -128,7 +128,7 @@ class ModelParallel : public DataParallel<Comm> {
 
   /// The optimizer state as whole tensors (gathered from the group; collective).
   template <class Optimizer, class B, class F>
-  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>& params, F&& f) {
+  void for_each_optimizer_state(Optimizer& optimizer, parameter_store<B>& params, F&& f) {
     std::map<std::string, row_split> splits;
     for (const auto& p : params) splits[p.name] = p.split;
     data_parallel::for_each_optimizer_state(optimizer, params, [&](const std::string& name, typename B::matrix& m) {
@@ -140,8 +140,8 @@ class ModelParallel : public DataParallel<Comm> {
 
   /// Calls f with the whole tensor: for a split one, every rank's rows are gathered first and
   /// this rank's rows are taken back from what f leaves (a checkpoint being loaded).
-  template <class B, class F>
-  void with_whole(const row_split& split, typename B::matrix& local, F&& f) {
+  template <class B, class M, class F>
+  void with_whole(const row_split& split, M& local, F&& f) {
     if (!split.split()) return f(local);
     typename B::matrix whole;
     host_matrix<typename B::scalar> scratch;

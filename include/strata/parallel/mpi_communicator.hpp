@@ -137,20 +137,27 @@ class MpiCommunicator {
     });
   }
 
-  /// Starts an in-place sum of `buffer` over ranks; the request keeps the buffer alive until the
-  /// transfer is over, even if the request itself is dropped first.
+  /// Starts an in-place sum over ranks of `data[0, n)`; the request holds `keep_alive` (which
+  /// owns the data) until the transfer is over, even if the request itself is dropped first.
   template <class T>
-  request iall_reduce_sum(std::shared_ptr<std::vector<T>> buffer) {
+  request iall_reduce_sum(T* data, std::size_t n, std::shared_ptr<const void> keep_alive) {
     detail::release_completed_transfers();
     const std::uint64_t number = stall_watchdog::next_number(*counter_);  // numbered as started
     std::vector<MPI_Request> pieces;
-    T* data = buffer->data();
-    for_pieces<T>(buffer->size(), [&](std::size_t begin, int count) {
+    for_pieces<T>(n, [&](std::size_t begin, int count) {
       MPI_Request r;
       check(MPI_Iallreduce(MPI_IN_PLACE, data + begin, count, type<T>(), MPI_SUM, raw(), &r), "non-blocking all-reduce");
       pieces.push_back(r);
     });
-    return request(std::move(pieces), std::move(buffer), "non-blocking all-reduce", counter_, number);
+    return request(std::move(pieces), std::const_pointer_cast<void>(std::move(keep_alive)), "non-blocking all-reduce",
+                   counter_, number);
+  }
+  /// The same over a whole vector, which the request keeps.
+  template <class T>
+  request iall_reduce_sum(std::shared_ptr<std::vector<T>> buffer) {
+    T* data = buffer->data();
+    const std::size_t n = buffer->size();
+    return iall_reduce_sum(data, n, std::shared_ptr<const void>(std::move(buffer)));
   }
 
   /// Rank r receives the sum over ranks of block r of `in` (blocks laid out in rank order).
@@ -187,20 +194,14 @@ class MpiCommunicator {
   /// Each piece goes straight from `in` to its place in `out` (displacements, no staging copy).
   template <class T>
   void all_gather(const T* in, T* out, const std::vector<std::size_t>& counts) {
-    const stall_watchdog::scope watch("all-gather", counter_);
-    check_counts(counts);
-    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
-      std::vector<int> piece_counts(counts.size()), displacements(counts.size());
-      for (std::size_t r = 0; r < counts.size(); ++r) {
-        const auto [b, e] = piece_range(counts[r], piece, pieces);
-        piece_counts[r] = static_cast<int>(e - b);
-        displacements[r] = displacement(offsets[r] + b);
-      }
-      const auto [b, e] = piece_range(counts[static_cast<std::size_t>(rank())], piece, pieces);
-      check(MPI_Allgatherv(in + b, static_cast<int>(e - b), type<T>(), out, piece_counts.data(), displacements.data(),
-                           type<T>(), raw()),
-            "all-gather");
-    });
+    gather_blocks(in, out, counts);
+  }
+
+  /// As all_gather, with every rank's `counts[r]` values already at their place in `data`
+  /// (MPI_IN_PLACE).
+  template <class T>
+  void all_gather_in_place(T* data, const std::vector<std::size_t>& counts) {
+    gather_blocks(static_cast<const T*>(nullptr), data, counts);
   }
 
   template <class T>
@@ -330,6 +331,27 @@ class MpiCommunicator {
     }
     const std::size_t pieces = std::max<std::size_t>(1, (total * sizeof(T) + max_message_bytes - 1) / max_message_bytes);
     for (std::size_t p = 0; p < pieces; ++p) f(p, pieces, offsets);
+  }
+
+  /// MPI_Allgatherv in pieces of at most max_message_bytes; a null `in` gathers in place.
+  template <class T>
+  void gather_blocks(const T* in, T* out, const std::vector<std::size_t>& counts) {
+    const stall_watchdog::scope watch("all-gather", counter_);
+    check_counts(counts);
+    blockwise<T>(counts, [&](std::size_t piece, std::size_t pieces, const std::vector<std::size_t>& offsets) {
+      std::vector<int> piece_counts(counts.size()), displacements(counts.size());
+      for (std::size_t r = 0; r < counts.size(); ++r) {
+        const auto [b, e] = piece_range(counts[r], piece, pieces);
+        piece_counts[r] = static_cast<int>(e - b);
+        displacements[r] = displacement(offsets[r] + b);
+      }
+      const auto [b, e] = piece_range(counts[static_cast<std::size_t>(rank())], piece, pieces);
+      check(in == nullptr ? MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, piece_counts.data(),
+                                           displacements.data(), type<T>(), raw())
+                          : MPI_Allgatherv(in + b, static_cast<int>(e - b), type<T>(), out, piece_counts.data(),
+                                           displacements.data(), type<T>(), raw()),
+            "all-gather");
+    });
   }
 
   /// A reused buffer of at least n T's (large collectives would otherwise fault in fresh pages).

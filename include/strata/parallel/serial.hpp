@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "../core/parameter.hpp"
+#include "../core/parameter_store.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
 #include "../optim/clip.hpp"
@@ -52,28 +52,28 @@ struct Serial {
   std::vector<std::pair<Index, Index>> local_blocks(Index global_batch) const { return {{0, global_batch}}; }
 
   template <class B>
-  void synchronize(std::vector<parameter<B>>&, std::vector<buffer<B>>&, std::uint64_t = 0) const {}
+  void synchronize(parameter_store<B>&, std::vector<buffer<B>>&, std::uint64_t = 0) const {}
   gradient_listener* listener() const { return nullptr; }
   template <class B>
-  void block_done(std::vector<parameter<B>>&) const {}
+  void block_done(parameter_store<B>&) const {}
   template <class B>
-  void reduce_gradients(std::vector<parameter<B>>&) const {}
+  void reduce_gradients(parameter_store<B>&) const {}
   template <class B>
-  std::vector<parameter_slice<B>> optimizer_slices(std::vector<parameter<B>>& params) const {
+  std::vector<parameter_slice<B>> optimizer_slices(parameter_store<B>& params) const {
     return whole_slices(params);
   }
   template <class B>
-  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const std::vector<parameter<B>>&) const {
+  double squared_gradient_norm(const std::vector<parameter_slice<B>>& slices, const parameter_store<B>&) const {
     return strata::squared_gradient_norm(slices);
   }
   template <class B>
-  void after_step(std::vector<parameter<B>>&) const {}
+  void after_step(parameter_store<B>&) const {}
   template <class Optimizer, class B, class F>
-  void for_each_optimizer_state(Optimizer& optimizer, std::vector<parameter<B>>&, F&& f) const {
+  void for_each_optimizer_state(Optimizer& optimizer, parameter_store<B>&, F&& f) const {
     optimizer.for_each_state(f);
   }
-  template <class B, class F>
-  void with_whole(const row_split&, typename B::matrix& m, F&& f) const {
+  template <class B, class M, class F>
+  void with_whole(const row_split&, M& m, F&& f) const {
     f(m);
   }
   void agree(std::uint64_t, const char*) const {}

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../core/parameter.hpp"
+#include "../core/parameter_store.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
