@@ -113,3 +113,43 @@ TEST_CASE("The Combo model is one type with the published parameter count") {
   model.build(8579, 1);
   CHECK(model.parameter_count() == 13760001);
 }
+
+TEST_CASE("Parameters are views of the model's two contiguous buffers") {
+  Model<MiniCombo, EigenBackend<double>> model(mini_combo(4, 3));
+  model.build(10, 5);
+  auto& store = model.parameters();
+  REQUIRE(store.size() > 4);
+  Index end = 0;
+  for (const auto& p : store) {
+    INFO(p.name);
+    CHECK(p.offset % parameter_store<EigenBackend<double>>::alignment == 0);
+    CHECK(p.offset >= end);  // build order, no overlap
+    CHECK(p.value->data() == store.values() + p.offset);
+    CHECK(p.gradient->data() == store.gradients() + p.offset);
+    end = p.offset + p.value->size();
+  }
+  CHECK(end <= store.buffer_size());
+
+  // Backward writes the gradient buffer itself; the padding between tensors stays zero.
+  const matrix_d x = random_matrix(10, 6, 1);
+  model.forward(x);
+  model.backward(random_matrix(1, 6, 2));
+  std::vector<bool> in_a_tensor(static_cast<std::size_t>(store.buffer_size()), false);
+  double in_tensors = 0.0, in_padding = 0.0;
+  for (const auto& p : store) {
+    in_tensors += p.gradient->array().abs().sum();
+    for (Index i = 0; i < p.value->size(); ++i) in_a_tensor[static_cast<std::size_t>(p.offset + i)] = true;
+  }
+  for (Index i = 0; i < store.buffer_size(); ++i)
+    if (!in_a_tensor[static_cast<std::size_t>(i)]) in_padding += std::abs(store.gradients()[i]) + std::abs(store.values()[i]);
+  CHECK(in_tensors > 0.0);
+  CHECK(in_padding == 0.0);
+
+  // Writing the value buffer is writing the layers' weights.
+  const matrix_d before = model.forward(x);
+  store.values()[store[0].offset] += 1.0;
+  CHECK_FALSE(model.forward(x).isApprox(before));
+
+  // A placed tensor keeps its shape.
+  CHECK_THROWS_AS(store[0].value->resize(1, 1), shape_error);
+}

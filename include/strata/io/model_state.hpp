@@ -54,8 +54,12 @@ void write_model_state(state_file& file, ModelT& model, Whole&& whole = {}, bool
   host_matrix<typename B::scalar> host;
   const auto add = [&](const std::string& key, auto& m) {
     if (!keep_tensors) return;
-    B::download(m, host);
-    file.add(key, host);
+    if constexpr (detail::host_storage<B>) {
+      file.add(key, m);  // straight from the model's buffers
+    } else {
+      B::download(m, host);
+      file.add(key, host);
+    }
   };
   for (auto& p : model.parameters())
     whole.template with_whole<B>(p.split, *p.value, [&](auto& m) { add("parameter/" + p.name, m); });
@@ -99,8 +103,12 @@ std::uint64_t weights_checksum(ModelT& model, Whole&& whole = {}) {
   host_matrix<typename B::scalar> host;
   for (auto& p : model.parameters())
     whole.template with_whole<B>(p.split, *p.value, [&](auto& m) {
-      B::download(m, host);
-      h = fnv1a64(host.data(), sizeof(typename B::scalar) * static_cast<std::size_t>(host.size()), h);
+      const typename B::scalar* data = m.data();
+      if constexpr (!detail::host_storage<B>) {
+        B::download(m, host);
+        data = host.data();
+      }
+      h = fnv1a64(data, sizeof(typename B::scalar) * static_cast<std::size_t>(m.size()), h);
     });
   return h;
 }
@@ -164,8 +172,12 @@ class checked_model_state {
     host_matrix<typename B::scalar> host;
     for (auto& p : model_.parameters())
       whole.template with_whole<B>(p.split, *p.value, [&](auto& m) {
-        state_file::extract(*file_.find("parameter/" + p.name), host);
-        B::upload(host, m);
+        if constexpr (detail::host_storage<B>) {
+          state_file::extract(*file_.find("parameter/" + p.name), m);  // straight into the model's buffers
+        } else {
+          state_file::extract(*file_.find("parameter/" + p.name), host);
+          B::upload(host, m);
+        }
       });
     for (auto& b : model_.buffers()) {
       state_file::extract(*file_.find("buffer/" + b.name), host);

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -48,9 +49,12 @@ class state_file {
   std::map<std::string, std::string> meta;
   std::vector<tensor> tensors;
 
-  /// Adds a host matrix under `name`.
-  template <class T>
-  void add(const std::string& name, const host_matrix<T>& m) {
+  /// Adds a column-major host matrix under `name`: a `host_matrix` or a view of contiguous
+  /// host memory such as a parameter in its model's buffers (copied once, into the file).
+  template <class M>
+  void add(const std::string& name, const M& m) {
+    using T = typename M::Scalar;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "state_file holds float or double tensors");
     tensor t{name, static_cast<std::uint8_t>(sizeof(T)), m.rows(), m.cols(), {}};
     t.data.resize(static_cast<std::size_t>(m.size()) * sizeof(T));
     if (m.size() > 0) std::memcpy(t.data.data(), m.data(), t.data.size());
@@ -64,9 +68,11 @@ class state_file {
     return nullptr;
   }
 
-  /// Copies tensor `t` into `m` (converting precision if the file's differs).
-  template <class T>
-  static void extract(const tensor& t, host_matrix<T>& m) {
+  /// Copies tensor `t` into `m` (converting precision if the file's differs): a host matrix, or
+  /// a view of host memory already of the tensor's shape.
+  template <class M>
+  static void extract(const tensor& t, M& m) {
+    using T = typename M::Scalar;
     m.resize(t.rows, t.cols);
     if (t.scalar_bytes == sizeof(T)) {
       if (m.size() > 0) std::memcpy(m.data(), t.data.data(), t.data.size());
