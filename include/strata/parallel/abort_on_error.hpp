@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <iostream>
+#include <string>
 
 namespace strata {
 
@@ -14,13 +15,18 @@ namespace strata {
 /// `comm.abort(1)` (which never returns).
 template <class Comm, class F>
 int run_or_abort(Comm& comm, F&& f) {
+  std::string what = "unknown exception";
   try {
     return f();
   } catch (const std::exception& e) {
-    std::cerr << "rank " << comm.rank() << "/" << comm.size() << ": error: " << e.what() << std::endl;
+    what = e.what();
   } catch (...) {
-    std::cerr << "rank " << comm.rank() << "/" << comm.size() << ": error: unknown exception" << std::endl;
   }
+  // One write of the whole line: std::cerr is unbuffered, and mpirun's own abort banner could
+  // otherwise land between the pieces of a line written piece by piece.
+  const std::string line = "rank " + std::to_string(comm.rank()) + "/" + std::to_string(comm.size()) + ": error: " + what + "\n";
+  std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
+  std::cerr.flush();
   comm.abort(1);
 }
 
