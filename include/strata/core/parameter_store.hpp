@@ -71,6 +71,11 @@ class parameter_store {
     }
   }
 
+  /// Sets every gradient to zero (one fill of the gradient buffer).
+  void zero_gradients() {
+    if (gradients_) B::fill(*gradients_, scalar(0));
+  }
+
   /// Elements in each buffer, alignment padding included.
   Index buffer_size() const { return size_; }
   /// The value buffer (all weights) and the gradient buffer: `buffer_size()` elements each, in

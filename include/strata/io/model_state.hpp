@@ -113,6 +113,41 @@ std::uint64_t weights_checksum(ModelT& model, Whole&& whole = {}) {
   return h;
 }
 
+/// Optimizer state in a state file: `for_each_tensor(f)` calls `f(key, matrix&)` for every
+/// state tensor under its key ("optimizer/<parameter>.<state>", whole tensors; a strategy may
+/// gather them, so it is collective then). Writing keeps the tensors only where `keep_tensors`.
+template <class B, class ForEach>
+void write_optimizer_state(state_file& file, ForEach&& for_each_tensor, bool keep_tensors) {
+  host_matrix<typename B::scalar> host;
+  for_each_tensor([&](const std::string& key, typename B::matrix& m) {
+    if (!keep_tensors) return;
+    B::download(m, host);
+    file.add(key, host);
+  });
+}
+
+/// Throws what `fail(text)` makes unless `file` holds every optimizer tensor with its shape and
+/// no optimizer tensor of another model.
+template <class B, class ForEach, class Fail>
+void check_optimizer_state(const state_file& file, ForEach&& for_each_tensor, Fail& fail) {
+  std::set<std::string> known;
+  for_each_tensor([&](const std::string& key, typename B::matrix& m) {
+    known.insert(key);
+    detail::require_tensor(file, key, m.rows(), m.cols(), fail);
+  });
+  detail::refuse_unknown_tensors(file, "optimizer/", known, fail);
+}
+
+/// Copies the optimizer tensors from `file` (checked by check_optimizer_state) into the state.
+template <class B, class ForEach>
+void read_optimizer_state(const state_file& file, ForEach&& for_each_tensor) {
+  host_matrix<typename B::scalar> host;
+  for_each_tensor([&](const std::string& key, typename B::matrix& m) {
+    state_file::extract(*file.find(key), host);
+    B::upload(host, m);
+  });
+}
+
 /// A model's state read from a file and checked against the model: every parameter and buffer
 /// present with the model's (whole) shape and no tensor of another model, settings in range,
 /// groups well formed, the same input width. Construction checks (throwing what `fail(text)`

@@ -11,19 +11,12 @@
 /// Buffers are allocated once and reused. The loss gradient is normalised by the *global* batch, so summing gradients over
 /// ranks gives exactly the serial gradient.
 
-#include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <functional>
-#include <type_traits>
-#include <typeinfo>
-#include <iomanip>
-#include <limits>
 #include <cmath>
-#include <map>
+#include <functional>
 #include <memory>
-#include <numeric>
-#include <set>
+#include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "../backend/eigen_backend.hpp"
@@ -39,16 +32,10 @@
 #include "trainer_options.hpp"
 #include "../core/parse.hpp"
 #include "checkpoint.hpp"
+#include "evaluator.hpp"
 #include "loop_position.hpp"
-#include "metrics.hpp"
 
 namespace strata {
-
-/// Loss and metrics of a model on a dataset.
-struct evaluation {
-  double loss = 0.0;
-  std::map<std::string, double> metrics;  ///< mse, mae, rmse, r2, pearson, spearman
-};
 
 template <class Spec, class Loss = MSE, class Optimizer = Adam, class Strategy = Serial,
           class B = EigenBackend<float>>
@@ -128,12 +115,7 @@ class Trainer {
     // The model's weights, buffers, settings (dropout rates a tournament may have perturbed) and
     // groups; split tensors gathered whole. Only the root keeps the tensors.
     write_model_state(file, model_, strategy_, strategy_.is_root());
-    host_matrix<T> host;
-    for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
-      if (!strategy_.is_root()) return;
-      B::download(m, host);
-      file.add(key, host);
-    });
+    write_optimizer_state<B>(file, optimizer_tensors(), strategy_.is_root());
     return file;
   }
 
@@ -158,22 +140,13 @@ class Trainer {
     if (meta("optimizer") != Optimizer::name)
       throw fail("holds " + meta("optimizer") + " optimizer state but this trainer uses " + Optimizer::name);
     checked_model_state<model_type> state(file, model_, fail);
-    std::set<std::string> known;
-    for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
-      known.insert(key);
-      detail::require_tensor(file, key, m.rows(), m.cols(), fail);
-    });
-    detail::refuse_unknown_tensors(file, "optimizer/", known, fail);
+    check_optimizer_state<B>(file, optimizer_tensors(), fail);
     const loop_position at = loop_position::read(file, fail);
     if (position) at.check_resumable(options_.batch_size, options_.seed, fail);
     // A resume continues the same run, frozen layers included; a warm start or a tournament
     // exchange keeps this trainer's groups.
     state.apply(position, strategy_);
-    host_matrix<T> host;
-    for_each_optimizer_tensor([&](const std::string& key, matrix& m) {
-      checkpoint::extract(*file.find(key), host);
-      B::upload(host, m);
-    });
+    read_optimizer_state<B>(file, optimizer_tensors());
     optimizer_->set_step_count(at.optimizer_steps);
     if (!position) return;
     set_position(at.epoch, at.step);
@@ -238,28 +211,20 @@ class Trainer {
   template <class Dataset>
   host_matrix<T> predict(const Dataset& data) {
     host_matrix<T> predictions, targets;
-    predict_with_targets(data, predictions, targets, options_.check_finite);
+    evaluator_.predict(model_, strategy_, stage_, data, options_.eval_batch_size, options_.check_finite, predictions, targets);
     return predictions;
   }
 
   /// Loss and metrics of the model on `data` (evaluation mode), computed over all samples.
+  /// `check_finite` false lets a model with non-finite outputs be scored (the metrics come out
+  /// NaN) instead of stopping, as a tournament needs.
   template <class Dataset>
   evaluation evaluate(const Dataset& data) {
     return evaluate(data, options_.check_finite);
   }
-
-  /// As above; `check_finite` false lets a model with non-finite outputs be scored (the metrics
-  /// come out NaN) instead of stopping, as a tournament needs.
   template <class Dataset>
   evaluation evaluate(const Dataset& data, bool check_finite) {
-    host_matrix<T> predictions, targets;
-    predict_with_targets(data, predictions, targets, check_finite);
-    evaluation result;
-    const matrix_d p = predictions.template cast<double>(), t = targets.template cast<double>();
-    result.loss = host_loss(predictions, targets);
-    for (metric m : {metric::mse, metric::mae, metric::rmse, metric::r2, metric::pearson, metric::spearman})
-      result.metrics[to_string(m)] = p.size() >= 2 ? compute(m, p, t) : NAN;
-    return result;
+    return evaluator_.evaluate(model_, loss_, strategy_, stage_, data, options_.eval_batch_size, check_finite);
   }
 
  private:
@@ -271,12 +236,14 @@ class Trainer {
     return h;
   }
 
-  /// The optimizer's state tensors under their checkpoint keys ("optimizer/<parameter>.<state>"),
-  /// whole tensors in the unsharded layout (collective with a sharded or split optimizer).
-  template <class F>
-  void for_each_optimizer_tensor(F&& f) {
-    strategy_.for_each_optimizer_state(*optimizer_, model_.parameters(),
-                                       [&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
+  /// Lists the optimizer's state tensors under their checkpoint keys
+  /// ("optimizer/<parameter>.<state>"), whole tensors in the unsharded layout (collective with a
+  /// sharded or split optimizer): f(key, matrix&) for each.
+  auto optimizer_tensors() {
+    return [this](auto&& f) {
+      strategy_.for_each_optimizer_state(*optimizer_, model_.parameters(),
+                                         [&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
+    };
   }
 
   template <class Dataset>
@@ -298,7 +265,7 @@ class Trainer {
         // One forward/backward per block: the whole local batch, or (deterministic data
         // parallelism) fixed sample blocks whose gradients the strategy adds in a fixed order.
         if (columns == 0) {  // a batch with fewer samples than blocks: this block contributes zero
-          for (auto& p : model_.parameters()) B::fill(*p.gradient, T(0));
+          model_.parameters().zero_gradients();
           strategy_.block_done(model_.parameters());
           continue;
         }
@@ -350,44 +317,6 @@ class Trainer {
     return record;
   }
 
-  template <class Dataset>
-  void predict_with_targets(const Dataset& data, host_matrix<T>& predictions, host_matrix<T>& targets, bool check_finite) {
-    const Index n = data.size();
-    predictions.resize(model_.output_width(), 0);
-    targets.resize(data.target_width(), 0);
-    std::vector<Index> local;
-    host_matrix<T> part;
-    host_matrix<T> all_predictions(model_.output_width(), n), all_targets(data.target_width(), n);
-    Index filled = 0;
-    for (Index begin = 0; begin < n; begin += options_.eval_batch_size) {
-      const Index global = std::min(options_.eval_batch_size, n - begin);
-      const auto [offset, count] = strategy_.local_range(global);
-      local.resize(static_cast<std::size_t>(count));
-      std::iota(local.begin(), local.end(), begin + offset);
-      data.gather(local.data(), count, host_x_, host_y_);
-      const matrix& x = stage_.stage_inputs(host_x_);
-      pass_info pass;
-      pass.phase = mode::eval;
-      pass.first_sample = static_cast<std::uint64_t>(begin + offset);
-      pass.check_finite = check_finite;
-      B::download(model_.forward(x, pass), part);
-      strategy_.gather(part);
-      strategy_.gather(host_y_);
-      all_predictions.middleCols(filled, part.cols()) = part;
-      all_targets.middleCols(filled, host_y_.cols()) = host_y_;
-      filled += part.cols();
-    }
-    predictions = all_predictions.leftCols(filled);
-    targets = all_targets.leftCols(filled);
-  }
-
-  double host_loss(const host_matrix<T>& predictions, const host_matrix<T>& targets) {
-    using H = EigenBackend<T>;
-    typename H::matrix grad;
-    const double count = static_cast<double>(predictions.size());
-    return count > 0 ? loss_.template evaluate<H>(predictions, targets, grad, count) / count : NAN;
-  }
-
   static double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
@@ -411,8 +340,8 @@ class Trainer {
   };
   partial_epoch partial_;
   checkpoint extras_;
-  host_matrix<T> host_x_, host_y_;  ///< evaluation batches as gathered
   batch_stage<B> stage_;
+  evaluator<B> evaluator_;
   matrix loss_grad_;
 };
 
