@@ -40,12 +40,13 @@ struct fake_parameters {
   std::vector<host_parameter_matrix<float>> values, gradients;
   parameter_store<EigenBackend<float>> list;
   explicit fake_parameters(std::size_t bytes) {
-    std::size_t left = bytes / sizeof(float), count = 0;
-    for (std::size_t n = left; n > 0; n -= std::min<std::size_t>(n, (1u << 20) / sizeof(float))) ++count;
+    constexpr std::size_t per_parameter = (1u << 20) / sizeof(float);
+    std::size_t left = bytes / sizeof(float);
+    const std::size_t count = (left + per_parameter - 1) / per_parameter;
     values.resize(count);  // (the parameters point at these: no reallocation after)
     gradients.resize(count);
     for (std::size_t i = 0; left > 0; ++i) {
-      const std::size_t n = std::min<std::size_t>(left, (1u << 20) / sizeof(float));
+      const std::size_t n = std::min(left, per_parameter);
       values[i].resize(static_cast<Index>(n), 1);
       values[i].setZero();
       gradients[i].resize(static_cast<Index>(n), 1);

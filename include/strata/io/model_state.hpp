@@ -45,6 +45,32 @@ struct held_whole {
   }
 };
 
+namespace detail {
+/// Adds backend-B matrix `m` to `file` under `key`: straight from its memory on a host backend,
+/// through `host` (scratch) on a device backend.
+template <class B, class M>
+void add_tensor(state_file& file, const std::string& key, const M& m, host_matrix<typename B::scalar>& host) {
+  if constexpr (host_storage<B>) {
+    file.add(key, m);
+  } else {
+    B::download(m, host);
+    file.add(key, host);
+  }
+}
+
+/// Copies `file`'s tensor `key` (present with `m`'s shape: checked before) into backend-B matrix
+/// `m`, as add_tensor does the other way.
+template <class B, class M>
+void extract_tensor(const state_file& file, const std::string& key, M& m, host_matrix<typename B::scalar>& host) {
+  if constexpr (host_storage<B>) {
+    state_file::extract(*file.find(key), m);
+  } else {
+    state_file::extract(*file.find(key), host);
+    B::upload(host, m);
+  }
+}
+}  // namespace detail
+
 /// Writes `model`'s state (parameters, buffers, settings, groups, input width) into `file`.
 /// `whole` gathers split tensors (a strategy; collective then); `keep_tensors` false (ranks
 /// other than the one that writes) takes part in the gathers without copying any tensor.
@@ -53,13 +79,7 @@ void write_model_state(state_file& file, ModelT& model, Whole&& whole = {}, bool
   using B = typename ModelT::backend;
   host_matrix<typename B::scalar> host;
   const auto add = [&](const std::string& key, auto& m) {
-    if (!keep_tensors) return;
-    if constexpr (detail::host_storage<B>) {
-      file.add(key, m);  // straight from the model's buffers
-    } else {
-      B::download(m, host);
-      file.add(key, host);
-    }
+    if (keep_tensors) detail::add_tensor<B>(file, key, m, host);
   };
   for (auto& p : model.parameters())
     whole.template with_whole<B>(p.split, *p.value, [&](auto& m) { add("parameter/" + p.name, m); });
@@ -120,9 +140,7 @@ template <class B, class ForEach>
 void write_optimizer_state(state_file& file, ForEach&& for_each_tensor, bool keep_tensors) {
   host_matrix<typename B::scalar> host;
   for_each_tensor([&](const std::string& key, typename B::matrix& m) {
-    if (!keep_tensors) return;
-    B::download(m, host);
-    file.add(key, host);
+    if (keep_tensors) detail::add_tensor<B>(file, key, m, host);
   });
 }
 
@@ -142,10 +160,7 @@ void check_optimizer_state(const state_file& file, ForEach&& for_each_tensor, Fa
 template <class B, class ForEach>
 void read_optimizer_state(const state_file& file, ForEach&& for_each_tensor) {
   host_matrix<typename B::scalar> host;
-  for_each_tensor([&](const std::string& key, typename B::matrix& m) {
-    state_file::extract(*file.find(key), host);
-    B::upload(host, m);
-  });
+  for_each_tensor([&](const std::string& key, typename B::matrix& m) { detail::extract_tensor<B>(file, key, m, host); });
 }
 
 /// A model's state read from a file and checked against the model: every parameter and buffer
@@ -206,18 +221,9 @@ class checked_model_state {
   void apply(bool with_groups, Whole&& whole = {}) {
     host_matrix<typename B::scalar> host;
     for (auto& p : model_.parameters())
-      whole.template with_whole<B>(p.split, *p.value, [&](auto& m) {
-        if constexpr (detail::host_storage<B>) {
-          state_file::extract(*file_.find("parameter/" + p.name), m);  // straight into the model's buffers
-        } else {
-          state_file::extract(*file_.find("parameter/" + p.name), host);
-          B::upload(host, m);
-        }
-      });
-    for (auto& b : model_.buffers()) {
-      state_file::extract(*file_.find("buffer/" + b.name), host);
-      B::upload(host, *b.value);
-    }
+      whole.template with_whole<B>(p.split, *p.value,
+                                   [&](auto& m) { detail::extract_tensor<B>(file_, "parameter/" + p.name, m, host); });
+    for (auto& b : model_.buffers()) detail::extract_tensor<B>(file_, "buffer/" + b.name, *b.value, host);
     model_.for_each_setting([&](const std::string& name, double& value) {
       const auto it = settings_.find(name);
       if (it != settings_.end()) value = it->second;
