@@ -8,10 +8,12 @@
 /// and out of flat staging buffers.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "parameter.hpp"
+#include "random.hpp"
 
 namespace strata {
 
@@ -69,6 +71,14 @@ class parameter_store {
       p.value->place(B::data(*values_) + p.offset);
       p.gradient->place(B::data(*gradients_) + p.offset);
     }
+  }
+
+  /// A hash of every parameter's group: ranks must train the same tensors at the same rates.
+  std::uint64_t groups_signature() const {
+    std::uint64_t h = 0x6A09E667F3BCC908ull;
+    for (const auto& p : list_)
+      h = mix64(h ^ detail::bits_signature(p.group.lr_scale, 0)) ^ mix64(h + (p.group.weight_decay ? 1u : 2u));
+    return h;
   }
 
   /// Sets every gradient to zero (one fill of the gradient buffer).

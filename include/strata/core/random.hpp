@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -64,6 +65,15 @@ STRATA_HD constexpr std::uint64_t mix64(std::uint64_t x) {
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
 }
+
+namespace detail {
+/// A hash of a double's bits (salted): equal values on every rank give equal hashes.
+inline std::uint64_t bits_signature(double value, std::uint64_t salt) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return mix64(bits + salt);
+}
+}  // namespace detail
 
 /// A stream of random numbers: a key (seed, purpose) and a stream id (e.g. a layer and a step);
 /// element i of the stream is philox(counter = (i, stream), key). Trivially copyable, so it can

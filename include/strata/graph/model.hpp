@@ -5,8 +5,11 @@
 /// and buffer through one list (the parameters visitor that optimizers, all-reduce and
 /// checkpoints share).
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -59,6 +62,9 @@ class Model {
   Index input_width() const { return input_width_; }
   Index output_width() const { return output_width_; }
   std::uint64_t seed() const { return seed_; }
+  /// What ranks must share to hold the same model: the seed and the architecture's type (which
+  /// covers what parameter shapes do not: activations, dropout layers).
+  std::uint64_t signature() const { return mix64(seed_ + 0x7Full) ^ mix64(std::hash<std::string>{}(typeid(Spec).name())); }
   const Spec& spec() const { return spec_; }
 
   /// Forward pass over a `input_width x samples` batch; the result stays valid until the next

@@ -6,7 +6,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../core/config.hpp"
 
@@ -59,6 +62,40 @@ class callback {
   /// After each epoch (and its validation): early stopping sets `control.stop` here.
   virtual void on_epoch_end(const epoch_record&, training_control&) {}
   virtual void on_train_end() {}
+};
+
+/// A training run's callbacks, called in the order added. The epoch hooks hand them the rate
+/// in force and keep the rate they leave; a stop any of them asks for holds until the run ends.
+class callback_list {
+ public:
+  void add(std::shared_ptr<callback> cb) { list_.push_back(std::move(cb)); }
+
+  void train_begin(const train_info& info) {
+    control_ = {};
+    for (auto& cb : list_) cb->on_train_begin(info);
+  }
+  void epoch_begin(Index epoch, double& learning_rate) {
+    control_.learning_rate = learning_rate;
+    for (auto& cb : list_) cb->on_epoch_begin(epoch, control_);
+    learning_rate = control_.learning_rate;
+  }
+  void batch_end(const batch_progress& progress) {
+    for (auto& cb : list_) cb->on_batch_end(progress);
+  }
+  void epoch_end(const epoch_record& record, double& learning_rate) {
+    control_.learning_rate = learning_rate;
+    for (auto& cb : list_) cb->on_epoch_end(record, control_);
+    learning_rate = control_.learning_rate;
+  }
+  void train_end() {
+    for (auto& cb : list_) cb->on_train_end();
+  }
+  /// Whether a callback asked to end training after this epoch.
+  bool stop_requested() const { return control_.stop; }
+
+ private:
+  std::vector<std::shared_ptr<callback>> list_;
+  training_control control_;
 };
 
 }  // namespace strata

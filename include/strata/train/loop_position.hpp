@@ -12,6 +12,7 @@
 
 #include "../core/error.hpp"
 #include "../core/parse.hpp"
+#include "../core/random.hpp"
 #include "../io/state_file.hpp"
 
 namespace strata {
@@ -25,6 +26,9 @@ struct loop_position {
   Index epoch_samples = 0;          ///< samples trained so far in that epoch
   double epoch_loss_sum = 0.0;      ///< their summed loss
   std::string batch_size, shuffle_seed;  ///< what the permutation of a mid-epoch position needs
+
+  /// What ranks continuing one run must share: epochs and steps done.
+  std::uint64_t signature() const { return mix64(static_cast<std::uint64_t>(epoch) + 0x33u) ^ mix64(step + 0x44u); }
 
   /// Writes the position's entries into `file`'s metadata.
   void write(state_file& file) const {

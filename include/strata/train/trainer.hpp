@@ -4,19 +4,16 @@
 /// varies is a policy: the architecture, the loss, the optimizer, how work is spread across
 /// processes (Serial, data-, model- or tournament-parallel) and where the math runs.
 ///
-/// Per minibatch: gather the samples (host), stage them on the backend, forward, loss and its
-/// gradient, backward, `strategy.reduce_gradients`, parameter groups and optional clipping,
-/// the optimizer step over the strategy's slices, `strategy.after_step`,
-/// `strategy.average_buffers` and the batch loss summed over ranks (docs/design.md §4.1).
-/// Buffers are allocated once and reused. The loss gradient is normalised by the *global* batch, so summing gradients over
-/// ranks gives exactly the serial gradient.
+/// Per minibatch: gather the samples (host), stage them on the backend (batch_stage.hpp),
+/// forward, loss and its gradient, backward, the update (parameter_update.hpp) and the batch
+/// loss summed over ranks (docs/design.md §4.1). Buffers are allocated once and reused. The loss
+/// gradient is normalised by the *global* batch, so summing gradients over ranks gives exactly
+/// the serial gradient.
 
 #include <chrono>
 #include <cmath>
-#include <functional>
 #include <memory>
 #include <string>
-#include <typeinfo>
 #include <vector>
 
 #include "../backend/eigen_backend.hpp"
@@ -25,15 +22,14 @@
 #include "../graph/model.hpp"
 #include "../loss/mse.hpp"
 #include "../optim/adam.hpp"
-#include "../optim/clip.hpp"
 #include "../parallel/serial.hpp"
 #include "batch_stage.hpp"
 #include "callback.hpp"
-#include "trainer_options.hpp"
-#include "../core/parse.hpp"
 #include "checkpoint.hpp"
 #include "evaluator.hpp"
 #include "loop_position.hpp"
+#include "parameter_update.hpp"
+#include "trainer_options.hpp"
 
 namespace strata {
 
@@ -49,39 +45,29 @@ class Trainer {
   /// Takes a built model. The strategy makes every rank start from the same weights.
   Trainer(model_type model, Loss loss = {}, Optimizer optimizer = {}, Strategy strategy = {},
           trainer_options options = {})
-      : model_(std::move(model)), loss_(loss), hyper_(optimizer), strategy_(std::move(strategy)),
-        options_(options) {
+      : model_(std::move(model)), loss_(loss), update_(optimizer), strategy_(std::move(strategy)), options_(options) {
     if (!model_.built()) throw config_error("Trainer: build the model (model.build(width, seed)) before training it");
-    if (options_.batch_size <= 0) throw config_error(detail::concat("Trainer: batch size must be positive, got ", options_.batch_size));
-    if (options_.eval_batch_size <= 0)
-      throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", options_.eval_batch_size));
-    hyper_.validate();
-    // Settings every rank must share for the ranks' work to add up to one training run. The
-    // architecture's type covers what parameter shapes do not (activations, dropout layers).
-    const std::uint64_t settings = options_.signature() ^ mix64(model_.seed() + 0x7Full) ^
-                                   mix64(std::hash<std::string>{}(typeid(Spec).name())) ^
-                                   mix64(std::hash<std::string>{}(Optimizer::name) + 0x61ull) ^ detail::bits_signature(hyper_.lr, 0x93ull);
-    strategy_.synchronize(model_.parameters(), model_.buffers(), settings);
-    slices_ = strategy_.optimizer_slices(model_.parameters());
-    optimizer_ = std::make_unique<optimizer_state>(hyper_, slices_);
-    learning_rate_ = hyper_.lr;
+    options_.validate();
+    // Ranks that share these train one model together; the strategy fails on every rank if not.
+    strategy_.synchronize(model_.parameters(), model_.buffers(),
+                          options_.signature() ^ model_.signature() ^ update_.signature());
+    update_.attach(model_.parameters(), strategy_);
+    position_.learning_rate = optimizer.lr;
   }
 
   model_type& model() { return model_; }
   Strategy& strategy() { return strategy_; }
-  optimizer_state& optimizer() { return *optimizer_; }
+  optimizer_state& optimizer() { return update_.state(); }
   const trainer_options& options() const { return options_; }
-  double learning_rate() const { return learning_rate_; }
-  void set_learning_rate(double lr) { learning_rate_ = lr; }
+  double learning_rate() const { return position_.learning_rate; }
+  void set_learning_rate(double lr) { position_.learning_rate = lr; }
   /// Epochs completed so far (the next fit continues from here).
-  Index epoch() const { return epoch_; }
+  Index epoch() const { return position_.epoch; }
   /// Optimizer steps taken so far.
-  std::uint64_t step() const { return step_; }
-  /// Restores the loop position (used when resuming from a checkpoint) to the start of `epoch`.
+  std::uint64_t step() const { return position_.step; }
+  /// Moves the loop to the start of `epoch`, `step` optimizer steps done.
   void set_position(Index epoch, std::uint64_t step) {
-    epoch_ = epoch;
-    step_ = step;
-    partial_ = {};
+    position_ = loop_position{epoch, step, 0, position_.learning_rate};
   }
 
   /// Tensors and metadata written into every checkpoint besides the trainer's own (a feature
@@ -96,26 +82,18 @@ class Trainer {
     if (strategy_.is_root()) file.write(path);
   }
 
-  /// What `save` writes, in memory. Collective; only the root rank's copy holds the tensors.
+  /// What `save` writes, in memory (checkpoint.hpp): the extras, the loop position, the model's
+  /// state (split tensors gathered whole) and the optimizer's. Collective; only the root rank's
+  /// copy holds the tensors.
   checkpoint snapshot() {
-    checkpoint file;
-    file.meta["optimizer"] = Optimizer::name;
-    loop_position{epoch_,
-                  step_,
-                  optimizer_->step_count(),
-                  learning_rate_,
-                  partial_.batch,
-                  partial_.samples,
-                  partial_.loss_sum,
-                  std::to_string(options_.batch_size),
-                  std::to_string(options_.seed)}
-        .write(file);
-    for (const auto& [key, value] : extras_.meta) file.meta.emplace(key, value);
-    file.tensors = extras_.tensors;
-    // The model's weights, buffers, settings (dropout rates a tournament may have perturbed) and
-    // groups; split tensors gathered whole. Only the root keeps the tensors.
+    checkpoint file = extras_;
+    loop_position at = position_;
+    at.optimizer_steps = update_.state().step_count();
+    at.batch_size = std::to_string(options_.batch_size);
+    at.shuffle_seed = std::to_string(options_.seed);
+    at.write(file);
     write_model_state(file, model_, strategy_, strategy_.is_root());
-    write_optimizer_state<B>(file, optimizer_tensors(), strategy_.is_root());
+    update_.write(file, model_.parameters(), strategy_, strategy_.is_root());
     return file;
   }
 
@@ -132,30 +110,19 @@ class Trainer {
   /// the loop position too when `position` is set. Checks everything first, as `load`.
   void restore(const checkpoint& file, const std::string& source, bool position) {
     const auto fail = [&](const std::string& what) { return io_error(source + " " + what); };
-    const auto meta = [&](const char* key) {
-      const auto it = file.meta.find(key);
-      if (it == file.meta.end()) throw fail(detail::concat("has no '", key, "' entry: not a trainer checkpoint"));
-      return it->second;
-    };
-    if (meta("optimizer") != Optimizer::name)
-      throw fail("holds " + meta("optimizer") + " optimizer state but this trainer uses " + Optimizer::name);
     checked_model_state<model_type> state(file, model_, fail);
-    check_optimizer_state<B>(file, optimizer_tensors(), fail);
+    update_.check(file, model_.parameters(), strategy_, fail);
     const loop_position at = loop_position::read(file, fail);
     if (position) at.check_resumable(options_.batch_size, options_.seed, fail);
     // A resume continues the same run, frozen layers included; a warm start or a tournament
     // exchange keeps this trainer's groups.
     state.apply(position, strategy_);
-    read_optimizer_state<B>(file, optimizer_tensors());
-    optimizer_->set_step_count(at.optimizer_steps);
-    if (!position) return;
-    set_position(at.epoch, at.step);
-    partial_ = {at.batch_in_epoch, at.epoch_samples, at.epoch_loss_sum};
-    learning_rate_ = at.learning_rate;
+    update_.read(file, model_.parameters(), strategy_, at.optimizer_steps);
+    if (position) position_ = at;
   }
 
   /// Adds a callback; it is called in the order added.
-  void add_callback(std::shared_ptr<callback> cb) { callbacks_.push_back(std::move(cb)); }
+  void add_callback(std::shared_ptr<callback> cb) { callbacks_.add(std::move(cb)); }
 
   /// Trains until `epochs` epochs are complete in total (continuing from `epoch()`), evaluating
   /// on `validation` after each epoch when given. Returns one record per epoch run.
@@ -168,25 +135,19 @@ class Trainer {
       throw shape_error(detail::concat("Trainer::fit: the model has ", model_.output_width(),
                                        " outputs, the training data has ", train.target_width(), " targets"));
     if (train.size() == 0) throw data_error("Trainer::fit: the training set is empty");
-
     // Ranks that disagree on these would issue different numbers of collectives: fail, not hang.
     strategy_.agree(mix64(static_cast<std::uint64_t>(train.size())) ^
                         mix64(static_cast<std::uint64_t>(validation != nullptr ? validation->size() + 1 : 0) + 0x11u) ^
-                        mix64(static_cast<std::uint64_t>(epochs) + 0x22u) ^ mix64(static_cast<std::uint64_t>(epoch_) + 0x33u) ^
-                        mix64(step_ + 0x44u) ^ mix64(options_.checkpoint_every + 0x55u) ^ groups_signature(),
+                        mix64(static_cast<std::uint64_t>(epochs) + 0x22u) ^ position_.signature() ^
+                        mix64(options_.checkpoint_every + 0x55u) ^ model_.parameters().groups_signature(),
                     "has different data sizes, epochs, checkpointing, loop position (a different checkpoint?) or "
                     "parameter groups");
-    train_info info{epochs, epoch_, train.size(), options_.batch_size, strategy_.is_root()};
-    for (auto& cb : callbacks_) cb->on_train_begin(info);
+    callbacks_.train_begin({epochs, position_.epoch, train.size(), options_.batch_size, strategy_.is_root()});
     std::vector<epoch_record> history;
-    training_control control;
     BatchLoader<Dataset> loader(train, loader_options{options_.batch_size, options_.shuffle, options_.seed, options_.prefetch},
                                 [this](Index global) { return strategy_.local_range(global); });
-    while (epoch_ < epochs) {
-      control.learning_rate = learning_rate_;
-      for (auto& cb : callbacks_) cb->on_epoch_begin(epoch_, control);
-      learning_rate_ = control.learning_rate;
-
+    while (position_.epoch < epochs) {
+      callbacks_.epoch_begin(position_.epoch, position_.learning_rate);
       epoch_record record = train_epoch(loader, train.size(), epochs);
       if (validation != nullptr) {
         const evaluation e = evaluate(*validation);
@@ -195,15 +156,13 @@ class Trainer {
       }
       // The rate may have changed during the epoch (a tournament adopting a model takes its
       // rate): epoch-end callbacks start from the rate in force, not the epoch's first.
-      control.learning_rate = learning_rate_;
-      for (auto& cb : callbacks_) cb->on_epoch_end(record, control);
-      learning_rate_ = control.learning_rate;
+      callbacks_.epoch_end(record, position_.learning_rate);
       history.push_back(record);
-      ++epoch_;
+      ++position_.epoch;
       if (!options_.checkpoint_path.empty()) save(options_.checkpoint_path);
-      if (control.stop) break;
+      if (callbacks_.stop_requested()) break;
     }
-    for (auto& cb : callbacks_) cb->on_train_end();
+    callbacks_.train_end();
     return history;
   }
 
@@ -228,134 +187,91 @@ class Trainer {
   }
 
  private:
-  /// A hash of every parameter's group: ranks must train the same tensors at the same rates.
-  std::uint64_t groups_signature() {
-    std::uint64_t h = 0x6A09E667F3BCC908ull;
-    for (const auto& p : model_.parameters())
-      h = mix64(h ^ detail::bits_signature(p.group.lr_scale, 0)) ^ mix64(h + (p.group.weight_decay ? 1u : 2u));
-    return h;
-  }
-
-  /// Lists the optimizer's state tensors under their checkpoint keys
-  /// ("optimizer/<parameter>.<state>"), whole tensors in the unsharded layout (collective with a
-  /// sharded or split optimizer): f(key, matrix&) for each.
-  auto optimizer_tensors() {
-    return [this](auto&& f) {
-      strategy_.for_each_optimizer_state(*optimizer_, model_.parameters(),
-                                         [&](const std::string& name, matrix& m) { f("optimizer/" + name, m); });
-    };
-  }
-
+  /// One epoch (or the rest of one, after a mid-epoch resume) of `n` samples.
   template <class Dataset>
   epoch_record train_epoch(BatchLoader<Dataset>& loader, Index n, Index epochs) {
     const auto start = std::chrono::steady_clock::now();
+    const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     // The model may hold the loader's batch as its last input, which dies with the loader: forget
     // it however the epoch ends (normally or by an exception).
     struct release_on_exit {
       model_type& model;
       ~release_on_exit() { model.release_input(); }
     } release{model_};
-    const Index resumed_samples = partial_.samples;
-    loader.start_epoch(static_cast<std::uint64_t>(epoch_), partial_.batch);
+    loop_position& at = position_;
+    const Index resumed_samples = at.epoch_samples;
+    loader.start_epoch(static_cast<std::uint64_t>(at.epoch), at.batch_in_epoch);
     while (const minibatch<T>* batch = loader.next()) {
       const double normalizer = static_cast<double>(batch->global * model_.output_width());
-      double local_loss = 0.0;
-      const auto blocks = strategy_.local_blocks(batch->global);
-      for (const auto& [begin, columns] : blocks) {
-        // One forward/backward per block: the whole local batch, or (deterministic data
-        // parallelism) fixed sample blocks whose gradients the strategy adds in a fixed order.
-        if (columns == 0) {  // a batch with fewer samples than blocks: this block contributes zero
-          model_.parameters().zero_gradients();
-          strategy_.block_done(model_.parameters());
-          continue;
-        }
-        const auto [x, y] = stage_.stage(batch->x, batch->y, begin, columns, blocks.size() == 1);
-        pass_info pass;
-        pass.phase = mode::train;
-        pass.step = step_;
-        pass.first_sample = static_cast<std::uint64_t>(batch->first + batch->offset + begin);
-        pass.check_finite = options_.check_finite;
-        pass.gradients = strategy_.listener();
-        const matrix& prediction = model_.forward(*x, pass);
-        local_loss += loss_.template evaluate<B>(prediction, *y, loss_grad_, normalizer);
-        model_.backward(loss_grad_);
-        strategy_.block_done(model_.parameters());
-      }
-      strategy_.reduce_gradients(model_.parameters());
-      refresh_groups(slices_, model_.parameters());
-      if (options_.clip_norm > 0)
-        scale_to_norm(slices_, options_.clip_norm, std::sqrt(strategy_.squared_gradient_norm(slices_, model_.parameters())));
-      const double ramp = options_.warmup_steps > step_
-                              ? static_cast<double>(step_ + 1) / static_cast<double>(options_.warmup_steps)
-                              : 1.0;
-      optimizer_->step(slices_, learning_rate_ * ramp);
-      strategy_.after_step(model_.parameters());
-      strategy_.average_buffers(model_.buffers());
-      ++step_;
+      const double local_loss = backpropagate(*batch, normalizer);
+      update_.apply(model_, strategy_, at.learning_rate * options_.warmup_factor(at.step), options_.clip_norm);
+      ++at.step;
 
       const double batch_loss = strategy_.sum(local_loss) / normalizer;
       if (options_.check_finite && !std::isfinite(batch_loss))
-        throw numeric_error(detail::concat("training loss became ", batch_loss, " at epoch ", epoch_, ", step ", step_,
-                                           " (learning rate ", learning_rate_, ")"));
-      partial_.loss_sum += batch_loss * static_cast<double>(batch->global);
-      partial_.samples += batch->global;
-      partial_.batch = batch->index + 1;
-      batch_progress progress{epoch_, epochs, partial_.samples, n, partial_.loss_sum / static_cast<double>(partial_.samples),
-                              seconds_since(start), step_};
-      for (auto& cb : callbacks_) cb->on_batch_end(progress);
-      if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0 && !options_.checkpoint_path.empty() &&
-          partial_.batch < loader.batches())
+        throw numeric_error(detail::concat("training loss became ", batch_loss, " at epoch ", at.epoch, ", step ", at.step,
+                                           " (learning rate ", at.learning_rate, ")"));
+      at.epoch_loss_sum += batch_loss * static_cast<double>(batch->global);
+      at.epoch_samples += batch->global;
+      at.batch_in_epoch = batch->index + 1;
+      callbacks_.batch_end({at.epoch, epochs, at.epoch_samples, n, at.epoch_loss_sum / static_cast<double>(at.epoch_samples),
+                            seconds(), at.step});
+      if (options_.checkpoint_every > 0 && at.step % options_.checkpoint_every == 0 && !options_.checkpoint_path.empty() &&
+          at.batch_in_epoch < loader.batches())
         save(options_.checkpoint_path);
     }
-    epoch_record record;
-    record.epoch = epoch_;
-    record.train_loss = partial_.samples > 0 ? partial_.loss_sum / static_cast<double>(partial_.samples) : NAN;
-    record.learning_rate = learning_rate_;
-    record.seconds = seconds_since(start);
-    record.samples_per_second = record.seconds > 0 ? static_cast<double>(n - resumed_samples) / record.seconds : 0.0;
-    partial_ = {};
+    const double took = seconds();
+    epoch_record record{at.epoch, at.epoch_samples > 0 ? at.epoch_loss_sum / static_cast<double>(at.epoch_samples) : NAN,
+                        at.learning_rate, took, took > 0 ? static_cast<double>(n - resumed_samples) / took : 0.0, {}};
+    at.batch_in_epoch = at.epoch_samples = 0;
+    at.epoch_loss_sum = 0.0;
     return record;
   }
 
-  static double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  /// Forward and backward over the strategy's blocks of `batch`: the whole local batch, or
+  /// (deterministic data parallelism) fixed sample blocks whose gradients the strategy adds in a
+  /// fixed order. Returns this rank's summed loss.
+  double backpropagate(const minibatch<T>& batch, double normalizer) {
+    double loss = 0.0;
+    const auto blocks = strategy_.local_blocks(batch.global);
+    for (const auto& [begin, columns] : blocks) {
+      if (columns == 0) {  // a batch with fewer samples than blocks: this block contributes zero
+        model_.parameters().zero_gradients();
+      } else {
+        const auto [x, y] = stage_.stage(batch.x, batch.y, begin, columns, blocks.size() == 1);
+        pass_info pass;
+        pass.phase = mode::train;
+        pass.step = position_.step;
+        pass.first_sample = static_cast<std::uint64_t>(batch.first + batch.offset + begin);
+        pass.check_finite = options_.check_finite;
+        pass.gradients = strategy_.listener();
+        loss += loss_.template evaluate<B>(model_.forward(*x, pass), *y, loss_grad_, normalizer);
+        model_.backward(loss_grad_);
+      }
+      strategy_.block_done(model_.parameters());
+    }
+    return loss;
   }
 
   model_type model_;
   Loss loss_;
-  Optimizer hyper_;
+  parameter_update<Optimizer, B> update_;
   Strategy strategy_;
   trainer_options options_;
-  std::vector<parameter_slice<B>> slices_;  ///< what the optimizer updates (the strategy's cut)
-  std::unique_ptr<optimizer_state> optimizer_;
-  std::vector<std::shared_ptr<callback>> callbacks_;
-  double learning_rate_ = 0.0;
-  Index epoch_ = 0;
-  std::uint64_t step_ = 0;
-  /// Progress through the current epoch (non-zero only between batches of an unfinished epoch).
-  struct partial_epoch {
-    Index batch = 0;        ///< next batch to train
-    Index samples = 0;      ///< samples trained so far in this epoch
-    double loss_sum = 0.0;  ///< their summed loss
-  };
-  partial_epoch partial_;
+  callback_list callbacks_;
+  /// Where the run stands; mid-epoch fields are non-zero only between batches of an unfinished
+  /// epoch (the optimizer's count, batch size and seed are filled in by `snapshot`).
+  loop_position position_;
   checkpoint extras_;
   batch_stage<B> stage_;
   evaluator<B> evaluator_;
   matrix loss_grad_;
 };
 
-/// Class template argument deduction from the model and the policies given:
+/// Class template argument deduction from the model and the policies given, the rest defaulted:
 /// `Trainer trainer(std::move(model), MSE{}, Adam{1e-3}, strategy);`
-template <class Spec, class B>
-Trainer(Model<Spec, B>) -> Trainer<Spec, MSE, Adam, Serial, B>;
-template <class Spec, class B, class Loss>
-Trainer(Model<Spec, B>, Loss) -> Trainer<Spec, Loss, Adam, Serial, B>;
-template <class Spec, class B, class Loss, class Optimizer>
-Trainer(Model<Spec, B>, Loss, Optimizer) -> Trainer<Spec, Loss, Optimizer, Serial, B>;
-template <class Spec, class B, class Loss, class Optimizer, class Strategy>
-Trainer(Model<Spec, B>, Loss, Optimizer, Strategy) -> Trainer<Spec, Loss, Optimizer, Strategy, B>;
-template <class Spec, class B, class Loss, class Optimizer, class Strategy>
-Trainer(Model<Spec, B>, Loss, Optimizer, Strategy, trainer_options) -> Trainer<Spec, Loss, Optimizer, Strategy, B>;
+template <class Spec, class B, class Loss = MSE, class Optimizer = Adam, class Strategy = Serial>
+Trainer(Model<Spec, B>, Loss = {}, Optimizer = {}, Strategy = {}, trainer_options = {})
+    -> Trainer<Spec, Loss, Optimizer, Strategy, B>;
 
 }  // namespace strata

@@ -4,22 +4,13 @@
 /// contribute (strategies compare signatures at start-up and fail together on a mismatch).
 
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "../core/config.hpp"
+#include "../core/error.hpp"
 #include "../core/random.hpp"
 
 namespace strata {
-
-namespace detail {
-/// A hash of a double's bits (salted): equal values on every rank give equal hashes.
-inline std::uint64_t bits_signature(double value, std::uint64_t salt) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return mix64(bits + salt);
-}
-}  // namespace detail
 
 /// Settings of the training loop that are not hyperparameters of the model or optimizer.
 struct trainer_options {
@@ -40,6 +31,18 @@ struct trainer_options {
   /// What every rank must agree on among these settings: the batch size (it decides each rank's
   /// share) and the shuffling seed (it decides the order of the samples).
   std::uint64_t signature() const { return mix64(static_cast<std::uint64_t>(batch_size)) ^ mix64(seed + 0x51ull); }
+
+  /// Throws config_error unless the batch sizes are positive.
+  void validate() const {
+    if (batch_size <= 0) throw config_error(detail::concat("Trainer: batch size must be positive, got ", batch_size));
+    if (eval_batch_size <= 0)
+      throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", eval_batch_size));
+  }
+
+  /// The share of the learning rate in force at optimizer step `step` (0-based): the warm-up ramp.
+  double warmup_factor(std::uint64_t step) const {
+    return warmup_steps > step ? static_cast<double>(step + 1) / static_cast<double>(warmup_steps) : 1.0;
+  }
 };
 
 }  // namespace strata
