@@ -107,6 +107,14 @@ TEST_CASE("A run that dies mid-epoch resumes from its last checkpoint to the sam
   extras.meta["note"] = "kept";
   extras.add("scaler/mean", matrix_f(matrix_f::Constant(2, 1, 1.5f)));
   first.set_checkpoint_extras(extras);
+  for (const char* reserved : {"epoch", "learning_rate", "optimizer", "input_width", "setting/model/2:Dropout.rate"}) {
+    checkpoint clash = extras;
+    clash.meta[reserved] = "mine";
+    CHECK_THROWS_WITH(first.set_checkpoint_extras(clash), Contains(reserved) && Contains("trainer's own"));
+  }
+  checkpoint tensor_clash = extras;
+  tensor_clash.add("optimizer/scaler", matrix_f(matrix_f::Zero(1, 1)));
+  CHECK_THROWS_WITH(first.set_checkpoint_extras(tensor_clash), Contains("optimizer/scaler"));
   first.add_callback(std::make_shared<crash_after>(11));  // epoch 2, batch 5; last checkpoint at step 9
   CHECK_THROWS_WITH(first.fit(train, 3), "simulated crash");
 

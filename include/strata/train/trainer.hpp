@@ -71,9 +71,12 @@ class Trainer {
   }
 
   /// Tensors and metadata written into every checkpoint besides the trainer's own (a feature
-  /// scaler, a data description): keys must not start with parameter/, buffer/ or optimizer/.
-  /// `load` returns the whole file, so the caller reads them back from there.
-  void set_checkpoint_extras(checkpoint extras) { extras_ = std::move(extras); }
+  /// scaler, a data description); a name the trainer's own entries use is refused
+  /// (`require_extras_apart`). `load` returns the whole file, so the caller reads them back.
+  void set_checkpoint_extras(checkpoint extras) {
+    require_extras_apart(extras);
+    extras_ = std::move(extras);
+  }
 
   /// Writes weights, buffers, optimizer state and the loop position to `path`. Every rank must
   /// call it (a sharded optimizer state is gathered); only the root rank writes.
