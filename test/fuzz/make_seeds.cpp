@@ -2,7 +2,7 @@
 // a trainer checkpoint (with a feature scaler as extras), a model file and a scaler-only
 // checkpoint, each in both of the targets' forms (fuzz_support.hpp: first byte 0 = the file,
 // 1 = the payload to wrap). Usage: fuzz_make_seeds <corpus folder>; it writes
-// <folder>/{checkpoint,model_file,trainer_restore}/seed-*.
+// <folder>/{checkpoint,model_file,trainer_restore}/seed-* (and npz/seed-* where libzip is found).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +10,10 @@
 
 #include <strata/data/preprocess.hpp>
 #include <strata/train/model_file.hpp>
+
+#ifdef STRATA_FUZZ_SEEDS_NPZ
+#include <strata/io/model_npz.hpp>
+#endif
 
 #include "fuzz_model.hpp"
 
@@ -60,5 +64,14 @@ int main(int argc, char** argv) {
   strata::save_model(model, model_path, {{"kind", strata_fuzz::tiny_kind}, {"features", "f0,f1,f2"}});
   write_both(out / "model_file", "seed-model", read_all(model_path));
   std::remove(model_path.c_str());
+
+#ifdef STRATA_FUZZ_SEEDS_NPZ
+  // The tiny model's tensors as an .npz archive (mode 0) and its first array alone (mode 1).
+  const strata::npz_archive arrays = strata::model_arrays(model);
+  std::filesystem::create_directories(out / "npz");
+  std::ofstream(out / "npz" / "seed-model-archive", std::ios::binary) << '\0' << arrays.to_bytes();
+  std::ofstream(out / "npz" / "seed-weight-npy", std::ios::binary)
+      << '\1' << strata::npz_archive::npy_bytes(arrays.arrays.begin()->second);
+#endif
   return 0;
 }

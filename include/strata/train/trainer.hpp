@@ -67,7 +67,11 @@ class Trainer {
   std::uint64_t step() const { return position_.step; }
   /// Moves the loop to the start of `epoch`, `step` optimizer steps done.
   void set_position(Index epoch, std::uint64_t step) {
-    position_ = loop_position{epoch, step, 0, position_.learning_rate};
+    const double rate = position_.learning_rate;
+    position_ = {};
+    position_.epoch = epoch;
+    position_.step = step;
+    position_.learning_rate = rate;
   }
 
   /// Tensors and metadata written into every checkpoint besides the trainer's own (a feature
