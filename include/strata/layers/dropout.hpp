@@ -2,7 +2,8 @@
 /// \file dropout.hpp
 /// Inverted dropout: in training each activation is zeroed with probability `rate` and the
 /// survivors are scaled by 1 / (1 - rate), so evaluation is the identity. With `when::always` it
-/// stays active in evaluation too (Monte Carlo dropout for uncertainty estimates).
+/// stays active in evaluation too (Monte Carlo dropout for uncertainty estimates), as it does in
+/// one evaluation pass that sets `pass_info::sample_dropout` (inference/uncertainty.hpp).
 ///
 /// The mask of element (row, sample) at step s is a pure function of (seed, layer, s, global
 /// sample id, row) for the layer's width, so a data-parallel run draws exactly the masks a
@@ -54,7 +55,7 @@ class dropout_layer {
   }
 
   const matrix& forward(const matrix& x, const pass_info& pass) {
-    active_ = rate_ > 0.0 && (pass.phase == mode::train || always_);
+    active_ = rate_ > 0.0 && (pass.phase == mode::train || always_ || pass.sample_dropout);
     if (!active_) return x;
     B::resize(mask_, x.rows(), x.cols());
     B::resize(output_, x.rows(), x.cols());

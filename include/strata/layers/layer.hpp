@@ -61,6 +61,9 @@ struct pass_info {
   Index batch = 0;
   /// Check every layer's output for NaN or infinity and name the first layer that produced one.
   bool check_finite = false;
+  /// Monte-Carlo dropout: in evaluation, dropout layers stay active and draw their masks from
+  /// `step` as in training (every other layer evaluates as usual; inference/uncertainty.hpp).
+  bool sample_dropout = false;
   /// Who to tell when a parameter's gradient is final (null: nobody).
   gradient_listener* gradients = nullptr;
 
