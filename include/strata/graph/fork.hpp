@@ -81,6 +81,10 @@ class fork_layer {
     return input_grad_;
   }
 
+  template <class W>
+  void describe(W& w) const {
+    describe_each(w, indices{});
+  }
   template <class F>
   void for_each_parameter(F&& f) {
     std::apply([&](auto&... b) { (b.for_each_parameter(f), ...); }, branches_);
@@ -95,6 +99,10 @@ class fork_layer {
   }
 
  private:
+  template <class W, std::size_t... I>
+  void describe_each(W& w, std::index_sequence<I...>) const {
+    (w.child(static_cast<Index>(I), std::tuple_element_t<I, std::tuple<Branches...>>::kind, std::get<I>(branches_)), ...);
+  }
   template <std::size_t... I>
   fork_layer(const Fork<Branches...>& spec, std::index_sequence<I...>)
       : branches_(bind_t<Branches, B>(std::get<I>(spec.branches))...) {}

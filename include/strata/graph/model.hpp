@@ -96,6 +96,13 @@ class Model {
     detail::visit_settings(*net_, f);
   }
 
+  /// Describes the layer tree to `w` (graph/architecture.hpp), the root at path "model".
+  template <class W>
+  void describe(W& w) {
+    require_built();
+    w.node(Spec::kind, "model", *net_);
+  }
+
   /// Every trainable tensor with its gradient, in a fixed order (build order), each a view of
   /// the model's contiguous value and gradient buffers (core/parameter_store.hpp).
   parameter_store<B>& parameters() { return parameters_; }

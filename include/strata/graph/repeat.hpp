@@ -80,6 +80,10 @@ class repeat_layer {
   void for_each_parameter(F&& f) {
     for (auto& b : blocks_) b.for_each_parameter(f);
   }
+  template <class W>
+  void describe(W& w) const {
+    for (std::size_t i = 0; i < blocks_.size(); ++i) w.child(static_cast<Index>(i), Net::kind, blocks_[i]);
+  }
   template <class F>
   void for_each_buffer(F&& f) {
     for (auto& b : blocks_) b.for_each_buffer(f);

@@ -75,6 +75,10 @@ class residual_layer {
 
   template <class F>
   void for_each_parameter(F&& f) { net_.for_each_parameter(f); }
+  template <class W>
+  void describe(W& w) const {
+    w.child(0, Net::kind, net_);
+  }
   template <class F>
   void for_each_buffer(F&& f) { net_.for_each_buffer(f); }
   template <class F>

@@ -73,6 +73,10 @@ class sequential_layer {
   void for_each_parameter(F&& f) {
     std::apply([&](auto&... layer) { (layer.for_each_parameter(f), ...); }, layers_);
   }
+  template <class W>
+  void describe(W& w) const {
+    describe_each(w, std::index_sequence_for<Layers...>{});
+  }
   template <class F>
   void for_each_buffer(F&& f) {
     std::apply([&](auto&... layer) { (layer.for_each_buffer(f), ...); }, layers_);
@@ -87,6 +91,10 @@ class sequential_layer {
   auto& layer() { return std::get<I>(layers_); }
 
  private:
+  template <class W, std::size_t... I>
+  void describe_each(W& w, std::index_sequence<I...>) const {
+    (w.child(static_cast<Index>(I), std::tuple_element_t<I, std::tuple<Layers...>>::kind, std::get<I>(layers_)), ...);
+  }
   template <std::size_t... I>
   sequential_layer(const Sequential<Layers...>& spec, std::index_sequence<I...>)
       : layers_(bind_t<Layers, B>(std::get<I>(spec.layers))...) {}

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <tuple>
+#include <vector>
 
 #include "slice.hpp"
 
@@ -128,6 +129,18 @@ class shared_layer {
 
   template <class F>
   void for_each_parameter(F&& f) { net_.for_each_parameter(f); }
+  /// The slices as `begins` and `ends`, then the shared network.
+  template <class W>
+  void describe(W& w) const {
+    std::vector<Index> begins, ends;
+    for (const auto& [begin, end] : bounds_) {
+      begins.push_back(begin);
+      ends.push_back(end);
+    }
+    w.field("begins", begins);
+    w.field("ends", ends);
+    w.child(0, Net::kind, net_);
+  }
   template <class F>
   void for_each_buffer(F&& f) { net_.for_each_buffer(f); }
   template <class F>

@@ -84,6 +84,11 @@ class slice_layer {
 
   template <class F>
   void for_each_parameter(F&&) {}
+  template <class W>
+  void describe(W& w) const {
+    w.field("begin", begin_);
+    w.field("end", end_);
+  }
   template <class F>
   void for_each_buffer(F&&) {}
 

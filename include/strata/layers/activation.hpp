@@ -23,6 +23,8 @@ struct relu {
 /// x for x > 0, slope * x otherwise (PyTorch's default slope 0.01).
 struct leaky_relu {
   double slope = 0.01;
+  template <class W>
+  void describe(W& w) const { w.field("negative_slope", slope); }
   template <class T>
   STRATA_HD T value(T x) const { return x > T(0) ? x : static_cast<T>(slope) * x; }
   template <class T>
@@ -32,6 +34,8 @@ struct leaky_relu {
 /// x for x > 0, alpha * (exp(x) - 1) otherwise (alpha = 1 by default, as PyTorch).
 struct elu {
   double alpha = 1.0;
+  template <class W>
+  void describe(W& w) const { w.field("alpha", alpha); }
   template <class T>
   STRATA_HD T value(T x) const {
     using std::exp;
@@ -104,6 +108,8 @@ class activation_layer {
     return input_grad_;
   }
 
+  template <class W>
+  void describe(W& w) const { detail::describe_layer(fn_, w); }
   template <class F>
   void for_each_parameter(F&&) {}
   template <class F>

@@ -128,6 +128,11 @@ class batch_norm_layer {
     return input_grad_;
   }
 
+  template <class W>
+  void describe(W& w) const {
+    w.field("eps", eps_);
+    w.field("momentum", momentum_);
+  }
   template <class F>
   void for_each_parameter(F&& f) {
     f(parameter<B>{path_ + ".weight", &gamma_, &gamma_grad_});

@@ -138,6 +138,11 @@ class dense_layer {
   /// The weights held here: all of W, or this rank's rows when the layer is split.
   const typename B::parameter_matrix& weight() const { return weight_; }
   const std::string& path() const { return path_; }
+  template <class W>
+  void describe(W& w) const {
+    w.field("width", width_);
+    w.field("bias", bias_);
+  }
   /// The rows of W held here (`split()` false when the layer is whole).
   const row_split& split() const { return split_; }
 

@@ -111,6 +111,11 @@ class dropout_layer {
   template <class F>
   void for_each_buffer(F&&) {}
   /// The rate, as a setting a tournament may perturb ("<path>.rate").
+  template <class W>
+  void describe(W& w) const {
+    w.field("rate", rate_);
+    w.field("always", always_);
+  }
   template <class F>
   void for_each_setting(F&& f) {
     f(path_ + ".rate", rate_);

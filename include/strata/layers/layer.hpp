@@ -19,6 +19,9 @@
 ///   optionally `template <class F> void for_each_setting(F&&)`: f(name, double&) for every
 ///        run-time hyperparameter that may change between steps (a dropout rate, perturbed by
 ///        tournaments); the layer checks what f leaves there
+///   optionally `template <class W> void describe(W& w) const`: its configuration for the
+///        architecture description (graph/architecture.hpp): `w.field(name, value)` for each
+///        setting, then `w.child(index, kind, layer)` for each sub-layer of a composite
 /// Layers own their output and gradient buffers and reuse them while the batch size is unchanged.
 
 #include <cmath>
@@ -97,9 +100,12 @@ class build_context {
   /// The context for child number `index` of kind `kind`.
   build_context child(Index index, const char* kind) const {
     build_context c(*this);
-    c.path_ = path_.empty() ? detail::concat(index, ":", kind)
-                            : detail::concat(path_, "/", index, ":", kind);
+    c.path_ = child_path(path_, index, kind);
     return c;
+  }
+  /// The path of child number `index` of kind `kind` under `parent` ("model/0:Fork/1:Shared").
+  static std::string child_path(const std::string& parent, Index index, const char* kind) {
+    return parent.empty() ? detail::concat(index, ":", kind) : detail::concat(parent, "/", index, ":", kind);
   }
 
   const std::string& path() const { return path_; }
@@ -182,6 +188,18 @@ struct has_settings<Layer, F, std::void_t<decltype(std::declval<Layer&>().for_ea
 template <class Layer, class F>
 void visit_settings(Layer& layer, F& f) {
   if constexpr (has_settings<Layer, F>::value) layer.for_each_setting(f);
+}
+
+template <class Layer, class W, class = void>
+struct has_description : std::false_type {};
+template <class Layer, class W>
+struct has_description<Layer, W, std::void_t<decltype(std::declval<const Layer&>().describe(std::declval<W&>()))>>
+    : std::true_type {};
+
+/// `layer.describe(w)` for layers with a configuration to describe; nothing for the others.
+template <class Layer, class W>
+void describe_layer(const Layer& layer, W& w) {
+  if constexpr (has_description<Layer, W>::value) layer.describe(w);
 }
 }  // namespace detail
 

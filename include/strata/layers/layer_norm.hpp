@@ -111,6 +111,10 @@ class layer_norm_layer {
     return input_grad_;
   }
 
+  template <class W>
+  void describe(W& w) const {
+    w.field("eps", eps_);
+  }
   template <class F>
   void for_each_parameter(F&& f) {
     f(parameter<B>{path_ + ".weight", &gamma_, &gamma_grad_});

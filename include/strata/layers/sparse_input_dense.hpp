@@ -156,6 +156,11 @@ class sparse_input_dense_layer {
     return input_grad_;
   }
 
+  template <class W>
+  void describe(W& w) const {
+    w.field("width", width_);
+    w.field("bias", bias_);
+  }
   template <class F>
   void for_each_parameter(F&& f) {
     f(parameter<B>{path_ + ".weight", &weight_, &weight_grad_});

@@ -1,0 +1,91 @@
+// The architecture description: every layer kind appears with its path (the prefix of its
+// tensors' names) and its configuration, composites with their children in build order; and a
+// model, its tensors and predictions written for scripts/check_architecture.py, which rebuilds
+// the model in NumPy from the JSON and the .npz alone.
+#include <catch2/catch.hpp>
+
+#include <strata/graph/architecture.hpp>
+#include <strata/io/model_npz.hpp>
+#include <strata/models/combo.hpp>
+#include <strata/strata.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+using namespace strata;
+using Catch::Matchers::Contains;
+
+namespace {
+/// Every layer kind and composite, small: what the NumPy rebuild must get right.
+using Everything = Sequential<Fork<Branch<Sequential<Dense<6>, LeakyReLU, BatchNorm>>,
+                                   Shared<Sequential<Dense<4>, ELU, Dropout>, Slice<>, Slice<>>>,
+                              Residual<Sequential<Dense<14>, Sigmoid>>, LayerNorm, Repeat<2, Sequential<Dense<5>, Tanh>>,
+                              Identity, Dense<2>>;
+
+Model<Everything> everything() {
+  Model<Everything> m(Everything{
+      Fork<Branch<Sequential<Dense<6>, LeakyReLU, BatchNorm>>, Shared<Sequential<Dense<4>, ELU, Dropout>, Slice<>, Slice<>>>{
+          Branch<Sequential<Dense<6>, LeakyReLU, BatchNorm>>{Slice<>{0, 3},
+                                                              Sequential<Dense<6>, LeakyReLU, BatchNorm>{Dense<6>{}, LeakyReLU{0.2}, BatchNorm{}}},
+          Shared<Sequential<Dense<4>, ELU, Dropout>, Slice<>, Slice<>>{
+              Sequential<Dense<4>, ELU, Dropout>{Dense<4>{}, ELU{0.5}, Dropout{0.25}}, Slice<>{3, 6}, Slice<>{6, 9}}},
+      Residual<Sequential<Dense<14>, Sigmoid>>{}, LayerNorm{}, Repeat<2, Sequential<Dense<5>, Tanh>>{}, Identity{}, Dense<2>{}});
+  m.build(9, 4);
+  return m;
+}
+}  // namespace
+
+TEST_CASE("The architecture names every layer with its path and configuration") {
+  auto model = everything();
+  const std::string json = describe_architecture(model);
+  CHECK(json.rfind("{\"format\": \"strata-architecture\", \"version\": 1, \"input_width\": 9, \"output_width\": 2", 0) == 0);
+  for (const char* part :
+       {"{\"kind\": \"Sequential\", \"path\": \"model\", \"children\": [",
+        "{\"kind\": \"Branch\", \"path\": \"model/0:Fork/0:Branch\", \"children\": [",
+        "{\"kind\": \"Slice\", \"path\": \"model/0:Fork/0:Branch/0:Slice\", \"begin\": 0, \"end\": 3}",
+        "{\"kind\": \"Dense\", \"path\": \"model/0:Fork/0:Branch/1:Sequential/0:Dense\", \"width\": 6, \"bias\": true}",
+        "{\"kind\": \"LeakyReLU\", \"path\": \"model/0:Fork/0:Branch/1:Sequential/1:LeakyReLU\", \"negative_slope\": 0.20000000000000001}",
+        "\"kind\": \"BatchNorm\", \"path\": \"model/0:Fork/0:Branch/1:Sequential/2:BatchNorm\", \"eps\": 1.0000000000000001e-05, \"momentum\": 0.10000000000000001}",
+        "{\"kind\": \"Shared\", \"path\": \"model/0:Fork/1:Shared\", \"begins\": [3, 6], \"ends\": [6, 9], \"children\": [",
+        "\"kind\": \"ELU\", \"path\": \"model/0:Fork/1:Shared/0:Sequential/1:ELU\", \"alpha\": 0.5}",
+        "\"kind\": \"Dropout\", \"path\": \"model/0:Fork/1:Shared/0:Sequential/2:Dropout\", \"rate\": 0.25, \"always\": false}",
+        "{\"kind\": \"Residual\", \"path\": \"model/1:Residual\", \"children\": [",
+        "{\"kind\": \"LayerNorm\", \"path\": \"model/2:LayerNorm\", \"eps\": 1.0000000000000001e-05}",
+        "{\"kind\": \"Sequential\", \"path\": \"model/3:Repeat/1:Sequential\", \"children\": [",
+        "{\"kind\": \"Identity\", \"path\": \"model/4:Identity\"}",
+        "{\"kind\": \"Dense\", \"path\": \"model/5:Dense\", \"width\": 2, \"bias\": true}"})
+    CHECK_THAT(json, Contains(part));
+  // Every tensor's name is a described path plus its own name.
+  for (const auto& p : model.parameters()) CHECK_THAT(json, Contains("\"" + p.name.substr(0, p.name.rfind('.')) + "\""));
+  for (const auto& b : model.buffers()) CHECK_THAT(json, Contains("\"" + b.name.substr(0, b.name.rfind('.')) + "\""));
+
+  Model<Combo> combo(make_combo({5, 7, 8, 0.1}));
+  combo.build(19, 1);
+  CHECK_THAT(describe_architecture(combo), Contains("\"begins\": [5, 12], \"ends\": [12, 19]"));
+  Model<Dense<3>> unbuilt;
+  CHECK_THROWS_WITH(describe_architecture(unbuilt), Contains("build the model first"));
+}
+
+TEST_CASE("A model leaves as JSON and .npz, with inputs and predictions for the NumPy rebuild") {
+  const char* folder = std::getenv("STRATA_ARCHITECTURE_OUT");
+  if (folder == nullptr) return;  // run by CTest with a folder, before check_architecture.py reads it
+  auto model = everything();
+  // Running statistics away from their initial values, so the rebuild must read them.
+  const random_stream rng(8, purpose::data);
+  matrix_f x(9, 64);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(2 * rng.uniform(static_cast<std::uint64_t>(i)) - 1);
+  pass_info train;
+  for (int step = 0; step < 3; ++step) model.forward(x, train);
+  pass_info eval;
+  eval.phase = mode::eval;
+  const matrix_f predictions = model.forward(x, eval);
+
+  const std::string base = std::string(folder) + "/everything";
+  write_architecture(model, base + ".json");
+  save_npz(model, base + ".npz");
+  npz_archive io;
+  io.add("inputs", x);
+  io.add("predictions", predictions);
+  io.write(base + ".io.npz");
+}
