@@ -123,8 +123,7 @@ std::string describe_architecture(Model<Spec, B>& model) {
 /// Writes `describe_architecture(model)` to `path` (whole or not at all).
 template <class Spec, class B>
 void write_architecture(Model<Spec, B>& model, const std::string& path) {
-  const std::string text = describe_architecture(model);
-  detail::write_atomically(path, [&](std::ostream& out) { out << text; });
+  detail::write_bytes_atomically(path, describe_architecture(model));
 }
 
 }  // namespace strata

@@ -111,16 +111,12 @@ class npz_archive {
 
   /// Writes the archive to `path` whole or not at all (io/atomic_file.hpp).
   void write(const std::string& path) const {
-    const std::string bytes = to_bytes();
-    detail::write_atomically(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+    detail::write_bytes_atomically(path, to_bytes());
   }
 
   /// Reads and checks the archive at `path`.
   static npz_archive read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error("cannot open '" + path + "' (a NumPy .npz archive)");
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return from_bytes(bytes, "npz archive '" + path + "'");
+    return from_bytes(detail::read_whole_file(path, "a NumPy .npz archive"), "npz archive '" + path + "'");
   }
 
   /// Parses `bytes` (an .npz archive); `source` names it in errors.

@@ -111,16 +111,12 @@ class state_file {
 
   /// Writes the file atomically (temporary file, then rename).
   void write(const std::string& path) const {
-    const std::string bytes = to_bytes();
-    detail::write_atomically(path, [&](std::ofstream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+    detail::write_bytes_atomically(path, to_bytes());
   }
 
   /// Reads and verifies a file; throws io_error saying what is wrong with it.
   static state_file read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error("cannot open '" + path + "' (a checkpoint or model file)");
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return from_bytes(bytes, "file '" + path + "'");
+    return from_bytes(detail::read_whole_file(path, "a checkpoint or model file"), "file '" + path + "'");
   }
 
   /// Parses and verifies bytes made by `to_bytes`; `source` names them in errors.
