@@ -89,3 +89,28 @@ TEST_CASE("A model leaves as JSON and .npz, with inputs and predictions for the 
   io.add("predictions", predictions);
   io.write(base + ".io.npz");
 }
+
+TEST_CASE("Tensors written back by PyTorch load into the model and predict the same") {
+  const char* folder = std::getenv("STRATA_ARCHITECTURE_OUT");
+  if (folder == nullptr) return;  // run by CTest after torch_rebuild.py wrote from_torch.npz
+  const std::string from_torch = std::string(folder) + "/from_torch.npz";
+  if (!std::ifstream(from_torch)) {
+    WARN("no " << from_torch << " (PyTorch is not installed): nothing to check");
+    return;
+  }
+  auto model = everything();  // fresh weights and running statistics, all replaced by the import
+  const npz_import_report report = load_npz(model, from_torch);
+  CHECK(report.loaded.size() == model.parameters().size() + model.buffers().size());
+  const npz_archive io = npz_archive::read(std::string(folder) + "/everything.io.npz");
+  const npy_array& x = io.arrays.at("inputs");
+  const npy_array& expected = io.arrays.at("predictions");
+  matrix_f inputs(x.rows(), x.cols());
+  for (Index r = 0; r < inputs.rows(); ++r)
+    for (Index c = 0; c < inputs.cols(); ++c) inputs(r, c) = static_cast<float>(x.values[static_cast<std::size_t>(r * x.cols() + c)]);
+  pass_info eval;
+  eval.phase = mode::eval;
+  const matrix_f predictions = model.forward(inputs, eval);
+  for (Index r = 0; r < predictions.rows(); ++r)
+    for (Index c = 0; c < predictions.cols(); ++c)
+      CHECK(predictions(r, c) == static_cast<float>(expected.values[static_cast<std::size_t>(r * expected.cols() + c)]));
+}
