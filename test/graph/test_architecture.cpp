@@ -1,6 +1,6 @@
 // The architecture description: every layer kind appears with its path (the prefix of its
 // tensors' names) and its configuration, composites with their children in build order; and a
-// model, its tensors and predictions written for scripts/check_architecture.py, which rebuilds
+// model, its tensors and predictions written for test/graph/rebuild_check.py, which rebuilds
 // the model in NumPy from the JSON and the .npz alone.
 #include <catch2/catch.hpp>
 
@@ -92,7 +92,7 @@ TEST_CASE("A model leaves as JSON and .npz, with inputs and predictions for the 
 
 TEST_CASE("Tensors written back by PyTorch load into the model and predict the same") {
   const char* folder = std::getenv("STRATA_ARCHITECTURE_OUT");
-  if (folder == nullptr) return;  // run by CTest after torch_rebuild.py wrote from_torch.npz
+  if (folder == nullptr) return;  // run by CTest after rebuild_check.py (torch) wrote from_torch.npz
   const std::string from_torch = std::string(folder) + "/from_torch.npz";
   if (!std::ifstream(from_torch)) {
     WARN("no " << from_torch << " (PyTorch is not installed): nothing to check");
