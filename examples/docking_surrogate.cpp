@@ -18,6 +18,14 @@
 #include <strata/data/split.hpp>
 #include <strata/data/synthetic_library.hpp>
 #include <strata/inference/screen.hpp>
+#include <strata/inference/uncertainty.hpp>
+#ifdef STRATA_EXAMPLE_NPZ
+#include <strata/graph/architecture.hpp>
+#include <strata/io/model_npz.hpp>
+#endif
+#ifdef STRATA_EXAMPLE_ONNX
+#include <strata/io/onnx.hpp>
+#endif
 #include <strata/models/docking.hpp>
 #include <strata/train/callbacks.hpp>
 #include <strata/train/model_file.hpp>
@@ -31,6 +39,7 @@
 
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -39,6 +48,7 @@
 #include <sstream>
 
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
@@ -73,7 +83,9 @@ struct settings {
   std::uint64_t seed = 1;
   std::string model_out;
   // screening
-  std::string model, out, fractions = "0.005,0.01,0.02,0.05,0.1";
+  std::string model, ensemble, out, fractions = "0.005,0.01,0.02,0.05,0.1";
+  std::string npz, onnx;  // export
+  Index mc_passes = 0;  // Monte-Carlo dropout passes per molecule (0: one plain pass)
   // 1,024 per pass: at 8,192 the first layer's 1,024 x batch output (32 MiB) no longer stays in
   // cache and screening is ~10% slower on 2 cores (bench_docking: 167k vs 114k predictions/s).
   Index top_k = 0, screen_batch = 1024, threads = 0;
@@ -94,16 +106,23 @@ std::string model_kind(const settings& s, const std::string& features) {
   return features == "fingerprint" || features == "counts" ? "fingerprint-mlp" : "descriptor-mlp";
 }
 
+/// Runs `f(models)` with `count` models of `kind` (a vector of unique_ptr: built models stay put).
+template <class F>
+void with_models(const std::string& kind, double dropout, std::size_t count, F&& f) {
+  const auto run = [&](auto make) {
+    using M = Model<decltype(make())>;
+    std::vector<std::unique_ptr<M>> models;
+    for (std::size_t k = 0; k < count; ++k) models.push_back(std::make_unique<M>(make()));
+    f(models);
+  };
+  if (kind == "descriptor-mlp") run([&] { return make_descriptor_mlp(dropout); });
+  else run([&] { return make_fingerprint_mlp(dropout); });
+}
+
 /// Runs `f(model)` with the model of `kind`.
 template <class F>
 void with_model(const std::string& kind, double dropout, F&& f) {
-  if (kind == "descriptor-mlp") {
-    Model<DescriptorMLP> model(make_descriptor_mlp(dropout));
-    f(model);
-  } else {
-    Model<FingerprintMLP> model(make_fingerprint_mlp(dropout));
-    f(model);
-  }
+  with_models(kind, dropout, 1, [&](auto& models) { f(*models.front()); });
 }
 
 molecule_read_options read_options(const settings& s, bool scores) {
@@ -226,41 +245,94 @@ Index count_rows(const std::string& path, bool csv) {
   return csv && rows > 0 ? rows - 1 : rows;
 }
 
-/// Scores the library with the model in `s.model`: `on_start(size)` once, then
-/// `on_batch(first, predictions, truths, name)` per pass, name(j) naming the pass's j-th molecule.
-/// A SMILES library (--library FILE) streams in chunks, the synthetic one (molecules first ..
-/// first + size - 1) is generated pass by pass: memory does not grow with either.
+/// The model files that score: --ensemble's list, else --model.
+std::vector<std::string> scoring_models(const settings& s) {
+  std::vector<std::string> paths;
+  std::stringstream list(s.ensemble);
+  for (std::string item; std::getline(list, item, ',');)
+    if (!item.empty()) paths.push_back(item);
+  if (!s.ensemble.empty() && !s.model.empty()) throw config_error("give --model FILE or --ensemble FILE,FILE,..., not both");
+  if (s.ensemble.empty()) paths.push_back(s.model);
+  if (paths.empty() || paths.front().empty()) throw config_error(s.command + ": give --model FILE (or --ensemble)");
+  if (s.mc_passes < 0) throw config_error("--mc-passes must be 0 (off) or a count of passes");
+  if (s.mc_passes > 0 && paths.size() > 1) throw config_error("--mc-passes and --ensemble are two sources of spread: give one");
+  return paths;
+}
+
+/// Scores the library with the model in `s.model` (or the --ensemble, or --mc-passes passes of
+/// it): `on_start(size)` once, then `on_batch(first, predictions, truths, name, spread)` per pass,
+/// name(j) naming the pass's j-th molecule; predictions are the mean, and `spread` (null for one
+/// plain pass) their spread, column for column. A SMILES library (--library FILE) streams in
+/// chunks, the synthetic one (molecules first .. first + size - 1) is generated pass by pass:
+/// memory does not grow with either.
 template <class Start, class F>
 screened_library score_library(const settings& s, bool need_truth, Start&& on_start, F&& on_batch) {
-  const auto [kind, features] = model_description(s.model);
+  const std::vector<std::string> paths = scoring_models(s);
+  const auto [kind, features] = model_description(paths.front());
+  for (const std::string& path : paths)
+    if (model_description(path) != std::make_pair(kind, features))
+      throw config_error("the ensemble mixes models: " + paths.front() + " and " + path + " differ in kind or features");
+  const bool spread = s.mc_passes > 0 || paths.size() > 1;
   screened_library result;
   if (!s.library.empty() && (features == "table") != s.feature_table)
     throw config_error("the model reads " + features + " features; " +
                        (s.feature_table ? "--feature-table gives a feature table" : "the library is read as SMILES"));
   if (s.library.empty() && features == "table") throw config_error("the model reads a feature table: give --library FILE --feature-table");
-  with_model(kind, s.dropout, [&](auto& model) {
+  with_models(kind, s.dropout, paths.size(), [&](auto& models) {
+    auto& model = *models.front();
+    using M = std::decay_t<decltype(model)>;
+    std::vector<M*> members;
+    for (auto& m : models) members.push_back(m.get());
+    // Scores `data`, whose first molecule is number `offset` of the library.
     const auto score = [&](const auto& data, Index offset, const auto& name_at) {
-      predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
-        on_batch(offset + begin, predictions, truths, [&](Index j) { return name_at(begin + j); });
-      });
+      if (!spread) {
+        predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
+          on_batch(offset + begin, predictions, truths, [&](Index j) { return name_at(begin + j); },
+                   static_cast<const prediction_spread*>(nullptr));
+        });
+        return;
+      }
+      spread_options options;
+      options.batch = s.screen_batch;
+      options.seed = s.seed;
+      options.first_sample = offset;
+      const prediction_spread p = s.mc_passes > 0 ? mc_dropout_predict(model, data, s.mc_passes, options)
+                                                  : ensemble_predict(members, data, options);
+      const matrix_f mean = p.mean.template cast<float>(), truths = p.targets.template cast<float>();
+      on_batch(offset, mean, truths, name_at, &p);
     };
     const auto prepare = [&](Index width) {
-      model.build(width, 0);
-      load_model(model, s.model, kind);
+      for (std::size_t k = 0; k < paths.size(); ++k) {
+        members[k]->build(width, 0);
+        load_model(*members[k], paths[k], kind);
+      }
     };
     if (s.library.empty()) {  // the synthetic library
       synthetic_library_options lo;
       lo.seed = s.library_seed;
       const SyntheticLibrary library(lo);
-      const SyntheticLibraryDataset<float> data(library, parse_molecule_features(features), s.first, s.library_size);
+      const molecule_features f = parse_molecule_features(features);
+      const SyntheticLibraryDataset<float> data(library, f, s.first, s.library_size);
       prepare(data.input_width());
       on_start(data.size());
       ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
       const std::uint64_t first = s.first;
-      predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
-        on_batch(begin, predictions, truths, [&](Index j) { return std::to_string(first + static_cast<std::uint64_t>(begin + j)); });
-        progress.update(static_cast<std::uint64_t>(begin + predictions.cols()));
-      });
+      const auto name_of = [&](Index i) { return std::to_string(first + static_cast<std::uint64_t>(i)); };
+      if (!spread) {
+        predict_stream(model, data, s.screen_batch, [&](Index begin, const matrix_f& predictions, const matrix_f& truths) {
+          on_batch(begin, predictions, truths, [&](Index j) { return name_of(begin + j); },
+                   static_cast<const prediction_spread*>(nullptr));
+          progress.update(static_cast<std::uint64_t>(begin + predictions.cols()));
+        });
+      } else {
+        constexpr Index piece = 65536;  // the spread of a piece at a time: memory stays flat
+        for (Index begin = 0; begin < data.size(); begin += piece) {
+          const Index n = std::min(piece, data.size() - begin);
+          const SyntheticLibraryDataset<float> part(library, f, first + static_cast<std::uint64_t>(begin), n);
+          score(part, begin, name_of);
+          progress.update(static_cast<std::uint64_t>(begin + n));
+        }
+      }
       result.size = data.size();
       result.seconds = progress.seconds();
     } else if (s.feature_table) {  // precomputed features: read whole
@@ -304,7 +376,6 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
 }
 
 int screen(const settings& s) {
-  if (s.model.empty()) throw config_error("screen: give --model FILE");
   if ((s.top_k > 0) == (s.top_fraction > 0)) throw config_error("screen: give exactly one of --top-k and --top-fraction");
   if (s.top_fraction >= 1) throw config_error("screen: --top-fraction must be below 1");
   std::unique_ptr<TopK> best;
@@ -314,10 +385,13 @@ int screen(const settings& s) {
         const Index k = s.top_k > 0 ? s.top_k : std::max<Index>(1, static_cast<Index>(std::llround(s.top_fraction * static_cast<double>(n))));
         best = std::make_unique<TopK>(static_cast<std::size_t>(k));
       },
-      [&](Index begin, const matrix_f& predictions, const matrix_f&, const auto& name) {
+      [&](Index begin, const matrix_f& predictions, const matrix_f&, const auto& name, const prediction_spread* spread) {
         for (Index j = 0; j < predictions.cols(); ++j)
-          if (best->admits(predictions(0, j), static_cast<std::uint64_t>(begin + j)))
-            best->offer({static_cast<std::uint64_t>(begin + j), predictions(0, j), 0.0, name(j)});
+          if (best->admits(predictions(0, j), static_cast<std::uint64_t>(begin + j))) {
+            scored_molecule m{static_cast<std::uint64_t>(begin + j), predictions(0, j), 0.0, name(j)};
+            if (spread) m.spread = {spread->std(0, j), spread->min(0, j), spread->max(0, j)};
+            best->offer(m);
+          }
       });
   std::cout << "screen: " << screened.size << " molecules in " << std::fixed << std::setprecision(1) << screened.seconds << " s ("
             << std::setprecision(0) << static_cast<double>(screened.size) / screened.seconds << " molecules/s), kept the top "
@@ -328,14 +402,18 @@ int screen(const settings& s) {
     if (!file) throw io_error("screen: cannot write '" + s.out + "'");
   }
   std::ostream& out = s.out.empty() ? std::cout : file;
-  out << "id,predicted_reg\n" << std::setprecision(6);
-  for (const auto& m : best->sorted()) out << m.name << ',' << m.predicted << '\n';
+  const bool spread = s.mc_passes > 0 || !s.ensemble.empty();
+  out << (spread ? "id,predicted_reg,predicted_std,predicted_min,predicted_max\n" : "id,predicted_reg\n") << std::setprecision(9);
+  for (const auto& m : best->sorted()) {
+    out << m.name << ',' << m.predicted;
+    if (spread) out << ',' << m.spread.std << ',' << m.spread.min << ',' << m.spread.max;
+    out << '\n';
+  }
   if (!s.out.empty()) std::cout << "wrote " << s.out << "\n";
   return 0;
 }
 
 int evaluate_prefilter(const settings& s) {
-  if (s.model.empty()) throw config_error("evaluate-prefilter: give --model FILE");
   std::vector<double> fractions;
   std::stringstream list(s.fractions);
   for (std::string item; std::getline(list, item, ',');) fractions.push_back(std::stod(item));
@@ -348,7 +426,7 @@ int evaluate_prefilter(const settings& s) {
         predicted.resize(static_cast<std::size_t>(n));
         truth.resize(predicted.size());
       },
-      [&](Index begin, const matrix_f& predictions, const matrix_f& truths, const auto&) {
+      [&](Index begin, const matrix_f& predictions, const matrix_f& truths, const auto&, const prediction_spread*) {
         if (static_cast<std::size_t>(begin + predictions.cols()) > predicted.size()) {  // never fewer than the rows counted, but be safe
           predicted.resize(static_cast<std::size_t>(begin + predictions.cols()));
           truth.resize(predicted.size());
@@ -401,10 +479,50 @@ int evaluate_prefilter(const settings& s) {
   return 0;
 }
 
+/// Writes the model as .npz + JSON (NumPy, PyTorch) and/or ONNX (deployment).
+int export_model(const settings& s) {
+  if (s.model.empty() || (s.npz.empty() && s.onnx.empty()))
+    throw config_error("export: give --model FILE and --npz FILE and/or --onnx FILE");
+#ifndef STRATA_EXAMPLE_NPZ
+  if (!s.npz.empty()) throw config_error("export: this build has no .npz support (install libzip-dev and rebuild)");
+#endif
+#ifndef STRATA_EXAMPLE_ONNX
+  if (!s.onnx.empty()) throw config_error("export: this build has no ONNX support (install libonnx-dev libprotobuf-dev and rebuild)");
+#endif
+  const auto [kind, features] = model_description(s.model);
+  const checkpoint file = checkpoint::read(s.model);
+  std::uint64_t width = 0;
+  const auto w = file.meta.find("input_width");
+  if (w == file.meta.end() || !detail::parse_unsigned(w->second, std::uint64_t{1} << 31, width) || width == 0)
+    throw io_error("model file '" + s.model + "' has no valid 'input_width' entry");
+  with_model(kind, s.dropout, [&](auto& model) {
+    model.build(static_cast<Index>(width), 0);
+    load_model(model, s.model, kind);
+#ifdef STRATA_EXAMPLE_NPZ
+    if (!s.npz.empty()) {
+      const std::string json = fs::path(s.npz).replace_extension(".json").string();
+      save_npz(model, s.npz);
+      write_architecture(model, json, {{"features", detail::json_quoted(features)}});
+      std::cout << "wrote " << s.npz << " and " << json << "\n";
+    }
+#endif
+#ifdef STRATA_EXAMPLE_ONNX
+    if (!s.onnx.empty()) {
+      onnx_options o;
+      o.graph_name = kind;
+      o.doc = "Strata docking surrogate (" + kind + " on " + features + " features); predicts reg = max(-score, 0)";
+      export_onnx(model, s.onnx, o);
+      std::cout << "wrote " << s.onnx << "\n";
+    }
+#endif
+  });
+  return 0;
+}
+
 int parse_and_run(int argc, char** argv) {
   settings s;
   po::options_description library("Library (synthetic: molecule i is a pure function of the seed and i)"), training("train"),
-      screening("screen and evaluate-prefilter");
+      screening("screen, evaluate-prefilter and export");
   library.add_options()
       ("library-seed", examples::option(s.library_seed), "seed of the synthetic library")
       ("features", examples::option(s.features), "counts (2,048 Morgan bits, counted; fingerprint MLP) | fingerprint (bits only) | descriptors (1,613, synthetic only; descriptor MLP)");
@@ -430,6 +548,9 @@ int parse_and_run(int argc, char** argv) {
       ("model-out", po::value(&s.model_out), "where to write the trained model");
   screening.add_options()
       ("model", po::value(&s.model), "model file written by train")
+      ("ensemble", po::value(&s.ensemble), "several model files (comma-separated): rank by their mean, report their spread")
+      ("mc-passes", examples::option(s.mc_passes), "Monte-Carlo dropout: rank by the mean of this many passes with dropout "
+       "on, report their std, min and max (0: one plain pass; masks from --seed)")
       ("library-size", examples::option(s.library_size), "molecules to score")
       ("first", examples::option(s.first), "id of the first molecule to score")
       ("top-k", examples::option(s.top_k), "screen: keep the k best predictions")
@@ -438,10 +559,12 @@ int parse_and_run(int argc, char** argv) {
       ("out", po::value(&s.out), "screen: CSV of ids and predictions; evaluate-prefilter: CSV of the table")
       ("screen-batch", examples::option(s.screen_batch), "molecules per forward pass")
       ("threads", examples::option(s.threads), "compute threads (0: all cores)")
+      ("npz", po::value(&s.npz), "export: write the model's tensors here (.npz) and its architecture beside it (.json)")
+      ("onnx", po::value(&s.onnx), "export: write the model as ONNX (opset 17) here")
       ("help,h", "show this help");
   po::options_description all(
       "docking_surrogate COMMAND [options]: docking surrogates and the pre-filter workflow\n"
-      "commands: train | screen | evaluate-prefilter\n");
+      "commands: train | screen | evaluate-prefilter | export\n");
   all.add(library).add(files).add(training).add(screening);
   po::options_description hidden;
   hidden.add_options()("command", po::value(&s.command));
@@ -465,7 +588,8 @@ int parse_and_run(int argc, char** argv) {
   if (s.command == "train") return train(s);
   if (s.command == "screen") return screen(s);
   if (s.command == "evaluate-prefilter") return evaluate_prefilter(s);
-  throw config_error("unknown command '" + s.command + "' (train, screen, evaluate-prefilter; see --help)");
+  if (s.command == "export") return export_model(s);
+  throw config_error("unknown command '" + s.command + "' (train, screen, evaluate-prefilter, export; see --help)");
 }
 
 }  // namespace

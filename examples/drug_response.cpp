@@ -20,9 +20,12 @@
 #include <strata/data/split.hpp>
 #include <strata/data/synthetic_drug_response.hpp>
 #include <strata/models/combo.hpp>
+#include <strata/models/combo_model_file.hpp>
 #include <strata/train/callbacks.hpp>
 #include <strata/train/trainer.hpp>
 
+#include "drug_response_commands.hpp"
+#include "drug_response_files.hpp"
 #include "example_support.hpp"
 
 #ifdef STRATA_EXAMPLE_MPI
@@ -55,7 +58,7 @@ using Strategy = Serial;
 #endif
 
 struct settings {
-  std::string data_dir, cell_file, drug_file, response_file;
+  examples::drug_response_files files;
   bool skip_unknown_ids = false;
   synthetic_drug_response_options synthetic;
   std::string split = "random", control = "none";
@@ -64,10 +67,10 @@ struct settings {
   std::uint64_t warmup_steps = 200;
   double lr = 1e-3, dropout = 0.05;
   std::uint64_t seed = 1;
-  std::string checkpoint, resume, metrics_out, write_candle;
+  std::string checkpoint, resume, metrics_out, write_candle, model_out, write_held_out;
   std::uint64_t checkpoint_every = 0;
   bool synthetic_flag = false, deterministic = false;
-  bool use_synthetic() const { return data_dir.empty() && cell_file.empty() && drug_file.empty() && response_file.empty(); }
+  bool use_synthetic() const { return files.none(); }
 };
 
 /// Everything that decides which samples are trained on and how: a checkpoint written under one
@@ -79,31 +82,11 @@ std::string describe_run(const settings& s) {
       << " widths " << s.synthetic.cell_width << "/" << s.synthetic.drug_width << " tuples " << s.synthetic.tuples
       << " ceiling " << s.synthetic.ceiling << " control " << s.control;
   else
-    d << "files " << s.cell_file << " | " << s.drug_file << " | " << s.response_file;
+    d << "files " << s.files.cell_file << " | " << s.files.drug_file << " | " << s.files.response_file;
   d << "; split " << s.split << " " << s.validation_fraction << "; train samples " << s.train_samples << "; width "
     << s.width << "; dropout " << s.dropout << "; batch " << s.batch << "; seed " << s.seed << "; warmup "
     << s.warmup_steps << (s.deterministic ? "; deterministic" : "");
   return d.str();
-}
-
-/// Finds the CANDLE files in `dir` unless given one by one.
-void locate_files(settings& s) {
-  if (s.data_dir.empty()) return;
-  const auto pick = [&](std::string& file, std::initializer_list<const char*> names, const char* what) {
-    if (!file.empty()) return;
-    for (const char* n : names)
-      if (fs::exists(fs::path(s.data_dir) / n)) {
-        file = (fs::path(s.data_dir) / n).string();
-        return;
-      }
-    std::ostringstream list;
-    for (const char* n : names) list << " " << n;
-    throw io_error("--data-dir " + s.data_dir + ": no " + what + " file (looked for" + list.str() + ")");
-  };
-  if (!fs::is_directory(s.data_dir)) throw io_error("--data-dir " + s.data_dir + ": not a directory");
-  pick(s.cell_file, {"cell_expression.tsv", "cell_expression.txt"}, "cell expression");
-  pick(s.drug_file, {"drug_descriptors.tsv", "drug_descriptors.txt"}, "drug descriptor");
-  pick(s.response_file, {"ComboDrugGrowth_Nov2017.csv", "response.csv", "response.tsv"}, "response");
 }
 
 drug_response_data<float> load_data(const settings& s, double& ceiling) {
@@ -122,15 +105,15 @@ drug_response_data<float> load_data(const settings& s, double& ceiling) {
   }
   ceiling = NAN;
   drug_response_data<float> data;
-  data.cells = read_cell_table<float>(s.cell_file);
-  data.drugs = read_drug_table<float>(s.drug_file);
+  data.cells = read_cell_table<float>(s.files.cell_file);
+  data.drugs = read_drug_table<float>(s.files.drug_file);
   response_read_options options;
   options.skip_unknown_ids = s.skip_unknown_ids;
   response_read_report report;
-  const bool combo_format = fs::path(s.response_file).filename().string().rfind("ComboDrugGrowth", 0) == 0;
-  data.tuples = combo_format ? read_combo_response(s.response_file, data.cells, data.drugs, options, &report)
-                             : read_response_tuples(s.response_file, data.cells, data.drugs, options, &report);
-  std::cout << "data: " << s.response_file << ": " << report.rows << " rows -> " << data.tuples.size() << " tuples";
+  const std::string& file = s.files.response_file;
+  data.tuples = s.files.combo_format() ? read_combo_response(file, data.cells, data.drugs, options, &report)
+                                       : read_response_tuples(file, data.cells, data.drugs, options, &report);
+  std::cout << "data: " << file << ": " << report.rows << " rows -> " << data.tuples.size() << " tuples";
   if (report.invalid_rows > 0) std::cout << ", " << report.invalid_rows << " rows not VALID";
   if (report.unknown_rows > 0) {
     std::cout << ", " << report.unknown_rows << " rows with unknown ids skipped (e.g.";
@@ -141,6 +124,38 @@ drug_response_data<float> load_data(const settings& s, double& ceiling) {
             << data.drugs.width() << "\n";
   return data;
 }
+
+/// Writes the raw tables and the validation tuples as CANDLE files (cell_expression.tsv,
+/// drug_descriptors.tsv, response.csv) into `dir`: a held-out set to try `predict` on.
+void write_held_out(const std::string& dir, const drug_response_data<float>& data, const std::vector<Index>& rows) {
+  fs::create_directories(dir);
+  drug_response_data<float> held{data.cells, data.drugs, {}};
+  for (const Index r : rows) held.tuples.push_back(data.tuples[static_cast<std::size_t>(r)]);
+  write_entity_table((fs::path(dir) / "cell_expression.tsv").string(), held.cells, "Sample");
+  write_entity_table((fs::path(dir) / "drug_descriptors.tsv").string(), held.drugs, "NAME");
+  write_response_tuples((fs::path(dir) / "response.csv").string(), held);
+  std::cout << "wrote the " << held.tuples.size() << " validation tuples and the raw tables to " << dir
+            << " (predict them with: drug_response predict --model MODEL --data-dir " << dir << ")\n";
+}
+
+/// Writes the inference model file after every epoch (on the root rank), so an interrupted run
+/// leaves a model to predict with beside its checkpoint.
+class ModelFileWriter : public callback {
+ public:
+  ModelFileWriter(Model<Combo>& model, combo_model_info info, std::string path)
+      : model_(model), info_(std::move(info)), path_(std::move(path)) {}
+  void on_train_begin(const train_info& info) override { root_ = info.is_root; }
+  void on_epoch_end(const epoch_record&, training_control&) override { write(); }
+  void write() {
+    if (root_) save_combo_model(model_, info_, path_);
+  }
+
+ private:
+  Model<Combo>& model_;
+  combo_model_info info_;
+  std::string path_;
+  bool root_ = true;
+};
 
 /// The training strategy: data-parallel over all MPI ranks when built with MPI, else serial.
 Strategy make_strategy(const settings& s) {
@@ -178,8 +193,8 @@ int run(settings s) {
   Strategy strategy = make_strategy(s);
   s.threads = examples::threads_per_rank(s.threads, strategy.ranks() > 1);
   examples::use_threads(s.threads);
-  locate_files(s);
-  if (!s.use_synthetic() && (s.cell_file.empty() || s.drug_file.empty() || s.response_file.empty()))
+  s.files.locate();
+  if (!s.use_synthetic() && (s.files.cell_file.empty() || s.files.drug_file.empty() || s.files.response_file.empty()))
     throw config_error("give --data-dir, or all of --cell-file, --drug-file and --response-file");
   s.synthetic.control = parse_synthetic_control(s.control);
   if (s.synthetic.control != synthetic_control::none && !s.use_synthetic())
@@ -219,6 +234,7 @@ int run(settings s) {
                                     parts.validation.size(), " validation tuples"));
   std::cout << "split: " << to_string(scheme) << ", " << parts.train.size() << " of " << all_train << " training and "
             << parts.validation.size() << " of " << all_validation << " validation tuples\n";
+  if (!s.write_held_out.empty() && strategy.is_root()) write_held_out(s.write_held_out, data, parts.validation);
 
   // Scale with statistics of the training entities, or with those saved in the checkpoint we
   // resume (the same numbers, but never refitted on anything else).
@@ -269,6 +285,20 @@ int run(settings s) {
   }
   trainer.add_callback(std::make_shared<ProgressPrinter>(std::cout));
   if (!s.metrics_out.empty()) trainer.add_callback(std::make_shared<MetricsLog>(s.metrics_out));
+  std::shared_ptr<ModelFileWriter> model_file;
+  const std::string model_path = !s.model_out.empty() ? s.model_out : s.checkpoint.empty() ? "" : s.checkpoint + ".model";
+  if (!model_path.empty()) {
+    combo_model_info info;
+    info.shape = shape;
+    info.seed = s.seed;
+    info.cell_scaler = prepared.cell_scaler;
+    info.drug_scaler = prepared.drug_scaler;
+    info.dropped_cell_columns = prepared.dropped_cell_columns;
+    info.dropped_drug_columns = prepared.dropped_drug_columns;
+    info.data = description;
+    model_file = std::make_shared<ModelFileWriter>(trainer.model(), std::move(info), model_path);
+    trainer.add_callback(model_file);
+  }
 
   const auto start = std::chrono::steady_clock::now();
   const auto history = trainer.fit(train, s.epochs, &validation);
@@ -289,21 +319,31 @@ int run(settings s) {
               << std::defaultfloat;
   }
   if (!s.checkpoint.empty()) std::cout << "checkpoint: " << s.checkpoint << "\n";
+  if (model_file) {
+    if (history.empty()) model_file->write();
+    std::cout << "model: " << model_path << " (predict with: drug_response predict --model " << model_path << ")\n";
+  }
   std::cout << "weights fnv1a64: " << std::hex << weights_checksum(trainer.model()) << std::dec << "\n";
   return 0;
 }
 
 /// Parses the options and trains; exceptions propagate to the caller.
 int parse_and_run(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "predict") return examples::drug_response_predict(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "export") return examples::drug_response_export(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "train") {  // the default command, named
+    --argc;
+    ++argv;
+  }
   settings s;
   po::options_description data("Data"), model("Model and training"), output("Checkpoints and output"),
       synth("Synthetic data (the default when no files are given)");
   data.add_options()
-      ("data-dir", po::value(&s.data_dir), "directory with CANDLE Combo files: cell_expression.tsv (Sample column), "
+      ("data-dir", po::value(&s.files.data_dir), "directory with CANDLE Combo files: cell_expression.tsv (Sample column), "
        "drug_descriptors.tsv (NAME column), ComboDrugGrowth_Nov2017.csv or response.csv (cell,drug1,drug2,response)")
-      ("cell-file", po::value(&s.cell_file), "cell expression TSV (overrides --data-dir)")
-      ("drug-file", po::value(&s.drug_file), "drug descriptor TSV (overrides --data-dir)")
-      ("response-file", po::value(&s.response_file), "response CSV (ComboDrugGrowth_* or cell,drug1,drug2,response)")
+      ("cell-file", po::value(&s.files.cell_file), "cell expression TSV (overrides --data-dir)")
+      ("drug-file", po::value(&s.files.drug_file), "drug descriptor TSV (overrides --data-dir)")
+      ("response-file", po::value(&s.files.response_file), "response CSV (ComboDrugGrowth_* or cell,drug1,drug2,response)")
       ("skip-unknown-ids", po::bool_switch(&s.skip_unknown_ids), "drop response rows naming unknown cells/drugs instead of stopping")
       ("split", examples::option(s.split), "random | cell | drug (cell-/drug-blind hold out whole entities)")
       ("validation-fraction", examples::option(s.validation_fraction), "share of tuples held out")
@@ -336,9 +376,14 @@ int parse_and_run(int argc, char** argv) {
       ("checkpoint-every", examples::option(s.checkpoint_every), "also checkpoint every N steps (0: epoch ends only)")
       ("resume", po::value(&s.resume), "continue from this checkpoint (same data and options; --epochs is the total)")
       ("metrics-out", po::value(&s.metrics_out), "per-epoch metrics as .csv or .jsonl")
+      ("write-held-out", po::value(&s.write_held_out), "write the validation tuples and the raw tables as CANDLE files "
+       "into this directory (to try predict on)")
+      ("model-out", po::value(&s.model_out), "write the model for prediction here after every epoch (default with "
+       "--checkpoint: CHECKPOINT.model): weights, sizes, feature scaling with column names")
       ("help,h", "show this help");
   po::options_description all(
       "drug_response: trains the two-subnetwork Combo model (CANDLE Pilot 1) on NCI-ALMANAC-shaped data.\n"
+      "Other commands: drug_response predict --help, drug_response export --help\n"
       "Defaults take about two minutes on 2 cores at the full feature widths (48,000 training tuples, 3 epochs).\n"
       "Full size: --train-samples 0 --validation-samples 0 --epochs 10\n");
   all.add(data).add(synth).add(model).add(output);

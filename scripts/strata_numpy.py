@@ -10,8 +10,16 @@ A model's architecture (graph/architecture.hpp: write_architecture) and its tens
 
 Rows are samples (Strata's own matrices are features x samples). Dense weights are out x in, as
 torch.nn.Linear holds them. Only Debian's python3-numpy is needed.
+
+A drug-response model exported by `drug_response export` also says how its inputs are made from
+the raw cell and drug tables; `combo_inputs` makes them the same way:
+
+    x = strata_numpy.combo_inputs("combo.json", "cell_expression.tsv", "drug_descriptors.tsv",
+                                  [("NCI60.A549", "NSC.740", "NSC.3053")])
 """
+import csv
 import json
+import math
 
 import numpy as np
 
@@ -93,3 +101,56 @@ def load(architecture_path, tensors_path):
         architecture = json.load(f)
     with np.load(tensors_path) as tensors:
         return StrataModel(architecture, {name: tensors[name] for name in tensors.files})
+
+
+def _read_table(path, id_column):
+    """Ids and {column name: float64 values} of a delimited table (non-numbers such as NA become NaN)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        header = f.readline()
+        delimiter = "\t" if "\t" in header else ","
+        f.seek(0)
+        rows = list(csv.reader(f, delimiter=delimiter))
+    names = [name.strip() for name in rows[0]]
+    if id_column not in names:
+        raise ValueError(f"{path}: no id column '{id_column}'")
+    id_at = names.index(id_column)
+
+    def number(text):
+        try:
+            return float(text)
+        except ValueError:
+            return math.nan
+
+    ids = [row[id_at].strip() for row in rows[1:] if row]
+    columns = {name: np.array([number(row[c]) for row in rows[1:] if row], dtype=np.float32).astype(np.float64)
+               for c, name in enumerate(names) if c != id_at}
+    return ids, columns
+
+
+def _scaled_table(how, path):
+    """{id: scaled feature vector} of the table at path, columns matched by name as Strata matches them."""
+    ids, columns = _read_table(path, how["id_column"])
+    missing = [name for name in how["columns"] if name not in columns]
+    known = set(how["columns"]) | set(how["dropped"])
+    unknown = [name for name in columns if name not in known]
+    if missing or unknown:
+        raise ValueError(f"{path} does not have the columns the model was trained on: missing {missing[:5]}, "
+                         f"unknown {unknown[:5]}")
+    features = np.empty((len(ids), len(how["columns"])), dtype=np.float32)
+    for k, name in enumerate(how["columns"]):
+        mean, scale = how["mean"][k], how["scale"][k]
+        v = columns[name]
+        ok = np.isfinite(v) & (scale is not None)
+        features[:, k] = np.where(ok, (v - mean) / (scale if scale is not None else 1.0), 0.0).astype(np.float32)
+    return {entity: features[e] for e, entity in enumerate(ids)}
+
+
+def combo_inputs(architecture_path, cell_table, drug_table, tuples):
+    """Inputs (tuples x input_width, float32) of an exported drug-response model for (cell, drug 1,
+    drug 2) ids as the tables name them, scaled from the raw tables as Strata scales them."""
+    with open(architecture_path, encoding="utf-8") as f:
+        how = json.load(f).get("preprocessing")
+    if how is None or how.get("inputs") != ["cell", "drug1", "drug2"]:
+        raise ValueError(f"{architecture_path} does not describe a drug-response model's inputs (drug_response export)")
+    cells, drugs = _scaled_table(how["cell"], cell_table), _scaled_table(how["drug"], drug_table)
+    return np.stack([np.concatenate([cells[c], drugs[d1], drugs[d2]]) for c, d1, d2 in tuples])

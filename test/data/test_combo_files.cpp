@@ -407,6 +407,43 @@ TEST_CASE("a plain tuple file reads one tuple per row, an empty drug2 meaning a 
   REQUIRE(tuples[1].response == 1.5f);
 }
 
+TEST_CASE("a tuple file streams in pieces, with or without responses", "[combo_files]") {
+  const scratch_directory dir;
+  std::string rows = "cell,drug1,drug2\n";
+  for (int k = 0; k < 7; ++k) rows += k % 2 ? "A549,740,\n" : "NCI60.HOP-62,NSC.3088,740\n";
+  const std::string p = dir.file("tuples.csv", rows + "FOO,740,740\n");
+  const auto cells = small_cells();
+  const auto drugs = small_drugs();
+  using reader_t = ResponseTupleReader<float>;
+  REQUIRE_THROWS_WITH(reader_t(p, cells, drugs), Contains("no column 'response'"));  // required unless optional
+
+  response_read_options skip;
+  skip.skip_unknown_ids = true;
+  reader_t reader(p, cells, drugs, skip, reader_t::responses::optional);
+  CHECK_FALSE(reader.has_responses());
+  std::vector<response_tuple> piece;
+  std::vector<std::size_t> sizes;
+  std::vector<std::int32_t> cell_order;
+  while (reader.next(3, piece)) {
+    sizes.push_back(piece.size());
+    for (const auto& t : piece) {
+      cell_order.push_back(t.cell);
+      CHECK(t.response == 0.0f);
+    }
+  }
+  CHECK(sizes == std::vector<std::size_t>{3, 3, 1});
+  CHECK(cell_order == std::vector<std::int32_t>{1, 0, 1, 0, 1, 0, 1});
+  const response_read_report report = reader.finish();
+  CHECK(report.rows == 8);
+  CHECK(report.tuples == 7);
+  CHECK(report.unknown_rows == 1);
+
+  reader_t strict(p, cells, drugs, {}, reader_t::responses::optional);
+  while (strict.next(100, piece)) {
+  }
+  CHECK_THROWS_WITH(strict.finish(), Contains("line 9: cell 'FOO'"));
+}
+
 // --- Writers ---------------------------------------------------------------------------------
 
 TEST_CASE("tables, ComboDrugGrowth files and plain tuple files written by Strata read back exactly",

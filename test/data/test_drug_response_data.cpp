@@ -208,6 +208,51 @@ TEST_CASE("Missing values are imputed and features scaled with training statisti
   CHECK(table.features()(1, 3) == 2.0f);
 }
 
+TEST_CASE("A saved scaler matches a later table's columns by name") {
+  EntityTable<float> train({"a", "b", "c"}, {"x", "y", "gone"},
+                           (matrix_f(3, 3) << 1, 2, 3, 10, 20, 30, NAN, NAN, NAN).finished());
+  const auto dropped = drop_all_nan_columns(train);
+  StandardScaler fitted;
+  fitted.fit(train, {0, 1, 2});
+  REQUIRE(fitted.columns() == std::vector<std::string>{"x", "y"});
+  state_file file;
+  fitted.save(file, "scaler/cell");
+  StandardScaler scaler;
+  scaler.load(file, "scaler/cell");
+  REQUIRE(scaler.columns() == fitted.columns());
+
+  // Reordered, with the column dropped in training still present: aligned, then scaled alike.
+  EntityTable<float> later({"b", "z"}, {"gone", "y", "x"}, (matrix_f(3, 2) << 7, 7, 20, 40, 2, 5).finished());
+  scaler.align(later, dropped);
+  CHECK(later.columns() == std::vector<std::string>{"x", "y"});
+  CHECK(later.features()(0, 1) == 5.0f);
+  CHECK(later.features()(1, 1) == 40.0f);
+  scaler.transform(later);
+  EntityTable<float> same = train;
+  scaler.transform(same);
+  CHECK(later.features().col(0) == same.features().col(1));  // entity b, scaled as in training
+
+  SECTION("missing and unknown columns are named, and the table is left as it was") {
+    EntityTable<float> wrong({"a"}, {"y", "w"}, (matrix_f(2, 1) << 1, 2).finished());
+    CHECK_THROWS_WITH(scaler.align(wrong, dropped, "the cell table"),
+                      Contains("the cell table does not have the columns the model was trained on: missing 1 ('x'); "
+                               "unknown 1 ('w')"));
+    CHECK(wrong.columns() == std::vector<std::string>{"y", "w"});
+  }
+  SECTION("statistics saved before names were kept load, but cannot align") {
+    file.meta.erase("scaler/cell/columns");
+    StandardScaler old;
+    old.load(file, "scaler/cell");
+    CHECK(old.columns().empty());
+    CHECK_THROWS_WITH(old.align(train), Contains("no column names"));
+  }
+  SECTION("a name list that disagrees with the statistics is refused") {
+    file.meta["scaler/cell/columns"] = "x\n";
+    StandardScaler bad;
+    CHECK_THROWS_WITH(bad.load(file, "scaler/cell"), Contains("names 1 columns for 2 statistics"));
+  }
+}
+
 TEST_CASE("Random, cell-blind and drug-blind splits keep what they promise apart") {
   const auto g = small();
   const auto& tuples = g.data.tuples;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The docking surrogate workflow as a user runs it: train a fingerprint model on synthetic
 # molecules, screen a library for the top k, tabulate the pre-filter, and get clear errors for a
-# missing model, a file that is not a model, and an unknown command.
-#   usage: docking_workflow.sh <path to docking_surrogate> <scratch directory>
+# missing model, a file that is not a model, and an unknown command; a model trained on a feature
+# table, exported, predicts the same in NumPy, PyTorch and ONNX (when python3 and those are here).
+#   usage: docking_workflow.sh <path to docking_surrogate> <scratch directory> [<python3> <scripts directory>]
 set -euo pipefail
 program=$1
 work=$2
+python=${3:-}
+scripts=${4:-}
+here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -20,6 +24,18 @@ awk -v r="$r2" 'BEGIN { exit !(r > 0.5) }' || fail "validation R2 $r2 <= 0.5 aft
 # Best first.
 sort -t, -k2,2 -g -r -c <(tail -n +2 "$work/top.csv") || fail "screen output is not sorted best first"
 
+# With uncertainty: Monte-Carlo dropout passes, or an ensemble of two, ranked by their mean.
+"$program" screen --model "$work/fp.model" --library-size 20000 --top-k 10 --mc-passes 8 --out "$work/mc.csv" \
+  > /dev/null 2>&1
+[[ $(head -1 "$work/mc.csv") == "id,predicted_reg,predicted_std,predicted_min,predicted_max" ]] || fail "MC screen header"
+awk -F, 'NR > 1 && !($4 <= $2 && $2 <= $5 && $3 > 0) { bad = 1 } END { exit bad || NR != 11 }' "$work/mc.csv" ||
+  fail "MC screen rows: min <= mean <= max with a spread, 10 of them"
+"$program" train --synthetic 3000 --epochs 1 --seed 2 --model-out "$work/fp2.model" > /dev/null
+"$program" screen --ensemble "$work/fp.model,$work/fp2.model" --library-size 20000 --top-k 10 --out "$work/ens.csv" \
+  > /dev/null 2>&1
+sort -t, -k2,2 -g -r -c <(tail -n +2 "$work/ens.csv") || fail "ensemble screen is not sorted by its mean"
+awk -F, 'NR > 1 && $3 > 0 { spread = 1 } END { exit !spread }' "$work/ens.csv" || fail "two models never disagree"
+
 "$program" evaluate-prefilter --model "$work/fp.model" --library-size 50000 --out "$work/prefilter.csv" > "$work/prefilter.log" 2>&1
 [[ $(wc -l < "$work/prefilter.csv") -eq 6 ]] || fail "pre-filter table should have 5 rows"
 grep -q '10.000%     10.0x' "$work/prefilter.log" || fail "pre-filter table lacks the 10% row"
@@ -30,6 +46,36 @@ grep -q "cannot open '$work/none.model'" "$work/err1" || fail "missing model: $(
 grep -q "not a Strata checkpoint" "$work/err2" || fail "not a model: $(cat "$work/err2")"
 "$program" dock > /dev/null 2> "$work/err3" && fail "an unknown command was accepted"
 grep -q "unknown command 'dock'" "$work/err3" || fail "unknown command: $(cat "$work/err3")"
+# A feature table (id, score, 8 features): train, score every row, export, and the exported model
+# predicts the same outside Strata.
+awk 'BEGIN { srand(5); printf "id,score"; for (f = 1; f <= 8; f++) printf ",f%d", f; print "";
+  for (i = 1; i <= 300; i++) { printf "m%d", i; s = 0; line = "";
+    for (f = 1; f <= 8; f++) { v = rand() * 2 - 1; s += v * f / 8; line = line sprintf(",%.6f", v) }
+    printf ",%.6f%s\n", s, line } }' > "$work/table.csv"
+"$program" train --input "$work/table.csv" --feature-table --score-column score --epochs 3 --model-out "$work/table.model" \
+  > /dev/null
+"$program" screen --model "$work/table.model" --library "$work/table.csv" --feature-table --score-column score --top-k 300 \
+  --out "$work/table_all.csv" > /dev/null 2>&1
+[[ $(wc -l < "$work/table_all.csv") -eq 301 ]] || fail "the feature-table screen did not score every row"
+# (A build without ONNX or .npz support says so; then only what it has is checked.)
+"$program" export --model "$work/table.model" --npz "$work/table.npz" --onnx "$work/table.onnx" > /dev/null 2>&1 ||
+  "$program" export --model "$work/table.model" --npz "$work/table.npz" > /dev/null 2>&1 || true
+if [[ -n "$python" && -s "$work/table.npz" ]]; then
+  "$python" - "$scripts" "$here" "$work" <<'EOF' || fail "the exported docking model predicts differently outside Strata"
+import csv, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2], sys.argv[2] + "/../graph"]
+import numpy as np
+import exported_check
+work = sys.argv[3]
+rows = {r["id"]: r for r in csv.DictReader(open(f"{work}/table.csv"))}
+scored = list(csv.DictReader(open(f"{work}/table_all.csv")))
+x = np.array([[float(rows[s["id"]][f"f{f}"]) for f in range(1, 9)] for s in scored], dtype=np.float32)
+want = np.array([float(s["predicted_reg"]) for s in scored])
+ok = exported_check.agrees(f"{work}/table.json", f"{work}/table.npz", f"{work}/table.onnx", x, want)
+sys.exit(0 if ok else 1)
+EOF
+fi
+
 # Molecule files: a CSV of SMILES with docking scores (one invalid SMILES, one missing score).
 {
   echo "TITLE,SMILES,dock"

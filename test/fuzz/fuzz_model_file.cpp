@@ -1,5 +1,8 @@
 // Fuzz target: load_model, a model file (checkpoint format, kind and input-width entries,
-// run-time settings) read into a small built model. Structure-aware like fuzz_checkpoint.
+// run-time settings) read into a small built model; and load_combo_model, a drug-response model
+// file (sizes, seed, scalers with column names) that builds the model it describes. Structure-
+// aware like fuzz_checkpoint.
+#include <strata/models/combo_model_file.hpp>
 #include <strata/train/model_file.hpp>
 
 #include "fuzz_model.hpp"
@@ -14,5 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     model.for_each_setting([&](const std::string&, double& rate) {
       strata_fuzz::require(rate >= 0.0 && rate < 1.0, "a model file set a dropout rate outside [0, 1)");
     });
+  }) | strata_fuzz::expect_strata_errors_only([&] {
+    const auto loaded = strata::load_combo_model(path);
+    strata_fuzz::require(loaded.info.cell_scaler.columns().size() == static_cast<std::size_t>(loaded.info.shape.cell_width),
+                         "a drug-response model loaded with cell columns that do not match its width");
   });
 }

@@ -1,6 +1,6 @@
 // Writes the binary seeds of the checkpoint-format fuzz targets, made by the library itself:
-// a trainer checkpoint (with a feature scaler as extras), a model file and a scaler-only
-// checkpoint, each in both of the targets' forms (fuzz_support.hpp: first byte 0 = the file,
+// a trainer checkpoint (with a feature scaler as extras), a model file, a drug-response model
+// file and a scaler-only checkpoint, each in both of the targets' forms (fuzz_support.hpp: first byte 0 = the file,
 // 1 = the payload to wrap). Usage: fuzz_make_seeds <corpus folder>; it writes
 // <folder>/{checkpoint,model_file,trainer_restore}/seed-* (and npz/seed-* where libzip is found).
 #include <cstdio>
@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include <strata/data/preprocess.hpp>
+#include <strata/models/combo_model_file.hpp>
 #include <strata/train/model_file.hpp>
 
 #ifdef STRATA_FUZZ_SEEDS_NPZ
@@ -63,6 +64,23 @@ int main(int argc, char** argv) {
   const std::string model_path = (out / "model.tmp").string();
   strata::save_model(model, model_path, {{"kind", strata_fuzz::tiny_kind}, {"features", "f0,f1,f2"}});
   write_both(out / "model_file", "seed-model", read_all(model_path));
+  std::remove(model_path.c_str());
+
+  // A drug-response model file (models/combo_model_file.hpp), tiny: sizes, seed, scalers with
+  // column names, dropped columns.
+  strata::combo_model_info info;
+  info.shape = {2, 2, 3, 0.1};
+  info.seed = 5;
+  const strata::EntityTable<float> cells({"c0", "c1"}, {"g0", "g1"}, strata::host_matrix<float>::Ones(2, 2));
+  const strata::EntityTable<float> drugs({"d0", "d1"}, {"x0", "x1"}, strata::host_matrix<float>::Zero(2, 2));
+  info.cell_scaler.fit(cells, {0, 1});
+  info.drug_scaler.fit(drugs, {0, 1});
+  info.dropped_drug_columns = {"empty"};
+  info.data = "fuzz seed";
+  strata::Model<strata::Combo> combo(strata::make_combo(info.shape));
+  combo.build(6, info.seed);
+  strata::save_combo_model(combo, info, model_path);
+  write_both(out / "model_file", "seed-combo", read_all(model_path));
   std::remove(model_path.c_str());
 
 #ifdef STRATA_FUZZ_SEEDS_NPZ

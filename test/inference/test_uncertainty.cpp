@@ -7,6 +7,8 @@
 #include <strata/inference/uncertainty.hpp>
 #include <strata/strata.hpp>
 
+#include "../support/eval_predictions.hpp"
+
 using namespace strata;
 using Catch::Matchers::Contains;
 
@@ -26,13 +28,7 @@ Model<Dropped> dropped_model(double rate) {
 }
 /// Evaluation-mode predictions, one forward pass.
 matrix_d plain_predictions(Model<Dropped>& m, const MatrixDataset<float>& data) {
-  matrix_f x, y;
-  std::vector<Index> all(static_cast<std::size_t>(data.size()));
-  std::iota(all.begin(), all.end(), 0);
-  data.gather(all.data(), data.size(), x, y);
-  pass_info eval;
-  eval.phase = mode::eval;
-  return m.forward(x, eval).cast<double>();
+  return testing::eval_predictions(m, data).cast<double>();
 }
 }  // namespace
 
@@ -108,6 +104,38 @@ TEST_CASE("An ensemble's spread is the spread of its members' predictions") {
   CHECK_THROWS_WITH(ensemble_predict(std::vector<Model<Dropped>*>{}, data), Contains("no model"));
   CHECK_THROWS_WITH(mc_dropout_predict(models[0], data, 0), Contains("must be positive"));
   CHECK_THROWS_WITH(mc_dropout_predict(models[0], inputs(4, 6), 3), Contains("reads 5 features") && Contains("has 6"));
+}
+
+TEST_CASE("Streamed in pieces, members with their own inputs give what one call gives") {
+  const auto data = inputs(30);
+  auto model = dropped_model(0.3);
+  spread_options options;
+  const prediction_spread whole = mc_dropout_predict(model, data, 50, options);
+  // The same samples in two pieces, each saying where it starts: the same masks, so the same
+  // spread (to GEMM rounding: the pieces are multiplied separately).
+  const auto piece = [&](Index first, Index n, Index said_first) {
+    matrix_f x = data.features().middleCols(first, n), y = data.targets().middleCols(first, n);
+    options.first_sample = said_first;
+    return mc_dropout_predict(model, MatrixDataset<float>(x, y), 50, options);
+  };
+  const prediction_spread a = piece(0, 12, 0), b = piece(12, 18, 12);
+  CHECK((a.mean - whole.mean.leftCols(12)).cwiseAbs().maxCoeff() < 1e-5);
+  CHECK((b.std - whole.std.rightCols(18)).cwiseAbs().maxCoeff() < 1e-5);
+  CHECK((piece(12, 18, 0).mean - whole.mean.rightCols(18)).cwiseAbs().maxCoeff() > 1e-3);  // other masks
+
+  // A member that reads its own (here: doubled) features sees only those.
+  auto other = dropped_model(0.3);
+  matrix_f doubled = 2 * data.features();
+  const MatrixDataset<float> twice(doubled, data.targets());
+  const prediction_spread s = ensemble_predict(std::vector<Model<Dropped>*>{&model, &other},
+                                               std::vector<const MatrixDataset<float>*>{&data, &twice});
+  const matrix_d expected = (plain_predictions(model, data) + plain_predictions(other, twice)) / 2.0;
+  CHECK((s.mean - expected).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK(s.targets == data.targets().cast<double>());
+  const MatrixDataset<float> shorter = inputs(29);
+  CHECK_THROWS_WITH(ensemble_predict(std::vector<Model<Dropped>*>{&model, &other},
+                                     std::vector<const MatrixDataset<float>*>{&data, &shorter}),
+                    Contains("reads 29 samples"));
 }
 
 TEST_CASE("Calibration: coverage of mean +- z std and how well std ranks the errors") {

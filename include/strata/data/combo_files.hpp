@@ -152,11 +152,19 @@ inline std::string lower_case(std::string_view text) {
 }
 
 /// Index of the first column whose name equals one of `names` (which are lower case), case
-/// ignored; throws data_error naming the first of `names`, the alternatives and the columns.
-inline Index column_named(const DelimitedReader& reader, std::initializer_list<const char*> names) {
+/// ignored, or -1 when there is none.
+inline Index find_column(const DelimitedReader& reader, std::initializer_list<const char*> names) {
   for (const char* name : names)
     for (std::size_t c = 0; c < reader.header().size(); ++c)
       if (lower_case(reader.header()[c]) == name) return static_cast<Index>(c);
+  return -1;
+}
+
+/// Index of the first column whose name equals one of `names` (which are lower case), case
+/// ignored; throws data_error naming the first of `names`, the alternatives and the columns.
+inline Index column_named(const DelimitedReader& reader, std::initializer_list<const char*> names) {
+  const Index found = find_column(reader, names);
+  if (found >= 0) return found;
   std::string alternatives;
   for (auto it = names.begin() + 1; it != names.end(); ++it)
     alternatives += concat(alternatives.empty() ? "" : ", ", "'", *it, "'");
@@ -384,44 +392,89 @@ std::vector<response_tuple> read_combo_response(const std::string& path, const E
   return detail::finish_response_read(path, std::move(tuples), std::move(counts), report);
 }
 
-/// Reads a plain tuple file: CSV or TSV with columns (names matched ignoring case) `cell` (or
-/// `cellname` or `sample`), `drug1`, `drug2` and `response` (or `growth`); other columns are
-/// ignored. One tuple per row, the response taken as written; an empty drug2 means a single
-/// drug (drug 2 = drug 1). Ids resolve and unknown ids are handled as in `read_combo_response`.
-/// A missing or non-numeric response is a positioned data_error.
+/// Reads a plain tuple file in pieces, so a file of any length streams through a fixed amount
+/// of memory: CSV or TSV with columns (names matched ignoring case) `cell` (or `cellname` or
+/// `sample`), `drug1`, `drug2` and, unless optional, `response` (or `growth`); other columns are
+/// ignored. One tuple per row, the response taken as written (0 when the file has none); an
+/// empty drug2 means a single drug (drug 2 = drug 1). Ids resolve as in `read_combo_response`;
+/// rows naming unknown ids are counted and, unless `options.skip_unknown_ids`, make `finish`
+/// throw. A missing or non-numeric response is a positioned data_error.
+template <class T>
+class ResponseTupleReader {
+ public:
+  /// Whether a file without a response column is read (prediction) or refused (training).
+  enum class responses { required, optional };
+
+  ResponseTupleReader(const std::string& path, const EntityTable<T>& cells, const EntityTable<T>& drugs,
+                      const response_read_options& options = {}, responses need = responses::required)
+      : reader_(path), cells_(cells), drugs_(drugs), options_(options) {
+    cell_field_ = detail::column_named(reader_, {"cell", "cellname", "sample"});
+    drug1_field_ = detail::column_named(reader_, {"drug1"});
+    drug2_field_ = detail::column_named(reader_, {"drug2"});
+    response_field_ = need == responses::required ? detail::column_named(reader_, {"response", "growth"})
+                                                  : detail::find_column(reader_, {"response", "growth"});
+  }
+
+  /// Whether the file has a response column.
+  bool has_responses() const { return response_field_ >= 0; }
+
+  /// Replaces `out` with the next (up to) `max` tuples; false when the file has no more.
+  bool next(Index max, std::vector<response_tuple>& out) {
+    out.clear();
+    while (static_cast<Index>(out.size()) < max && reader_.next(row_)) {
+      ++counts_.rows;
+      const std::string cell = detail::required_text(reader_, row_, cell_field_);
+      const std::string drug1 = detail::required_text(reader_, row_, drug1_field_);
+      const std::string drug2_text(trim_spaces(row_.fields[static_cast<std::size_t>(drug2_field_)]));
+      const std::string& drug2 = drug2_text.empty() ? drug1 : drug2_text;
+      const float response = response_field_ < 0 ? 0.0f
+                                                 : detail::response_value(detail::required_number(reader_, row_, response_field_),
+                                                                          reader_, row_, response_field_);
+      response_tuple tuple;
+      const std::string missing = detail::resolve_row_ids(cells_, drugs_, cell, drug1, drug2, tuple);
+      if (!missing.empty()) {
+        unknown_.add(row_.line, missing);
+        continue;
+      }
+      tuple.response = response;
+      out.push_back(tuple);
+      ++counts_.tuples;
+    }
+    return !out.empty();
+  }
+
+  /// After the last `next`: what was read. Throws data_error for rows with unknown ids (unless
+  /// skipped) and for a file that gave no tuple.
+  response_read_report finish() {
+    unknown_.settle(reader_.path(), options_, counts_);
+    if (counts_.tuples == 0)
+      throw data_error(detail::concat(reader_.path(), ": no usable rows (", counts_.rows, " rows read, ",
+                                      counts_.unknown_rows, " with unknown ids)"));
+    return counts_;
+  }
+
+ private:
+  DelimitedReader reader_;
+  const EntityTable<T>& cells_;
+  const EntityTable<T>& drugs_;
+  response_read_options options_;
+  Index cell_field_ = -1, drug1_field_ = -1, drug2_field_ = -1, response_field_ = -1;
+  delimited_row row_;
+  response_read_report counts_;
+  detail::unknown_id_rows unknown_;
+};
+
+/// Reads a whole plain tuple file (see `ResponseTupleReader`; the response column is required).
 template <class T>
 std::vector<response_tuple> read_response_tuples(const std::string& path, const EntityTable<T>& cells,
                                                  const EntityTable<T>& drugs, const response_read_options& options = {},
                                                  response_read_report* report = nullptr) {
-  DelimitedReader reader(path);
-  const Index cell_field = detail::column_named(reader, {"cell", "cellname", "sample"});
-  const Index drug1_field = detail::column_named(reader, {"drug1"});
-  const Index drug2_field = detail::column_named(reader, {"drug2"});
-  const Index response_field = detail::column_named(reader, {"response", "growth"});
-
-  std::vector<response_tuple> tuples;
-  response_read_report counts;
-  detail::unknown_id_rows unknown;
-  delimited_row row;
-  while (reader.next(row)) {
-    ++counts.rows;
-    const std::string cell = detail::required_text(reader, row, cell_field);
-    const std::string drug1 = detail::required_text(reader, row, drug1_field);
-    const std::string drug2_text(trim_spaces(row.fields[static_cast<std::size_t>(drug2_field)]));
-    const std::string& drug2 = drug2_text.empty() ? drug1 : drug2_text;
-    const float response =
-        detail::response_value(detail::required_number(reader, row, response_field), reader, row, response_field);
-    response_tuple tuple;
-    const std::string missing = detail::resolve_row_ids(cells, drugs, cell, drug1, drug2, tuple);
-    if (!missing.empty()) {
-      unknown.add(row.line, missing);
-      continue;
-    }
-    tuple.response = response;
-    tuples.push_back(tuple);
-  }
-  unknown.settle(path, options, counts);
-  return detail::finish_response_read(path, std::move(tuples), std::move(counts), report);
+  ResponseTupleReader<T> reader(path, cells, drugs, options);
+  std::vector<response_tuple> tuples, piece;
+  while (reader.next(65536, piece)) tuples.insert(tuples.end(), piece.begin(), piece.end());
+  const response_read_report counts = reader.finish();
+  if (report) *report = counts;
+  return tuples;
 }
 
 /// Writes `table` as a delimited text file that `read_entity_table(path, id_column)` reads back

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -38,11 +40,14 @@ std::vector<std::string> drop_all_nan_columns(EntityTable<T>& table) {
 /// becoming 0 (the mean). Columns that are constant over the fitted entities get scale 1. A
 /// column with no finite value among them carries nothing the model could have learned from, so
 /// it becomes 0 for every entity (scale infinite) rather than passing raw values through.
+/// The scaler remembers the names of the columns it was fitted on, so a table read later (for
+/// prediction) is matched by name, whatever its column order (`align`).
 class StandardScaler {
  public:
   /// Fits the statistics on the entities `fit_on` of `table` (each entity counts once).
   template <class T>
   void fit(const EntityTable<T>& table, const std::vector<Index>& fit_on) {
+    columns_ = table.columns();
     mean_.assign(static_cast<std::size_t>(table.width()), 0.0);
     scale_.assign(static_cast<std::size_t>(table.width()), 1.0);
     for (Index c = 0; c < table.width(); ++c) {
@@ -83,17 +88,60 @@ class StandardScaler {
       }
   }
 
+  /// Reorders `table`'s columns into the order the scaler was fitted on, matching them by name,
+  /// and drops the columns named in `ignored` (e.g. those that held no value in training). Throws
+  /// data_error naming the columns the scaler needs that `table` lacks and those it has that the
+  /// scaler does not know (`what` names the table in the message), and config_error when the
+  /// scaler has no column names (statistics saved before names were kept).
+  template <class T>
+  void align(EntityTable<T>& table, const std::vector<std::string>& ignored = {}, const std::string& what = "table") const {
+    if (columns_.size() != mean_.size())
+      throw config_error(what + ": the saved feature scaling has no column names, so columns cannot be matched by name");
+    std::unordered_map<std::string, Index> position;
+    for (Index c = 0; c < table.width(); ++c) position.emplace(table.columns()[static_cast<std::size_t>(c)], c);
+    std::vector<Index> keep;
+    std::vector<std::string> missing, extra;
+    keep.reserve(columns_.size());
+    for (const std::string& name : columns_) {
+      const auto it = position.find(name);
+      if (it == position.end()) missing.push_back(name);
+      else keep.push_back(it->second);
+    }
+    const std::unordered_set<std::string> known(columns_.begin(), columns_.end()), skipped(ignored.begin(), ignored.end());
+    for (const std::string& name : table.columns())
+      if (known.count(name) == 0 && skipped.count(name) == 0) extra.push_back(name);
+    if (!missing.empty() || !extra.empty()) {
+      std::string message = what + " does not have the columns the model was trained on:";
+      if (!missing.empty()) message += detail::concat(" missing ", missing.size(), " (", name_list(missing), ")");
+      if (!missing.empty() && !extra.empty()) message += ";";
+      if (!extra.empty()) message += detail::concat(" unknown ", extra.size(), " (", name_list(extra), ")");
+      throw data_error(message);
+    }
+    table.select_columns(keep);
+  }
+
   /// Columns the scaler was fitted on.
   Index width() const { return static_cast<Index>(mean_.size()); }
+  /// Their names, in order (empty for statistics saved without names).
+  const std::vector<std::string>& columns() const { return columns_; }
   /// Per-column means (the imputed value).
   const std::vector<double>& mean() const { return mean_; }
   /// Per-column standard deviations (1 for constant columns, infinite for unfitted ones).
   const std::vector<double>& scale() const { return scale_; }
 
-  /// Stores the statistics in `file` as tensors `<prefix>/mean` and `<prefix>/scale`.
+  /// Stores the statistics in `file` as tensors `<prefix>/mean` and `<prefix>/scale`, and the
+  /// column names as metadata `<prefix>/columns` (one per line).
   void save(state_file& file, const std::string& prefix) const {
     file.add(prefix + "/mean", as_matrix(mean_));
     file.add(prefix + "/scale", as_matrix(scale_));
+    if (columns_.size() != mean_.size()) return;
+    std::string names;
+    for (const std::string& name : columns_) {
+      if (name.find('\n') != std::string::npos)
+        throw data_error("StandardScaler: column name '" + name + "' holds a line break and cannot be saved");
+      (names += name) += '\n';
+    }
+    file.meta[prefix + "/columns"] = names;
   }
 
   /// Restores statistics written by `save`; throws io_error if they are missing or malformed.
@@ -107,9 +155,30 @@ class StandardScaler {
     state_file::extract(*s, ss);
     mean_.assign(mm.data(), mm.data() + mm.size());
     scale_.assign(ss.data(), ss.data() + ss.size());
+    columns_.clear();
+    const auto names = file.meta.find(prefix + "/columns");
+    if (names == file.meta.end()) return;  // written before column names were kept
+    for (std::size_t start = 0; start < names->second.size();) {
+      const std::size_t end = names->second.find('\n', start);
+      if (end == std::string::npos) break;
+      columns_.push_back(names->second.substr(start, end - start));
+      start = end + 1;
+    }
+    if (columns_.size() != mean_.size())
+      throw io_error(detail::concat("feature scaler '", prefix, "' names ", columns_.size(), " columns for ",
+                                    mean_.size(), " statistics"));
   }
 
  private:
+  /// The first few of `names`, quoted, for an error message.
+  static std::string name_list(const std::vector<std::string>& names) {
+    constexpr std::size_t shown = 5;
+    std::string out;
+    for (std::size_t i = 0; i < std::min(shown, names.size()); ++i) out += (i ? ", '" : "'") + names[i] + "'";
+    if (names.size() > shown) out += detail::concat(", and ", names.size() - shown, " more");
+    return out;
+  }
+
   static matrix_d as_matrix(const std::vector<double>& v) {
     matrix_d m(static_cast<Index>(v.size()), 1);
     for (std::size_t i = 0; i < v.size(); ++i) m(static_cast<Index>(i), 0) = v[i];
@@ -117,6 +186,7 @@ class StandardScaler {
   }
 
   std::vector<double> mean_, scale_;
+  std::vector<std::string> columns_;
 };
 
 }  // namespace strata

@@ -25,12 +25,18 @@
 
 namespace strata {
 
+/// How several predictions of one molecule spread (Monte-Carlo dropout or an ensemble).
+struct score_spread {
+  double std = 0.0, min = 0.0, max = 0.0;
+};
+
 /// A molecule and its predicted score (and its true score when the library knows it).
 struct scored_molecule {
   std::uint64_t id = 0;     ///< position in the library (breaks ties)
-  double predicted = 0.0;
+  double predicted = 0.0;   ///< the prediction, or the mean of several
   double truth = 0.0;
   std::string name{};       ///< the library's name for it, when it has one
+  score_spread spread{};    ///< the spread of several predictions (zero for one)
 };
 
 /// The k molecules with the highest predicted score seen so far (a min-heap of size k).

@@ -34,6 +34,10 @@ struct spread_options {
   Index batch = 4096;        ///< samples per forward pass
   std::uint64_t seed = 0;    ///< chooses the Monte-Carlo dropout masks (one stream per seed)
   bool keep_passes = false;  ///< also keep every pass's (or member's) predictions
+  /// Position of the data's first sample in a longer stream that is predicted piece by piece:
+  /// Monte-Carlo masks depend on the sample's position, so each piece must say where it starts
+  /// for the result to equal one call over the whole stream.
+  Index first_sample = 0;
 };
 
 /// Several predictions of every sample, summarised: `outputs x samples` each, in double.
@@ -52,14 +56,20 @@ struct calibration {
 };
 
 namespace detail {
-/// Runs `count` predictions of every sample of `data`: `predict(k, x, first, out)` writes the
-/// k-th prediction of the host batch `x` (whose first sample is `first`) into `out`.
-template <class T, class Dataset, class Predict>
-prediction_spread spread_of(const Dataset& data, Index outputs, Index count, const spread_options& options,
-                            const char* who, Predict&& predict) {
+/// Runs `count` predictions of every sample: `input(k)` is the dataset prediction k reads (the
+/// same samples and targets for every k; e.g. one per ensemble member when members scale
+/// features differently), and `predict(k, x, first, out)` writes the k-th prediction of its host
+/// batch `x` (whose first sample is `first` in the stream) into `out`.
+template <class T, class Input, class Predict>
+prediction_spread spread_of(Input&& input, Index outputs, Index count, const spread_options& options, const char* who,
+                            Predict&& predict) {
   if (count <= 0) throw config_error(concat(who, ": the number of predictions per sample must be positive, got ", count));
   if (options.batch <= 0) throw config_error(concat(who, ": batch must be positive, got ", options.batch));
+  const auto& data = input(Index{0});
   const Index n = data.size();
+  for (Index k = 1; k < count; ++k)
+    if (input(k).size() != n)
+      throw shape_error(concat(who, ": prediction ", k, " reads ", input(k).size(), " samples, prediction 0 reads ", n));
   prediction_spread s;
   s.count = count;
   s.mean = matrix_d::Zero(outputs, n);
@@ -74,10 +84,15 @@ prediction_spread spread_of(const Dataset& data, Index outputs, Index count, con
     const Index m = std::min(options.batch, n - first);
     indices.resize(static_cast<std::size_t>(m));
     std::iota(indices.begin(), indices.end(), first);
-    data.gather(indices.data(), m, x, y);
-    s.targets.middleCols(first, m) = y.template cast<double>();
+    const void* gathered = nullptr;  // the dataset `x` holds this batch of
     for (Index k = 0; k < count; ++k) {
-      predict(k, x, first, out);
+      const auto& source = input(k);
+      if (gathered != &source) {
+        source.gather(indices.data(), m, x, y);
+        if (gathered == nullptr) s.targets.middleCols(first, m) = y.template cast<double>();
+        gathered = &source;
+      }
+      predict(k, x, options.first_sample + first, out);
       if (out.rows() != outputs || out.cols() != m)
         throw shape_error(concat(who, ": prediction ", k, " is ", shape_string(out.rows(), out.cols()), ", expected ",
                                  shape_string(outputs, m)));
@@ -112,7 +127,8 @@ prediction_spread mc_dropout_predict(Model<Spec, B>& model, const Dataset& data,
   detail::require_reads(model, data, "mc_dropout_predict");
   typename B::matrix device_x;
   const std::uint64_t base = mix64(options.seed + 0x4D43'44524F50ull);  // the passes' own steps, far from training's
-  return detail::spread_of<T>(data, model.output_width(), passes, options, "mc_dropout_predict",
+  return detail::spread_of<T>([&](Index) -> const Dataset& { return data; }, model.output_width(), passes, options,
+                              "mc_dropout_predict",
                               [&](Index k, const host_matrix<T>& x, Index first, host_matrix<T>& out) {
                                 B::upload(x, device_x);
                                 pass_info pass;
@@ -124,21 +140,26 @@ prediction_spread mc_dropout_predict(Model<Spec, B>& model, const Dataset& data,
                               });
 }
 
-/// An ensemble's predictions: one evaluation-mode pass of each model over `data` (models of one
-/// architecture type; their outputs must agree in width).
+/// An ensemble's predictions: one evaluation-mode pass of each model, member k reading
+/// `inputs[k]` (the same samples, each member's own features: members trained on different
+/// splits scale features with different statistics). Members are of one architecture type and
+/// agree in output width.
 template <class Spec, class B, class Dataset>
-prediction_spread ensemble_predict(const std::vector<Model<Spec, B>*>& members, const Dataset& data,
+prediction_spread ensemble_predict(const std::vector<Model<Spec, B>*>& members, const std::vector<const Dataset*>& inputs,
                                    const spread_options& options = {}) {
   using T = typename B::scalar;
   if (members.empty()) throw config_error("ensemble_predict: the ensemble has no model");
-  for (auto* m : members) {
-    detail::require_reads(*m, data, "ensemble_predict");
-    if (m->output_width() != members.front()->output_width())
+  if (inputs.size() != members.size())
+    throw config_error(detail::concat("ensemble_predict: ", members.size(), " members but ", inputs.size(), " inputs"));
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    detail::require_reads(*members[k], *inputs[k], "ensemble_predict");
+    if (members[k]->output_width() != members.front()->output_width())
       throw shape_error(detail::concat("ensemble_predict: members predict ", members.front()->output_width(), " and ",
-                                       m->output_width(), " outputs"));
+                                       members[k]->output_width(), " outputs"));
   }
   typename B::matrix device_x;
-  return detail::spread_of<T>(data, members.front()->output_width(), static_cast<Index>(members.size()), options,
+  return detail::spread_of<T>([&](Index k) -> const Dataset& { return *inputs[static_cast<std::size_t>(k)]; },
+                              members.front()->output_width(), static_cast<Index>(members.size()), options,
                               "ensemble_predict", [&](Index k, const host_matrix<T>& x, Index first, host_matrix<T>& out) {
                                 B::upload(x, device_x);
                                 pass_info pass;
@@ -146,6 +167,13 @@ prediction_spread ensemble_predict(const std::vector<Model<Spec, B>*>& members, 
                                 pass.first_sample = static_cast<std::uint64_t>(first);
                                 B::download(members[static_cast<std::size_t>(k)]->forward(device_x, pass), out);
                               });
+}
+
+/// The same with every member reading `data`.
+template <class Spec, class B, class Dataset>
+prediction_spread ensemble_predict(const std::vector<Model<Spec, B>*>& members, const Dataset& data,
+                                   const spread_options& options = {}) {
+  return ensemble_predict(members, std::vector<const Dataset*>(members.size(), &data), options);
 }
 
 /// How well `spread` (mean and std) describes `targets` (`outputs x samples`, e.g.
