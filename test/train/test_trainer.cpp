@@ -167,6 +167,16 @@ TEST_CASE("Training data that does not fit the model is refused with both widths
   CHECK_THROWS_AS(trainer.fit(nan_data, 1), numeric_error);
 }
 
+TEST_CASE("A clipping norm that would silently switch clipping off is refused") {
+  trainer_options options;
+  for (const double bad : {-1.0, double(NAN), double(INFINITY)}) {
+    options.clip_norm = bad;
+    CHECK_THROWS_WITH(options.validate(), Contains("clip_norm must be 0 (off) or a positive, finite norm"));
+  }
+  options.clip_norm = 0.5;
+  CHECK_NOTHROW(options.validate());
+}
+
 namespace {
 /// Every parameter's values, by name.
 std::map<std::string, matrix_f> parameters_of(Trainer<Net, MSE, AdamW>& t) {

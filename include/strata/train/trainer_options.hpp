@@ -4,6 +4,7 @@
 /// contribute (strategies compare signatures at start-up and fail together on a mismatch).
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "../core/config.hpp"
@@ -32,11 +33,14 @@ struct trainer_options {
   /// share) and the shuffling seed (it decides the order of the samples).
   std::uint64_t signature() const { return mix64(static_cast<std::uint64_t>(batch_size)) ^ mix64(seed + 0x51ull); }
 
-  /// Throws config_error unless the batch sizes are positive.
+  /// Throws config_error unless the batch sizes are positive and the clipping norm is 0 (off) or
+  /// positive and finite (a negative or NaN norm would silently turn clipping off).
   void validate() const {
     if (batch_size <= 0) throw config_error(detail::concat("Trainer: batch size must be positive, got ", batch_size));
     if (eval_batch_size <= 0)
       throw config_error(detail::concat("Trainer: evaluation batch size must be positive, got ", eval_batch_size));
+    if (!(clip_norm >= 0.0 && clip_norm < std::numeric_limits<double>::infinity()))
+      throw config_error(detail::concat("Trainer: clip_norm must be 0 (off) or a positive, finite norm, got ", clip_norm));
   }
 
   /// The share of the learning rate in force at optimizer step `step` (0-based): the warm-up ramp.
