@@ -1,7 +1,9 @@
-"""Rebuilds the model test_architecture wrote (JSON + .npz) outside Strata and checks its
-predictions against Strata's: `numpy` with scripts/strata_numpy.py, `torch` with
+"""Rebuilds the model test_architecture wrote (JSON + .npz, and .onnx) outside Strata and checks
+its predictions against Strata's: `numpy` with scripts/strata_numpy.py, `torch` with
 scripts/strata_torch.py (which also writes the tensors back, from_torch.npz, for the reverse
-direction). Usage: rebuild_check.py numpy|torch <folder> <scripts folder>.
+direction), `onnx`: ONNX's checker (full check, shape inference included) on everything.onnx,
+then the NumPy interpreter onnx_eval.py beside this script.
+Usage: rebuild_check.py numpy|torch|onnx <folder> <scripts folder>.
 Exits 77 (CTest: skipped) when the library is not installed."""
 import sys
 
@@ -10,8 +12,10 @@ try:
     import numpy as np
     if engine == "torch":
         import torch
+    if engine == "onnx":
+        import onnx
 except ImportError as missing:
-    package = "python3-torch" if missing.name == "torch" else "python3-numpy"
+    package = {"torch": "python3-torch", "onnx": "python3-onnx"}.get(missing.name, "python3-numpy")
     print(f"SKIPPED: {missing.name} is not installed (Debian: apt-get install {package})")
     sys.exit(77)
 sys.path.insert(0, scripts)
@@ -23,6 +27,15 @@ if engine == "numpy":
     model = strata_numpy.load(f"{folder}/everything.json", f"{folder}/everything.npz")
     tensors = len(model.tensors)
     got = model.predict(x.T.astype(np.float64)).T
+elif engine == "onnx":
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import onnx_eval
+    model = onnx.load(f"{folder}/everything.onnx")
+    onnx.checker.check_model(model, full_check=True)
+    print(f"onnx.checker (full check): IR {model.ir_version}, opset {model.opset_import[0].version}: valid")
+    tensors = len(model.graph.initializer)
+    got = onnx_eval.run(model, np.ascontiguousarray(x.T)).T
 else:
     import strata_torch
     model = strata_torch.load(f"{folder}/everything.json", f"{folder}/everything.npz")

@@ -9,8 +9,13 @@
 #include <strata/models/combo.hpp>
 #include <strata/strata.hpp>
 
+#ifdef STRATA_TEST_ONNX
+#include <strata/io/onnx.hpp>
+#endif
+
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 
 using namespace strata;
@@ -88,6 +93,9 @@ TEST_CASE("A model leaves as JSON and .npz, with inputs and predictions for the 
   io.add("inputs", x);
   io.add("predictions", predictions);
   io.write(base + ".io.npz");
+#ifdef STRATA_TEST_ONNX
+  export_onnx(model, base + ".onnx");
+#endif
 }
 
 TEST_CASE("Tensors written back by PyTorch load into the model and predict the same") {
@@ -114,3 +122,46 @@ TEST_CASE("Tensors written back by PyTorch load into the model and predict the s
     for (Index c = 0; c < predictions.cols(); ++c)
       CHECK(predictions(r, c) == static_cast<float>(expected.values[static_cast<std::size_t>(r * expected.cols() + c)]));
 }
+
+#ifdef STRATA_TEST_ONNX
+TEST_CASE("ONNX export: opset 17, one initializer per tensor, the layer tree as operators") {
+  auto model = everything();
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(onnx_bytes(model, {"everything", "a test model"})));
+  CHECK(proto.ir_version() == 8);
+  REQUIRE(proto.opset_import_size() == 1);
+  CHECK(proto.opset_import(0).version() == 17);
+  CHECK(proto.doc_string() == "a test model");
+  const onnx::GraphProto& g = proto.graph();
+  CHECK(g.input(0).name() == "input");
+  CHECK(g.input(0).type().tensor_type().shape().dim(1).dim_value() == 9);
+  CHECK(g.output(0).name() == "prediction");
+  CHECK(g.output(0).type().tensor_type().shape().dim(1).dim_value() == 2);
+
+  std::multiset<std::string> ops;
+  for (const auto& n : g.node()) ops.insert(n.op_type());
+  // 7 dense layers, the shared encoder applied twice; 1 + 2 slices; the fork's and the shared
+  // network's concatenations; dropout and identity leave nothing.
+  CHECK(ops.count("Gemm") == 7);
+  CHECK(ops.count("Slice") == 3);
+  CHECK(ops.count("Concat") == 2);
+  CHECK(ops.count("Elu") == 2);
+  for (const char* op : {"LeakyRelu", "BatchNormalization", "Add", "Sigmoid", "LayerNormalization", "Identity"})
+    CHECK(ops.count(op) == 1);
+  CHECK(ops.count("Tanh") == 2);
+  CHECK(ops.count("Dropout") == 0);
+
+  // Every model tensor once, under its Strata name: the shared encoder's weights are not copied.
+  std::set<std::string> names;
+  for (const auto& t : g.initializer()) CHECK(names.insert(t.name()).second);
+  for (const auto& p : model.parameters()) CHECK(names.count(p.name) == 1);
+  for (const auto& b : model.buffers()) CHECK(names.count(b.name) == 1);
+  for (const auto& t : g.initializer())
+    if (t.name() == "model/5:Dense.weight") CHECK((t.dims_size() == 2 && t.dims(0) == 2 && t.dims(1) == 5));
+
+  using Always = Sequential<Dense<3>, Dropout>;
+  Model<Always> always(Always{Dense<3>{}, Dropout{0.5, Dropout::when::always}});
+  always.build(4, 1);
+  CHECK_THROWS_WITH(onnx_bytes(always), Contains("keeps dropout on in evaluation"));
+}
+#endif

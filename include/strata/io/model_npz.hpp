@@ -20,6 +20,7 @@
 
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
+#include "model_state.hpp"
 #include "npz.hpp"
 
 namespace strata {
@@ -38,21 +39,6 @@ struct npz_import_report {
 };
 
 namespace detail {
-/// Whether tensor `name` (a model of root layer `root_kind`) is one-dimensional in NumPy and
-/// PyTorch: every one-column tensor except a dense layer's weight matrix, which stays `out x in`
-/// even when its input is one feature wide.
-inline bool exported_as_vector(const std::string& name, Index cols, const std::string& root_kind) {
-  if (cols != 1) return false;
-  const auto dot = name.rfind('.');
-  const auto colon = name.rfind(':');
-  const std::string kind = colon == std::string::npos || (dot != std::string::npos && colon > dot)
-                               ? root_kind
-                               : name.substr(colon + 1, dot == std::string::npos ? std::string::npos : dot - colon - 1);
-  const bool weight = dot != std::string::npos && name.compare(dot, std::string::npos, ".weight") == 0;
-  const bool dense = kind.size() >= 5 && kind.compare(kind.size() - 5, 5, "Dense") == 0;
-  return !(weight && dense);
-}
-
 /// Up to five names of `names`, then how many more.
 inline std::string some_names(const std::vector<std::string>& names) {
   std::string text;
@@ -61,17 +47,6 @@ inline std::string some_names(const std::vector<std::string>& names) {
   return text;
 }
 
-/// Calls f(name, matrix&) for every parameter and buffer of `model`, refusing split tensors.
-template <class ModelT, class F>
-void for_each_named_tensor(ModelT& model, const char* who, F&& f) {
-  for (auto& p : model.parameters()) {
-    if (p.split.split())
-      throw config_error(std::string(who) + ": '" + p.name +
-                         "' is split across model-parallel ranks; export a model whose tensors this process holds whole");
-    f(p.name, *p.value);
-  }
-  for (auto& b : model.buffers()) f(b.name, *b.value);
-}
 }  // namespace detail
 
 /// Every parameter and buffer of `model` as arrays (host copies).

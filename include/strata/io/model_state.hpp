@@ -9,7 +9,8 @@
 ///   meta    input_width        the width the model was built for
 ///   meta    state_version      the version of this layout (absent in files from before groups)
 /// Callers add their own entries beside these (optimizer/..., the loop position, a model kind,
-/// a feature scaler). Reading checks everything against the model before anything changes, so
+/// a feature scaler). The export formats (.npz, ONNX) walk the same tensors through
+/// `detail::for_each_named_tensor`. Reading checks everything against the model before anything changes, so
 /// a file of another architecture is an error that names the first difference and leaves the
 /// model as it was.
 
@@ -245,5 +246,34 @@ class checked_model_state {
   std::map<std::string, double> settings_;
   std::vector<parameter_group> groups_;
 };
+
+namespace detail {
+/// Whether tensor `name` (a model of root layer `root_kind`) is one-dimensional in NumPy and
+/// PyTorch: every one-column tensor except a dense layer's weight matrix, which stays `out x in`
+/// even when its input is one feature wide.
+inline bool exported_as_vector(const std::string& name, Index cols, const std::string& root_kind) {
+  if (cols != 1) return false;
+  const auto dot = name.rfind('.');
+  const auto colon = name.rfind(':');
+  const std::string kind = colon == std::string::npos || (dot != std::string::npos && colon > dot)
+                               ? root_kind
+                               : name.substr(colon + 1, dot == std::string::npos ? std::string::npos : dot - colon - 1);
+  const bool weight = dot != std::string::npos && name.compare(dot, std::string::npos, ".weight") == 0;
+  const bool dense = kind.size() >= 5 && kind.compare(kind.size() - 5, 5, "Dense") == 0;
+  return !(weight && dense);
+}
+
+/// Calls f(name, matrix&) for every parameter and buffer of `model`, refusing split tensors.
+template <class ModelT, class F>
+void for_each_named_tensor(ModelT& model, const char* who, F&& f) {
+  for (auto& p : model.parameters()) {
+    if (p.split.split())
+      throw config_error(std::string(who) + ": '" + p.name +
+                         "' is split across model-parallel ranks; export a model whose tensors this process holds whole");
+    f(p.name, *p.value);
+  }
+  for (auto& b : model.buffers()) f(b.name, *b.value);
+}
+}  // namespace detail
 
 }  // namespace strata
