@@ -55,7 +55,7 @@ outcome train(drug_response_data<float> data, split_scheme scheme, Index width, 
 
 TEST_CASE("On the random split the Combo model reaches 90% of the generator's ceiling") {
   const auto g = generate_drug_response<float>(narrow(40000));
-  const outcome r = train(g.data, split_scheme::random, 256, 6, 128);
+  const outcome r = train(g.data, split_scheme::random, 128, 10, 128);
   std::cout << "random split: best validation R2 " << r.best_r2 << " (last " << r.last_r2 << "), ceiling " << g.ceiling << "\n";
   CHECK(r.best_r2 >= 0.9 * g.ceiling);
 }
