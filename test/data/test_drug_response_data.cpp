@@ -324,6 +324,43 @@ TEST_CASE("k-fold splits cover every tuple once (random, cell-blind) and hold ou
   CHECK_THROWS_WITH(k_fold(g.data, split_scheme::cell_blind, 13, 1), Contains("k must be in [2, 12]"));
 }
 
+TEST_CASE("Rotating k-fold: fold i tests group i, validates on group i+1, trains on the rest") {
+  const auto g = small();
+  for (const split_scheme scheme : {split_scheme::random, split_scheme::cell_blind, split_scheme::drug_blind}) {
+    const auto folds = k_fold_rotating(g.data, scheme, 4, 2);
+    const auto plain = k_fold(g.data, scheme, 4, 2);
+    REQUIRE(folds.size() == 4);
+    std::vector<int> tested(g.data.tuples.size(), 0);
+    for (std::size_t f = 0; f < folds.size(); ++f) {
+      const three_way_split& s = folds[f];
+      CHECK(s.train.size() + s.validation.size() + s.test.size() == g.data.tuples.size());
+      CHECK(s.test == plain[f].validation);  // the same seeded groups as k_fold
+      for (const Index i : s.validation)     // validation: the next fold's group, less this fold's
+        CHECK(std::binary_search(plain[(f + 1) % 4].validation.begin(), plain[(f + 1) % 4].validation.end(), i));
+      CHECK_FALSE(s.validation.empty());
+      for (const Index i : s.test) ++tested[static_cast<std::size_t>(i)];
+      if (scheme == split_scheme::random) continue;
+      // Blind schemes: no test or validation entity is trained on.
+      std::set<Index> trained;
+      for (const Index i : s.train) {
+        const auto& t = g.data.tuples[static_cast<std::size_t>(i)];
+        if (scheme == split_scheme::cell_blind) trained.insert(t.cell);
+        else trained.insert({t.drug1, t.drug2});
+      }
+      for (const auto* part : {&s.test, &s.validation})
+        for (const Index i : *part) {
+          const auto& t = g.data.tuples[static_cast<std::size_t>(i)];
+          if (scheme == split_scheme::cell_blind) CHECK(trained.count(t.cell) == 0);
+          else CHECK((trained.count(t.drug1) == 0 || trained.count(t.drug2) == 0));
+        }
+    }
+    if (scheme != split_scheme::drug_blind)  // every tuple is tested exactly once
+      CHECK(std::all_of(tested.begin(), tested.end(), [](int v) { return v == 1; }));
+  }
+  CHECK_THROWS_WITH(k_fold_rotating(g.data, split_scheme::random, 2, 1), Contains("k must be at least 3"));
+  CHECK_THROWS_WITH(k_fold_rotating(g.data, split_scheme::cell_blind, 13, 1), Contains("k must be in [2, 12]"));
+}
+
 TEST_CASE("Hold-outs, shards and subsamples are seeded and complete") {
   std::vector<Index> rows(103);
   std::iota(rows.begin(), rows.end(), Index{1000});

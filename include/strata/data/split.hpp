@@ -4,9 +4,10 @@
 ///   random      over tuples                        ("drug repurposing")
 ///   cell-blind  whole cell lines held out           ("precision oncology")
 ///   drug-blind  whole drugs held out                ("new drug development")
-/// plus k-fold versions of each, a hold-out helper (a tournament or validation set carved from a
-/// training set) and shards (a trainer's or rank's share of the samples). Every choice is drawn
-/// from the counter-based generator, so a split depends only on the seed and the data.
+/// plus k-fold versions of each (also with a rotating validation fold), a hold-out helper (a
+/// tournament or validation set carved from a training set) and shards (a trainer's or rank's
+/// share of the samples). Every choice is drawn from the counter-based generator, so a split
+/// depends only on the seed and the data.
 
 #include <algorithm>
 #include <numeric>
@@ -118,35 +119,82 @@ split make_split(const drug_response_data<T>& data, split_scheme scheme, double 
   throw config_error("make_split: unknown scheme");
 }
 
+/// Indices of the training, validation and test samples of one fold, each ascending.
+struct three_way_split {
+  std::vector<Index> train, validation, test;
+};
+
+namespace detail {
+/// The k seeded groups of k-fold cross-validation: `group[u]` is the fold in which unit u (a
+/// tuple, a cell line or a drug, by scheme) is held out; `held(t, me, f)` whether tuple `t`
+/// (number `me`) involves a unit of group f.
+template <class T>
+class fold_groups {
+ public:
+  fold_groups(const drug_response_data<T>& data, split_scheme scheme, Index k, std::uint64_t seed, const char* who)
+      : scheme_(scheme) {
+    const Index units = scheme == split_scheme::random ? static_cast<Index>(data.tuples.size())
+                        : scheme == split_scheme::cell_blind ? data.cells.size()
+                                                             : data.drugs.size();
+    if (k < 2 || k > units)
+      throw config_error(concat(who, ": k must be in [2, ", units, "] for a ", to_string(scheme), " split, got ", k));
+    group_.resize(static_cast<std::size_t>(units));
+    const std::vector<Index> order = seeded_permutation(units, seed, 10 + static_cast<std::uint64_t>(scheme));
+    for (Index i = 0; i < units; ++i) group_[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = i * k / units;
+  }
+
+  bool held(const response_tuple& t, Index me, Index f) const {
+    const auto in = [&](Index u) { return group_[static_cast<std::size_t>(u)] == f; };
+    switch (scheme_) {
+      case split_scheme::random: return in(me);
+      case split_scheme::cell_blind: return in(t.cell);
+      case split_scheme::drug_blind: return in(t.drug1) || in(t.drug2);
+    }
+    return false;
+  }
+
+ private:
+  split_scheme scheme_;
+  std::vector<Index> group_;
+};
+}  // namespace detail
+
 /// k-fold cross-validation: fold i validates on the i-th of k seeded groups of tuples (random),
 /// cell lines (cell-blind) or drugs (drug-blind), and trains on the tuples that involve none of
 /// them. Random and cell-blind folds partition the tuples; in drug-blind folds a tuple whose two
 /// drugs fall in different groups validates in both folds.
 template <class T>
 std::vector<split> k_fold(const drug_response_data<T>& data, split_scheme scheme, Index k, std::uint64_t seed) {
-  const auto& tuples = data.tuples;
-  const Index units = scheme == split_scheme::random ? static_cast<Index>(tuples.size())
-                      : scheme == split_scheme::cell_blind ? data.cells.size()
-                                                           : data.drugs.size();
-  if (k < 2 || k > units)
-    throw config_error(detail::concat("k_fold: k must be in [2, ", units, "] for a ", to_string(scheme), " split, got ", k));
-  // group[u]: the fold in which unit u (tuple, cell or drug) is held out.
-  std::vector<Index> group(static_cast<std::size_t>(units));
-  const std::vector<Index> order = seeded_permutation(units, seed, 10 + static_cast<std::uint64_t>(scheme));
-  for (Index i = 0; i < units; ++i) group[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = i * k / units;
+  const detail::fold_groups<T> groups(data, scheme, k, seed, "k_fold");
   std::vector<split> folds(static_cast<std::size_t>(k));
   for (Index f = 0; f < k; ++f) {
-    const auto in_fold = [&](Index u) { return group[static_cast<std::size_t>(u)] == f; };
     Index i = 0;
-    folds[static_cast<std::size_t>(f)] = detail::split_by(tuples, [&](const response_tuple& t) {
-      const Index me = i++;
-      switch (scheme) {
-        case split_scheme::random: return in_fold(me);
-        case split_scheme::cell_blind: return in_fold(t.cell);
-        case split_scheme::drug_blind: return in_fold(t.drug1) || in_fold(t.drug2);
-      }
-      return false;
-    });
+    folds[static_cast<std::size_t>(f)] =
+        detail::split_by(data.tuples, [&](const response_tuple& t) { return groups.held(t, i++, f); });
+  }
+  return folds;
+}
+
+/// k-fold cross-validation with a rotating validation fold, as Zhu et al. (Sci. Rep. 2020)
+/// evaluate transfer learning: fold i tests on group i, validates (early stopping, model
+/// choice) on group i+1 (mod k), and trains on the tuples that involve neither, with the same
+/// seeded groups as `k_fold`. Random and cell-blind folds partition the tuples; in drug-blind
+/// folds a tuple with a drug of each held group is a test tuple, so no test or validation drug
+/// is ever trained on. Needs k >= 3 (a validation group apart from the test group and training).
+template <class T>
+std::vector<three_way_split> k_fold_rotating(const drug_response_data<T>& data, split_scheme scheme, Index k,
+                                             std::uint64_t seed) {
+  if (k < 3) throw config_error(detail::concat("k_fold_rotating: k must be at least 3 (test, validation, training), got ", k));
+  const detail::fold_groups<T> groups(data, scheme, k, seed, "k_fold_rotating");
+  std::vector<three_way_split> folds(static_cast<std::size_t>(k));
+  for (Index f = 0; f < k; ++f) {
+    three_way_split& out = folds[static_cast<std::size_t>(f)];
+    for (Index i = 0; i < static_cast<Index>(data.tuples.size()); ++i) {
+      const response_tuple& t = data.tuples[static_cast<std::size_t>(i)];
+      if (groups.held(t, i, f)) out.test.push_back(i);
+      else if (groups.held(t, i, (f + 1) % k)) out.validation.push_back(i);
+      else out.train.push_back(i);
+    }
   }
   return folds;
 }
