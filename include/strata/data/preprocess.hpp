@@ -135,13 +135,7 @@ class StandardScaler {
     file.add(prefix + "/mean", as_matrix(mean_));
     file.add(prefix + "/scale", as_matrix(scale_));
     if (columns_.size() != mean_.size()) return;
-    std::string names;
-    for (const std::string& name : columns_) {
-      if (name.find('\n') != std::string::npos)
-        throw data_error("StandardScaler: column name '" + name + "' holds a line break and cannot be saved");
-      (names += name) += '\n';
-    }
-    file.meta[prefix + "/columns"] = names;
+    file.meta[prefix + "/columns"] = detail::join_lines(columns_, "StandardScaler: column names");
   }
 
   /// Restores statistics written by `save`; throws io_error if they are missing or malformed.
@@ -158,12 +152,7 @@ class StandardScaler {
     columns_.clear();
     const auto names = file.meta.find(prefix + "/columns");
     if (names == file.meta.end()) return;  // written before column names were kept
-    for (std::size_t start = 0; start < names->second.size();) {
-      const std::size_t end = names->second.find('\n', start);
-      if (end == std::string::npos) break;
-      columns_.push_back(names->second.substr(start, end - start));
-      start = end + 1;
-    }
+    columns_ = detail::split_lines(names->second);
     if (columns_.size() != mean_.size())
       throw io_error(detail::concat("feature scaler '", prefix, "' names ", columns_.size(), " columns for ",
                                     mean_.size(), " statistics"));

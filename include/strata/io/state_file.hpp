@@ -32,6 +32,32 @@
 
 namespace strata {
 
+namespace detail {
+/// `names` as one metadata value, each name followed by a line break (e.g. a scaler's column
+/// names). A name holding a line break could not be told apart: data_error, naming `who`.
+inline std::string join_lines(const std::vector<std::string>& names, const std::string& who) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (n.find('\n') != std::string::npos)
+      throw data_error(who + ": name '" + n + "' holds a line break and cannot be saved");
+    (out += n) += '\n';
+  }
+  return out;
+}
+
+/// The names `join_lines` wrote (a trailing piece without its line break is ignored).
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+}  // namespace detail
+
 /// The in-memory form of a state file.
 class state_file {
  public:

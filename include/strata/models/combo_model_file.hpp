@@ -38,28 +38,6 @@ struct combo_model_info {
 /// The `kind` entry of a Combo model file.
 inline const std::string combo_model_kind = "drug_response/combo";
 
-namespace detail {
-inline std::string join_lines(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) {
-    if (n.find('\n') != std::string::npos) throw data_error("column name '" + n + "' holds a line break");
-    (out += n) += '\n';
-  }
-  return out;
-}
-
-inline std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0; start < text.size();) {
-    const std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) break;
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-}  // namespace detail
-
 /// Writes `model` and `info` to `path` (atomically; see train/model_file.hpp).
 template <class B>
 void save_combo_model(Model<Combo, B>& model, const combo_model_info& info, const std::string& path) {
@@ -71,8 +49,8 @@ void save_combo_model(Model<Combo, B>& model, const combo_model_info& info, cons
   contents.meta["combo/dropout"] = detail::concat(std::setprecision(17), info.shape.dropout);
   contents.meta["seed"] = std::to_string(info.seed);
   contents.meta["data"] = info.data;
-  contents.meta["dropped/cell"] = detail::join_lines(info.dropped_cell_columns);
-  contents.meta["dropped/drug"] = detail::join_lines(info.dropped_drug_columns);
+  contents.meta["dropped/cell"] = detail::join_lines(info.dropped_cell_columns, "save_combo_model: dropped cell columns");
+  contents.meta["dropped/drug"] = detail::join_lines(info.dropped_drug_columns, "save_combo_model: dropped drug columns");
   info.cell_scaler.save(contents, "scaler/cell");
   info.drug_scaler.save(contents, "scaler/drug");
   save_model_file(model, path, std::move(contents));
