@@ -247,10 +247,7 @@ Index count_rows(const std::string& path, bool csv) {
 
 /// The model files that score: --ensemble's list, else --model.
 std::vector<std::string> scoring_models(const settings& s) {
-  std::vector<std::string> paths;
-  std::stringstream list(s.ensemble);
-  for (std::string item; std::getline(list, item, ',');)
-    if (!item.empty()) paths.push_back(item);
+  std::vector<std::string> paths = examples::comma_list(s.ensemble);
   if (!s.ensemble.empty() && !s.model.empty()) throw config_error("give --model FILE or --ensemble FILE,FILE,..., not both");
   if (s.ensemble.empty()) paths.push_back(s.model);
   if (paths.empty() || paths.front().empty()) throw config_error(s.command + ": give --model FILE (or --ensemble)");
@@ -415,8 +412,7 @@ int screen(const settings& s) {
 
 int evaluate_prefilter(const settings& s) {
   std::vector<double> fractions;
-  std::stringstream list(s.fractions);
-  for (std::string item; std::getline(list, item, ',');) fractions.push_back(std::stod(item));
+  for (const std::string& item : examples::comma_list(s.fractions)) fractions.push_back(std::stod(item));
   for (const double f : fractions)
     if (!(f > 0 && f < 1)) throw config_error(detail::concat("evaluate-prefilter: fraction ", f, " is not in (0, 1)"));
   std::vector<float> predicted, truth;

@@ -10,11 +10,8 @@
 
 #include <strata/core/config.hpp>
 #include <strata/core/error.hpp>
+#include <strata/core/math_threads.hpp>
 
-#include <Eigen/Core>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -25,10 +22,8 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
-#ifdef EIGEN_USE_BLAS
-extern "C" void openblas_set_num_threads(int);  // OpenBLAS's own (cblas.h would bring all of CBLAS)
-#endif
 
 namespace examples {
 
@@ -55,6 +50,15 @@ boost::program_options::typed_value<T>* option(T& v) {
   return boost::program_options::value(&v)->default_value(v, shown(v));
 }
 
+/// The items of a comma-separated list ("a,b,c"), empty items dropped.
+inline std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream list(text);
+  for (std::string item; std::getline(list, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
 /// Throws config_error "--OPTION must be positive, got V" unless v > 0.
 inline void require_positive(const char* option, double v) {
   if (!(v > 0)) throw strata::config_error(strata::detail::concat("--", option, " must be positive, got ", v));
@@ -72,14 +76,7 @@ inline strata::Index threads_per_rank(strata::Index requested, bool under_mpi) {
 /// Sets Eigen's, OpenMP's and (GEMM through OpenBLAS) OpenBLAS's thread counts (0: leave the
 /// defaults). OpenBLAS keeps its own thread pool, which OpenMP settings do not limit.
 inline void use_threads(strata::Index threads) {
-  if (threads <= 0) return;
-  Eigen::setNbThreads(static_cast<int>(threads));
-#ifdef _OPENMP
-  omp_set_num_threads(static_cast<int>(threads));
-#endif
-#ifdef EIGEN_USE_BLAS
-  openblas_set_num_threads(static_cast<int>(threads));
-#endif
+  if (threads > 0) strata::set_math_threads(static_cast<int>(threads));
 }
 
 /// Runs `body()`; an exception becomes "PROGRAM: error: ..." on stderr and exit code 1, a bad

@@ -4,6 +4,8 @@
 /// drug table and (cell, drug 1, drug 2, response) tuples. `DrugResponseDataset` is a view of some
 /// of the tuples that implements the dataset concept: `gather` writes each sample's
 /// `[cell | drug 1 | drug 2]` features into one column, so the full feature matrix never exists.
+/// Single-drug data (one drug per measurement: the Uno studies, dose-response AUC) has
+/// `drugs_per_tuple == 1`, every tuple's drug2 equal to its drug1, and samples `[cell | drug]`.
 
 #include <cstdint>
 #include <cstring>
@@ -25,29 +27,43 @@ struct response_tuple {
   float response = 0.0f;
 };
 
+namespace detail {
+/// The checks of `drug_response_data::validate` on tuples over tables of `cells` and `drugs`.
+inline void validate_tuples(const std::vector<response_tuple>& tuples, Index cells, Index drugs, Index drugs_per_tuple) {
+  if (drugs_per_tuple != 1 && drugs_per_tuple != 2)
+    throw data_error(concat("drug-response data: drugs_per_tuple must be 1 or 2, got ", drugs_per_tuple));
+  for (std::size_t i = 0; i < tuples.size(); ++i) {
+    const response_tuple& t = tuples[i];
+    if (t.cell < 0 || t.cell >= cells || t.drug1 < 0 || t.drug1 >= drugs || t.drug2 < 0 || t.drug2 >= drugs)
+      throw data_error(concat("drug-response tuple ", i, " refers to cell ", t.cell, ", drugs ", t.drug1, "/", t.drug2,
+                              " but the tables hold ", cells, " cells and ", drugs, " drugs"));
+    if (!(t.response == t.response) || t.response - t.response != 0.0f)
+      throw data_error(concat("drug-response tuple ", i, " has a non-finite response"));
+    if (drugs_per_tuple == 1 && t.drug2 != t.drug1)
+      throw data_error(concat("drug-response tuple ", i, " names two drugs (", t.drug1, ", ", t.drug2,
+                              ") in single-drug data"));
+  }
+}
+}  // namespace detail
+
 /// Everything a drug-response experiment reads: two entity tables and the tuples joining them.
 template <class T = float>
 struct drug_response_data {
   EntityTable<T> cells, drugs;
   std::vector<response_tuple> tuples;
+  /// 2: drug combinations (NCI-ALMANAC); 1: single drugs, each tuple's drug2 equal to its drug1.
+  Index drugs_per_tuple = 2;
 
-  /// Throws data_error if a tuple names an entity outside the tables or has a non-finite response.
-  void validate() const {
-    for (std::size_t i = 0; i < tuples.size(); ++i) {
-      const response_tuple& t = tuples[i];
-      if (t.cell < 0 || t.cell >= cells.size() || t.drug1 < 0 || t.drug1 >= drugs.size() || t.drug2 < 0 ||
-          t.drug2 >= drugs.size())
-        throw data_error(detail::concat("drug-response tuple ", i, " refers to cell ", t.cell, ", drugs ", t.drug1, "/",
-                                        t.drug2, " but the tables hold ", cells.size(), " cells and ", drugs.size(),
-                                        " drugs"));
-      if (!(t.response == t.response) || t.response - t.response != 0.0f)
-        throw data_error(detail::concat("drug-response tuple ", i, " has a non-finite response"));
-    }
-  }
+  /// Features per sample: the cell's, then each drug's.
+  Index sample_width() const { return cells.width() + drugs_per_tuple * drugs.width(); }
+
+  /// Throws data_error if a tuple names an entity outside the tables or has a non-finite
+  /// response, or (single drugs) names two different drugs.
+  void validate() const { detail::validate_tuples(tuples, cells.size(), drugs.size(), drugs_per_tuple); }
 };
 
 /// A set of tuples of a `drug_response_data` (shared, never copied), as a dataset with
-/// `cells.width() + 2 * drugs.width()` input features and one target.
+/// `data.sample_width()` input features and one target.
 template <class T = float>
 class DrugResponseDataset {
  public:
@@ -72,8 +88,8 @@ class DrugResponseDataset {
 
   /// Samples (tuples) in this view.
   Index size() const { return static_cast<Index>(rows_.size()); }
-  /// Features per sample: cell, drug 1 and drug 2 features side by side.
-  Index input_width() const { return data_->cells.width() + 2 * data_->drugs.width(); }
+  /// Features per sample: cell, drug 1 and (combinations) drug 2 features side by side.
+  Index input_width() const { return data_->sample_width(); }
   /// One response per sample.
   Index target_width() const { return 1; }
 
@@ -98,7 +114,8 @@ class DrugResponseDataset {
     return DrugResponseDataset(data_, std::move(rows));
   }
 
-  /// Writes samples `indices[0..count)` as columns of `x` (`[cell | drug1 | drug2]`) and `y`.
+  /// Writes samples `indices[0..count)` as columns of `x` (`[cell | drug1 | drug2]`, or
+  /// `[cell | drug]` for single drugs) and `y`.
   void gather(const Index* indices, Index count, host_matrix<T>& x, host_matrix<T>& y) const {
     const Index cw = data_->cells.width(), dw = data_->drugs.width();
     if (x.rows() != input_width() || x.cols() != count) x.resize(input_width(), count);
@@ -113,7 +130,8 @@ class DrugResponseDataset {
       T* column = x.data() + j * x.rows();
       std::memcpy(column, cells + static_cast<Index>(t.cell) * cw, sizeof(T) * static_cast<std::size_t>(cw));
       std::memcpy(column + cw, drugs + static_cast<Index>(t.drug1) * dw, sizeof(T) * static_cast<std::size_t>(dw));
-      std::memcpy(column + cw + dw, drugs + static_cast<Index>(t.drug2) * dw, sizeof(T) * static_cast<std::size_t>(dw));
+      if (data_->drugs_per_tuple == 2)
+        std::memcpy(column + cw + dw, drugs + static_cast<Index>(t.drug2) * dw, sizeof(T) * static_cast<std::size_t>(dw));
       y(0, j) = static_cast<T>(t.response);
     }
   }

@@ -181,10 +181,14 @@ std::vector<split> k_fold(const drug_response_data<T>& data, split_scheme scheme
 /// seeded groups as `k_fold`. Random and cell-blind folds partition the tuples; in drug-blind
 /// folds a tuple with a drug of each held group is a test tuple, so no test or validation drug
 /// is ever trained on. Needs k >= 3 (a validation group apart from the test group and training).
+/// `validation_offset` (1 to k-1) validates on group i + offset instead: the k-1 offsets give
+/// the members of an ensemble cross-validation their own validation groups around one test group.
 template <class T>
 std::vector<three_way_split> k_fold_rotating(const drug_response_data<T>& data, split_scheme scheme, Index k,
-                                             std::uint64_t seed) {
+                                             std::uint64_t seed, Index validation_offset = 1) {
   if (k < 3) throw config_error(detail::concat("k_fold_rotating: k must be at least 3 (test, validation, training), got ", k));
+  if (validation_offset < 1 || validation_offset >= k)
+    throw config_error(detail::concat("k_fold_rotating: the validation offset must be in [1, ", k - 1, "], got ", validation_offset));
   const detail::fold_groups<T> groups(data, scheme, k, seed, "k_fold_rotating");
   std::vector<three_way_split> folds(static_cast<std::size_t>(k));
   for (Index f = 0; f < k; ++f) {
@@ -192,7 +196,7 @@ std::vector<three_way_split> k_fold_rotating(const drug_response_data<T>& data, 
     for (Index i = 0; i < static_cast<Index>(data.tuples.size()); ++i) {
       const response_tuple& t = data.tuples[static_cast<std::size_t>(i)];
       if (groups.held(t, i, f)) out.test.push_back(i);
-      else if (groups.held(t, i, (f + 1) % k)) out.validation.push_back(i);
+      else if (groups.held(t, i, (f + validation_offset) % k)) out.validation.push_back(i);
       else out.train.push_back(i);
     }
   }

@@ -116,6 +116,38 @@ inline std::string numbered(const char* prefix, Index i, int digits) {
   return s.str();
 }
 
+/// Latent factors of `count` entities, `latent` each, entity after entity, from stream `stream`.
+inline std::vector<double> latent_factors(const random_stream& rng, std::uint64_t stream, Index count, Index latent) {
+  std::vector<double> z(static_cast<std::size_t>(count * latent));
+  for (std::size_t i = 0; i < z.size(); ++i) z[i] = rng.substream(stream).normal(i);
+  return z;
+}
+
+/// Feature column names PREFIX0001, PREFIX0002, ...
+inline std::vector<std::string> numbered_columns(const char* prefix, Index width) {
+  std::vector<std::string> columns;
+  for (Index j = 0; j < width; ++j) columns.push_back(numbered(prefix, j + 1, 4));
+  return columns;
+}
+
+/// A table of entities `ids` whose `width` features (columns PREFIX0001...) are made from their
+/// latent factors by `synthetic_features`.
+template <class T>
+EntityTable<T> synthetic_table(std::vector<std::string> ids, const char* column_prefix, const random_stream& rng,
+                               const std::vector<double>& factors, Index latent, Index width, std::uint64_t projection_stream,
+                               std::uint64_t noise_stream, double noise) {
+  const auto count = static_cast<Index>(ids.size());
+  return EntityTable<T>(std::move(ids), numbered_columns(column_prefix, width),
+                        synthetic_features<T>(rng, factors, count, latent, width, projection_stream, noise_stream, noise));
+}
+
+/// Gain and offset of descriptor column j: descriptor columns live on very different scales
+/// (counts, areas, indices), so scaling matters.
+inline std::pair<double, double> descriptor_scale(const random_stream& rng, Index j) {
+  const random_stream scale = rng.substream(drug_column_scale);
+  return {std::exp(1.5 * scale.normal(static_cast<std::uint64_t>(2 * j))), 10.0 * scale.normal(static_cast<std::uint64_t>(2 * j + 1))};
+}
+
 }  // namespace detail
 
 /// Generates a synthetic drug-response data set (see the file comment for the model).
@@ -124,26 +156,22 @@ synthetic_drug_response<T> generate_drug_response(const synthetic_drug_response_
   o.validate();
   const random_stream rng(o.seed, purpose::data);
   const Index K = o.latent;
-  std::vector<double> zc(static_cast<std::size_t>(o.cells * K)), zd(static_cast<std::size_t>(o.drugs * K));
-  for (std::size_t i = 0; i < zc.size(); ++i) zc[i] = rng.substream(detail::cell_factors).normal(i);
-  for (std::size_t i = 0; i < zd.size(); ++i) zd[i] = rng.substream(detail::drug_factors).normal(i);
+  const std::vector<double> zc = detail::latent_factors(rng, detail::cell_factors, o.cells, K),
+                            zd = detail::latent_factors(rng, detail::drug_factors, o.drugs, K);
 
   synthetic_drug_response<T> out;
   drug_response_data<T>& data = out.data;
 
   // Entity tables.
   {
-    std::vector<std::string> ids, columns;
+    std::vector<std::string> ids;
     for (Index c = 0; c < o.cells; ++c) ids.push_back(detail::numbered("NCI60.SYN-", c + 1, 2));
-    for (Index j = 0; j < o.cell_width; ++j) columns.push_back(detail::numbered("GENE", j + 1, 4));
-    data.cells = EntityTable<T>(std::move(ids), std::move(columns),
-                                detail::synthetic_features<T>(rng, zc, o.cells, K, o.cell_width, detail::cell_projection,
-                                                              detail::cell_noise, o.feature_noise));
+    data.cells = detail::synthetic_table<T>(std::move(ids), "GENE", rng, zc, K, o.cell_width, detail::cell_projection,
+                                            detail::cell_noise, o.feature_noise);
   }
   {
-    std::vector<std::string> ids, columns;
+    std::vector<std::string> ids;
     for (Index d = 0; d < o.drugs; ++d) ids.push_back("NSC." + std::to_string(700000 + 37 * d));
-    for (Index j = 0; j < o.drug_width; ++j) columns.push_back(detail::numbered("DESC", j + 1, 4));
     host_matrix<T> f;
     if (o.control == synthetic_control::noise_drugs) {
       const random_stream noise = rng.substream(detail::drug_noise).substream(1);
@@ -153,19 +181,17 @@ synthetic_drug_response<T> generate_drug_response(const synthetic_drug_response_
       f = detail::synthetic_features<T>(rng, zd, o.drugs, K, o.drug_width, detail::drug_projection, detail::drug_noise,
                                         o.feature_noise);
     }
-    // Descriptor columns live on very different scales (counts, areas, indices): scaling matters.
-    const random_stream scale = rng.substream(detail::drug_column_scale), missing = rng.substream(detail::drug_missing);
+    const random_stream missing = rng.substream(detail::drug_missing);
     const Index spacing = o.drug_width / (o.empty_drug_columns + 1);
     for (Index j = 0; j < o.drug_width; ++j) {
       const bool empty = o.empty_drug_columns > 0 && j % spacing == spacing - 1 && j / spacing < o.empty_drug_columns;
-      const double gain = std::exp(1.5 * scale.normal(static_cast<std::uint64_t>(2 * j)));
-      const double offset = 10.0 * scale.normal(static_cast<std::uint64_t>(2 * j + 1));
+      const auto [gain, offset] = detail::descriptor_scale(rng, j);
       for (Index d = 0; d < o.drugs; ++d) {
         const bool gone = empty || missing.uniform(static_cast<std::uint64_t>(d * o.drug_width + j)) < o.missing_fraction;
         f(j, d) = gone ? static_cast<T>(NAN) : static_cast<T>(gain * static_cast<double>(f(j, d)) + offset);
       }
     }
-    data.drugs = EntityTable<T>(std::move(ids), std::move(columns), std::move(f));
+    data.drugs = EntityTable<T>(std::move(ids), detail::numbered_columns("DESC", o.drug_width), std::move(f));
   }
 
   // The response of every candidate tuple (c, d1 < d2), centred per cell.

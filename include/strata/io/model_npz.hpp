@@ -38,17 +38,6 @@ struct npz_import_report {
   std::vector<std::string> unexpected;  ///< arrays of the archive the model has no tensor for
 };
 
-namespace detail {
-/// Up to five names of `names`, then how many more.
-inline std::string some_names(const std::vector<std::string>& names) {
-  std::string text;
-  for (std::size_t k = 0; k < names.size() && k < 5; ++k) text += (k > 0 ? ", '" : "'") + names[k] + "'";
-  if (names.size() > 5) text += concat(" and ", names.size() - 5, " more");
-  return text;
-}
-
-}  // namespace detail
-
 /// Every parameter and buffer of `model` as arrays (host copies).
 template <class ModelT>
 npz_archive model_arrays(ModelT& model) {

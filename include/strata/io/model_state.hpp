@@ -263,6 +263,14 @@ inline bool exported_as_vector(const std::string& name, Index cols, const std::s
   return !(weight && dense);
 }
 
+/// Up to five names of `names`, quoted, then how many more.
+inline std::string some_names(const std::vector<std::string>& names) {
+  std::string text;
+  for (std::size_t k = 0; k < names.size() && k < 5; ++k) text += (k > 0 ? ", '" : "'") + names[k] + "'";
+  if (names.size() > 5) text += concat(" and ", names.size() - 5, " more");
+  return text;
+}
+
 /// Calls f(name, matrix&) for every parameter and buffer of `model`, refusing split tensors.
 template <class ModelT, class F>
 void for_each_named_tensor(ModelT& model, const char* who, F&& f) {

@@ -12,13 +12,9 @@
 /// 13,760,001 parameters. Widths are run-time values so the feature widths can come from data.
 
 #include "../graph/fork.hpp"
-#include "../graph/repeat.hpp"
-#include "../graph/sequential.hpp"
 #include "../graph/shared.hpp"
 #include "../graph/slice.hpp"
-#include "../layers/activation.hpp"
-#include "../layers/dense.hpp"
-#include "../layers/dropout.hpp"
+#include "hidden_stack.hpp"
 
 namespace strata {
 
@@ -31,15 +27,15 @@ struct combo_options {
 };
 
 /// One hidden layer of the Combo model.
-using ComboLayer = Sequential<Dense<>, ReLU, Dropout>;
+using ComboLayer = HiddenLayer;
 /// The cell encoder, the drug encoder and the prediction stack all have this shape.
-using ComboStack = Repeat<3, ComboLayer>;
+using ComboStack = HiddenStack<3>;
 /// The Combo model's type.
 using Combo = Sequential<Fork<Branch<ComboStack>, Shared<ComboStack, Slice<>, Slice<>>>, ComboStack, Dense<1>>;
 
 /// A Combo model of the given sizes (He-normal initialisation, the Dense default).
 inline Combo make_combo(const combo_options& o) {
-  const ComboStack stack{ComboLayer{Dense<>{o.width}, ReLU{}, Dropout{o.dropout}}};
+  const ComboStack stack = hidden_stack<3>(o.width, o.dropout);
   const Index d1 = o.cell_width, d2 = o.cell_width + o.drug_width, end = o.cell_width + 2 * o.drug_width;
   return Combo{{Branch<ComboStack>{Slice<>{0, d1}, stack}, Shared<ComboStack, Slice<>, Slice<>>{stack, Slice<>{d1, d2}, Slice<>{d2, end}}},
                stack, Dense<1>{}};

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# transfer_drug_response end to end, on its --quick setting:
+#   * the same table (every fold's figures, to the bit) on 1, 2 and 4 ranks;
+#   * the synthetic studies written as Uno-layout files and read back give the same table;
+#   * a run killed with SIGKILL part-way, rerun with the same work directory, trains only the
+#     members it lacks and ends with the same table;
+#   * bad input stops it before training, with a message that says what is wrong.
+#   usage: transfer_workflow.sh <transfer_drug_response> <scratch directory> [<mpiexec>]
+set -euo pipefail
+program=$1
+work=$2
+mpiexec=${3:-}
+rm -rf "$work" && mkdir -p "$work"
+quick=(--quick --threads 1)
+
+"$program" "${quick[@]}" --out "$work/one" > "$work/one.log"
+grep -q "ETL against the baselines" "$work/one.log" || { cat "$work/one.log"; echo "FAIL: no comparison printed"; exit 1; }
+for f in one.csv one_folds.csv one.json; do [[ -s $work/$f ]] || { echo "FAIL: $f not written"; exit 1; }; done
+
+if [[ -n $mpiexec ]]; then
+  for ranks in 2 4; do
+    "$mpiexec" -n "$ranks" "$program" "${quick[@]}" --out "$work/ranks$ranks" > "$work/ranks$ranks.log"
+    cmp "$work/one_folds.csv" "$work/ranks${ranks}_folds.csv" || { echo "FAIL: $ranks ranks give another table"; exit 1; }
+    echo "$ranks ranks: the same table"
+  done
+fi
+
+"$program" "${quick[@]}" --write-studies "$work/studies" > /dev/null
+"$program" "${quick[@]}" --studies "$work/studies" --out "$work/files" > "$work/files.log"
+cmp "$work/one_folds.csv" "$work/files_folds.csv" || { echo "FAIL: the study files give another table"; exit 1; }
+echo "Uno-layout files: the same table"
+
+# Killed once a quarter of the members are done, then rerun.
+"$program" "${quick[@]}" --work-dir "$work/members" --out "$work/killed" > "$work/killed.log" &
+pid=$!
+for _ in $(seq 1 6000); do
+  (( $(find "$work/members" -name '*.member' 2> /dev/null | wc -l) >= 24 )) && break
+  sleep 0.01
+done
+kill -KILL "$pid" 2> /dev/null || true
+wait "$pid" 2> /dev/null || true
+kept=$(find "$work/members" -name '*.member' | wc -l)
+(( kept >= 24 && kept < 96 )) || { echo "FAIL: $kept of 96 members at the kill: nothing to resume"; exit 1; }
+"$program" "${quick[@]}" --work-dir "$work/members" --out "$work/resumed" > "$work/resumed.log"
+grep -q "($kept members kept on rank 0)" "$work/resumed.log" || { tail -3 "$work/resumed.log"; echo "FAIL: not $kept members kept"; exit 1; }
+cmp "$work/one_folds.csv" "$work/resumed_folds.csv" || { echo "FAIL: the resumed run gives another table"; exit 1; }
+echo "killed with $kept of 96 members done; the rerun trained the rest and gives the same table"
+
+refused() {  # refused <expected message> <arguments...>
+  local expected=$1
+  shift
+  if "$program" "${quick[@]}" "$@" > "$work/bad.log" 2>&1; then echo "FAIL: $* was accepted"; exit 1; fi
+  grep -q "$expected" "$work/bad.log" || { cat "$work/bad.log"; echo "FAIL: $* did not say '$expected'"; exit 1; }
+  if grep -q "on this rank" "$work/bad.log"; then echo "FAIL: $* trained before refusing"; exit 1; fi
+}
+refused "has 16 drugs: too few for 20 drug-blind folds" --target-folds 20
+refused "no study 'NCI60'" --target NCI60
+refused "source and target are both 'CTRP'" --target CTRP
+refused "another architecture" --networks concatenated --source-models "$(ls "$work"/members/source-two-subnetwork-0.member)"
+refused "member of a different study" --work-dir "$work/members" --width 16
+refused "not EPOCH:LAYER-PATTERN" --thaw 2
+echo "bad input refused before training"
+"$program" --help | grep -q -- "--source-models" || { echo "FAIL: --help"; exit 1; }
+echo "PASS"
