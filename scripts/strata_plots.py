@@ -11,9 +11,13 @@
         predicted against measured response (drug_response predict, a file with responses);
         with a spread (--mc-passes, --ensemble) also the calibration: how often the response lies
         within mean +- z std against the z a Gaussian expects, and |error| against std
+    strata_plots.py transfer TABLE.csv --out transfer.png
+        the ensemble transfer table (transfer_drug_response --out): R2 (mean +- std over test
+        folds) of SCV, ECV and ETL per partition scheme, one panel per network
 
 Needs Debian's python3-matplotlib (and python3-numpy). Every function is usable from Python too:
-`plot_curves(paths, out)`, `plot_prefilter(path, out)`, `plot_predictions(path, out)`.
+`plot_curves(paths, out)`, `plot_prefilter(path, out)`, `plot_predictions(path, out)`,
+`plot_transfer(path, out)`.
 """
 import argparse
 import csv
@@ -130,10 +134,38 @@ def plot_predictions(path, out):
     plt.close(fig)
 
 
+def plot_transfer(path, out, metric="r2"):
+    """Bars of `metric` (mean +- std over test folds) per scheme and method, a panel per network."""
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or f"{metric}_mean" not in rows[0]:
+        raise ValueError(f"{path}: not a transfer table (transfer_drug_response --out)")
+    networks = list(dict.fromkeys(r["network"] for r in rows))
+    schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(networks), figsize=(5 * len(networks), 3.8), squeeze=False, sharey=True)
+    width = 0.8 / len(methods)
+    for ax, network in zip(axes.flat, networks):
+        for k, method in enumerate(methods):
+            chosen = {r["scheme"]: r for r in rows if r["network"] == network and r["method"] == method}
+            x = np.arange(len(schemes)) + (k - (len(methods) - 1) / 2) * width
+            ax.bar(x, [float(chosen[s][f"{metric}_mean"]) for s in schemes], width,
+                   yerr=[float(chosen[s][f"{metric}_std"]) for s in schemes], capsize=3, label=method)
+        ax.set_xticks(np.arange(len(schemes)))
+        ax.set_xticklabels(schemes)
+        ax.set_title(network)
+        ax.grid(alpha=0.3, axis="y")
+    axes.flat[0].set_ylabel(f"{metric} on the target's test folds")
+    axes.flat[0].legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("kind", choices=["curves", "prefilter", "predictions"])
+    parser.add_argument("kind", choices=["curves", "prefilter", "predictions", "transfer"])
     parser.add_argument("inputs", nargs="+", help="the file(s) to plot")
     parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
@@ -144,6 +176,8 @@ def main(argv=None):
             parser.error(f"{args.kind} plots one file")
         elif args.kind == "prefilter":
             plot_prefilter(args.inputs[0], args.out)
+        elif args.kind == "transfer":
+            plot_transfer(args.inputs[0], args.out)
         else:
             plot_predictions(args.inputs[0], args.out)
     except (OSError, ValueError, KeyError) as e:

@@ -14,7 +14,7 @@ rm -rf "$work" && mkdir -p "$work"
 quick=(--quick --threads 1)
 
 "$program" "${quick[@]}" --out "$work/one" > "$work/one.log"
-grep -q "ETL against the baselines" "$work/one.log" || { cat "$work/one.log"; echo "FAIL: no comparison printed"; exit 1; }
+grep -q "two-subnetwork - concatenated" "$work/one.log" || { cat "$work/one.log"; echo "FAIL: no comparison printed"; exit 1; }
 for f in one.csv one_folds.csv one.json; do [[ -s $work/$f ]] || { echo "FAIL: $f not written"; exit 1; }; done
 
 if [[ -n $mpiexec ]]; then
@@ -23,6 +23,17 @@ if [[ -n $mpiexec ]]; then
     cmp "$work/one_folds.csv" "$work/ranks${ranks}_folds.csv" || { echo "FAIL: $ranks ranks give another table"; exit 1; }
     echo "$ranks ranks: the same table"
   done
+  # Members data-parallel on groups of 2 ranks: the same table for 1 and 2 such groups.
+  for ranks in 2 4; do
+    "$mpiexec" -n "$ranks" "$program" "${quick[@]}" --ranks-per-member 2 --out "$work/groups$ranks" > "$work/groups$ranks.log"
+  done
+  cmp "$work/groups2_folds.csv" "$work/groups4_folds.csv" || { echo "FAIL: 1 and 2 data-parallel groups differ"; exit 1; }
+  grep -q "each member data-parallel on 2 ranks" "$work/groups4.log" || { echo "FAIL: no data-parallel members"; exit 1; }
+  echo "members data-parallel on 2 ranks: the same table with 1 and 2 groups"
+  if "$mpiexec" -n 3 "$program" "${quick[@]}" --ranks-per-member 2 > "$work/bad_groups.log" 2>&1; then
+    echo "FAIL: 3 ranks in groups of 2 were accepted"; exit 1
+  fi
+  grep -q "3 ranks cannot form groups of 2" "$work/bad_groups.log" || { cat "$work/bad_groups.log"; echo "FAIL: unclear error"; exit 1; }
 fi
 
 "$program" "${quick[@]}" --write-studies "$work/studies" > /dev/null
@@ -59,6 +70,14 @@ refused "source and target are both 'CTRP'" --target CTRP
 refused "another architecture" --networks concatenated --source-models "$(ls "$work"/members/source-two-subnetwork-0.member)"
 refused "member of a different study" --work-dir "$work/members" --width 16
 refused "not EPOCH:LAYER-PATTERN" --thaw 2
+refused "selects nothing in any network" --refine-groups 7:Dense=0.1
+refused "selects nothing in any network" --thaw 1:5:Fork
+refused "not a rate multiplier" --refine-groups 0:Fork=-1
 echo "bad input refused before training"
+# Refinement with frozen encoders and gradual unfreezing of the rest: a different ETL, the same
+# baselines.
+"$program" "${quick[@]}" --networks two-subnetwork --refine-groups 0:Fork=0 --thaw 0:2:Dense,2:1:Repeat \
+  --out "$work/frozen" > "$work/frozen.log"
+grep -q "^two-subnetwork  random      SCV" "$work/frozen.log" || { echo "FAIL: no table with refinement groups"; exit 1; }
 "$program" --help | grep -q -- "--source-models" || { echo "FAIL: --help"; exit 1; }
 echo "PASS"

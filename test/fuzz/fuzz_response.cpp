@@ -1,8 +1,10 @@
 // Fuzz target: the CANDLE response readers, read_combo_response (ComboDrugGrowth layout:
-// VALID filter, replicate means, minimum over doses) and read_response_tuples (cell, drug1,
-// drug2, response), each with and without skip_unknown_ids, against small fixed tables whose ids
-// need the NCI60. / NSC. prefixes and exact matches both.
+// VALID filter, replicate means, minimum over doses), read_response_tuples (cell, drug1,
+// drug2, response) and read_study_responses (Uno's SOURCE, CELL, DRUG, AUC), each with and
+// without skip_unknown_ids, against small fixed tables whose ids need the NCI60. / NSC. prefixes
+// and exact matches both.
 #include <strata/data/combo_files.hpp>
+#include <strata/data/study_files.hpp>
 
 #include "fuzz_support.hpp"
 
@@ -35,6 +37,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         [&] { check(strata::read_combo_response(file.path(), cells, drugs, options, &report), cells, drugs); });
     strata_fuzz::expect_strata_errors_only(
         [&] { check(strata::read_response_tuples(file.path(), cells, drugs, options, &report), cells, drugs); });
+    strata_fuzz::expect_strata_errors_only([&] {
+      const auto studies = strata::read_study_responses(file.path(), cells, drugs, options, &report);
+      check(studies.tuples, cells, drugs);
+      studies.validate();
+      strata_fuzz::require(!studies.studies.empty(), "a study read returned no study");
+    });
   }
   return 0;
 }

@@ -84,6 +84,22 @@ TEST_CASE("A transfer study reports every network, scheme and method over its te
         tested += f.test_samples;
     CHECK(tested == static_cast<Index>(study.target().tuples.size()));
   }
+  // Paired comparisons: a method against itself differs by nothing; across networks every fold counts.
+  const auto same = compare_folds(result, split_scheme::random, single_drug_network::two_subnetwork, transfer_method::etl,
+                                  single_drug_network::two_subnetwork, transfer_method::etl);
+  CHECK(same.mean == 0.0);
+  CHECK(same.better == 0);
+  CHECK(same.folds == 3);
+  const auto nets = compare_folds(result, split_scheme::cell_blind, single_drug_network::two_subnetwork, transfer_method::scv,
+                                  single_drug_network::concatenated, transfer_method::scv, 1);
+  double expected = 0.0;
+  for (const auto& f : result.folds)
+    if (f.scheme == split_scheme::cell_blind && f.method == transfer_method::scv)
+      expected += (f.network == single_drug_network::two_subnetwork ? 1.0 : -1.0) * f.metrics[1] / 3.0;
+  CHECK(nets.mean == Approx(expected).margin(1e-12));
+  CHECK_THROWS_WITH(compare_folds(ensemble_transfer_result{}, split_scheme::random, single_drug_network::two_subnetwork,
+                                  transfer_method::etl, single_drug_network::concatenated, transfer_method::etl),
+                    Contains("no random folds"));
   const std::string text = transfer_table_text(result);
   CHECK_THAT(text, Contains("two-subnetwork  cell-blind  ETL"));
   CHECK_THAT(text, Contains("concatenated    drug-blind  ECV"));
@@ -164,6 +180,10 @@ TEST_CASE("Bad input stops a transfer study before any member trains") {
   CHECK_THROWS_WITH(refused([](auto& o) { o.target = "SRC"; })(), Contains("source and target are both 'SRC'"));
   CHECK_THROWS_WITH(refused([](auto& o) { o.target_folds = 11; })(), Contains("has 10 drugs: too few for 11 drug-blind folds"));
   CHECK_THROWS_WITH(refused([](auto& o) { o.source_folds = 2; })(), Contains("source_folds must be at least 3"));
+  auto grouped = tiny_options();
+  grouped.ranks_per_member = 2;
+  SerialCommunicator world;
+  CHECK_THROWS_WITH(EnsembleTransferStudy<float>(data, grouped).run(world), Contains("cannot form groups of 2"));
 
   // Source model files of another architecture (or width) are refused by name.
   Model<Concatenated> other(make_concatenated({8, 12, 8, 0.1}));

@@ -133,14 +133,37 @@ class fold_groups {
  public:
   fold_groups(const drug_response_data<T>& data, split_scheme scheme, Index k, std::uint64_t seed, const char* who)
       : scheme_(scheme) {
-    const Index units = scheme == split_scheme::random ? static_cast<Index>(data.tuples.size())
-                        : scheme == split_scheme::cell_blind ? data.cells.size()
-                                                             : data.drugs.size();
+    // The units that occur: tables often hold entities no tuple uses (one study of several over
+    // shared tables), and a group of those alone would be an empty fold.
+    const Index table_units = scheme == split_scheme::random ? static_cast<Index>(data.tuples.size())
+                              : scheme == split_scheme::cell_blind ? data.cells.size()
+                                                                   : data.drugs.size();
+    std::vector<Index> present;
+    if (scheme == split_scheme::random) {
+      present.resize(static_cast<std::size_t>(table_units));
+      std::iota(present.begin(), present.end(), Index{0});
+    } else {
+      std::vector<char> used(static_cast<std::size_t>(table_units), 0);
+      for (const auto& t : data.tuples) {
+        if (scheme == split_scheme::cell_blind) {
+          used[static_cast<std::size_t>(t.cell)] = 1;
+        } else {
+          used[static_cast<std::size_t>(t.drug1)] = 1;
+          used[static_cast<std::size_t>(t.drug2)] = 1;
+        }
+      }
+      for (Index u = 0; u < table_units; ++u)
+        if (used[static_cast<std::size_t>(u)]) present.push_back(u);
+    }
+    const auto units = static_cast<Index>(present.size());
     if (k < 2 || k > units)
-      throw config_error(concat(who, ": k must be in [2, ", units, "] for a ", to_string(scheme), " split, got ", k));
-    group_.resize(static_cast<std::size_t>(units));
+      throw config_error(concat(who, ": k must be in [2, ", units, "] for a ", to_string(scheme), " split of ", units,
+                                scheme == split_scheme::random ? " tuples" : scheme == split_scheme::cell_blind ? " cells" : " drugs",
+                                ", got ", k));
+    group_.assign(static_cast<std::size_t>(table_units), -1);
     const std::vector<Index> order = seeded_permutation(units, seed, 10 + static_cast<std::uint64_t>(scheme));
-    for (Index i = 0; i < units; ++i) group_[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = i * k / units;
+    for (Index i = 0; i < units; ++i)
+      group_[static_cast<std::size_t>(present[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])])] = i * k / units;
   }
 
   bool held(const response_tuple& t, Index me, Index f) const {
@@ -160,8 +183,9 @@ class fold_groups {
 }  // namespace detail
 
 /// k-fold cross-validation: fold i validates on the i-th of k seeded groups of tuples (random),
-/// cell lines (cell-blind) or drugs (drug-blind), and trains on the tuples that involve none of
-/// them. Random and cell-blind folds partition the tuples; in drug-blind folds a tuple whose two
+/// cell lines (cell-blind) or drugs (drug-blind) that the tuples involve (entities of the tables
+/// that no tuple uses belong to no group, so no fold is empty), and trains on the tuples that
+/// involve none of them. Random and cell-blind folds partition the tuples; in drug-blind folds a tuple whose two
 /// drugs fall in different groups validates in both folds.
 template <class T>
 std::vector<split> k_fold(const drug_response_data<T>& data, split_scheme scheme, Index k, std::uint64_t seed) {

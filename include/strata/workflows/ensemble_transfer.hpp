@@ -64,6 +64,7 @@
 #include "../loss/mse.hpp"
 #include "../models/single_drug.hpp"
 #include "../optim/adam.hpp"
+#include "../parallel/data_parallel.hpp"
 #include "../parallel/serial.hpp"
 #include "../train/metrics.hpp"
 #include "../train/refinement.hpp"
@@ -98,6 +99,9 @@ struct ensemble_transfer_options {
   fit_to_best_options source_fit{12, 2, 0.0, "loss", false, {}};  ///< source models
   fit_to_best_options target_fit{40, 3, 0.0, "loss", false, {}};  ///< SCV and ECV members
   fit_to_best_options refine_fit{40, 3, 0.0, "loss", false, {}};  ///< ETL refinement (thaw: gradual unfreezing)
+  /// Parameter groups of a refined model, in order (Model::set_group: a layer-path pattern and
+  /// its group): encoders at a tenth of the rate, or frozen (`lr_scale` 0), for instance.
+  std::vector<std::pair<std::string, parameter_group>> refine_groups;
   std::uint64_t seed = 1;
   /// Model files to refine instead of training source models (one network only): the source
   /// members of an earlier study's work directory, or any file `save_transfer_source` wrote.
@@ -107,6 +111,12 @@ struct ensemble_transfer_options {
   /// one thread (core/math_threads.hpp): its numbers then do not depend on where or beside what
   /// it runs, and the table is the same for any number of ranks and concurrent members.
   Index concurrent_members = 1;
+  /// Ranks that train one member together, data-parallel (deterministic mode): the world is cut
+  /// into groups of this many ranks and the groups share the members. The table is then the same
+  /// for any number of groups, but not the same as with groups of one rank (a data-parallel
+  /// step adds its gradients in another order). Groups of more than one rank train one member
+  /// at a time (concurrent_members is for groups of one).
+  Index ranks_per_member = 1;
 
   /// Throws config_error for settings that make no sense (data-independent checks).
   void validate() const {
@@ -127,8 +137,9 @@ struct ensemble_transfer_options {
                                         " must be positive and dropout in [0, 1), got ", dropout));
     if (!(learning_rate > 0.0) || !(refine_learning_rate > 0.0))
       throw config_error("ensemble transfer: learning rates must be positive");
-    if (concurrent_members < 1)
-      throw config_error(detail::concat("ensemble transfer: concurrent_members must be positive, got ", concurrent_members));
+    if (concurrent_members < 1 || ranks_per_member < 1)
+      throw config_error(detail::concat("ensemble transfer: concurrent_members and ranks_per_member must be positive, got ",
+                                        concurrent_members, " and ", ranks_per_member));
   }
 };
 
@@ -300,14 +311,18 @@ class EnsembleTransferStudy {
                                         s == split_scheme::cell_blind ? " cells" : s == split_scheme::drug_blind ? " drugs" : " pairs",
                                         ": too few for ", options_.target_folds, " ", to_string(s), " folds"));
       target_folds_[s] = k_fold_rotating(target_, s, options_.target_folds, options_.seed);
-      for (Index f = 0; f < options_.target_folds; ++f)
-        if (target_folds_[s][static_cast<std::size_t>(f)].train.empty())
-          throw data_error(detail::concat("target study '", options_.target, "': ", to_string(s), " fold ", f,
-                                          " leaves nothing to train on"));
+      for (Index f = 0; f < options_.target_folds; ++f) {
+        const three_way_split& parts = target_folds_[s][static_cast<std::size_t>(f)];
+        if (parts.train.empty() || parts.validation.empty() || parts.test.empty())
+          throw data_error(detail::concat("target study '", options_.target, "': ", to_string(s), " fold ", f, " has ",
+                                          parts.train.size(), " training, ", parts.validation.size(), " validation and ",
+                                          parts.test.size(), " test pairs; every part needs some"));
+      }
     }
     if (options_.source_model_files.empty()) source_folds_ = k_fold_rotating(source_, split_scheme::random, options_.source_folds, options_.seed);
     shape_ = {target_.cells.width(), target_.drugs.width(), options_.width, options_.dropout};
     check_source_files();
+    check_refine_groups();
     signature_ = make_signature();
     plan();
   }
@@ -325,13 +340,18 @@ class EnsembleTransferStudy {
   template <class Comm>
   ensemble_transfer_result run(Comm& world, const progress_function& progress = {}) {
     const auto start = std::chrono::steady_clock::now();
+    const int per_member = static_cast<int>(options_.ranks_per_member);
+    if (world.size() % per_member != 0)
+      throw config_error(detail::concat("ensemble transfer: ", world.size(), " ranks cannot form groups of ", per_member,
+                                        " (ranks_per_member must divide the rank count)"));
+    Comm group = world.split(world.rank() / per_member, world.rank() % per_member);
     ensemble_transfer_result result;
     result.members = members();
     if (!options_.work_directory.empty() && world.rank() == 0) std::filesystem::create_directories(options_.work_directory);
     world.barrier();
     // Source models first: every rank may refine any of them.
-    sources_ = run_phase(world, source_jobs_, progress, result.members_resumed);
-    const auto targets = run_phase(world, target_jobs_, progress, result.members_resumed);
+    sources_ = run_phase(world, group, source_jobs_, progress, result.members_resumed);
+    const auto targets = run_phase(world, group, target_jobs_, progress, result.members_resumed);
     evaluate(targets, result);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
@@ -366,17 +386,61 @@ class EnsembleTransferStudy {
     }
   }
 
+  /// Every refinement group's and thaw stage's pattern selects something in at least one network
+  /// (layer paths differ between the networks); otherwise Model::set_group's message lists the
+  /// layers.
+  void check_refine_groups() const {
+    std::vector<std::pair<std::string, parameter_group>> patterns = options_.refine_groups;
+    for (const auto& stage : options_.refine_fit.thaw) patterns.emplace_back(stage.pattern, parameter_group{});
+    for (const auto& [pattern, group] : patterns) {
+      std::string refusal;
+      bool selects = false;
+      for (const auto n : options_.networks)
+        detail::with_network(n, [&](auto tag) {
+          using Spec = typename decltype(tag)::spec;
+          Model<Spec> model(detail::make_network<Spec>(shape_));
+          model.build(target_.sample_width(), 1);
+          try {
+            model.set_group(pattern, group);
+            selects = true;
+          } catch (const config_error& e) {
+            refusal += detail::concat(refusal.empty() ? "" : "; ", to_string(n), ": ", e.what());
+          }
+        });
+      if (!selects)
+        throw config_error("refinement layer pattern '" + pattern + "' selects nothing in any network (" + refusal + ")");
+    }
+  }
+
+  /// Whether layer-path `pattern` selects any parameter of `model`.
+  template <class ModelT>
+  static bool selects_any(ModelT& model, const std::string& pattern) {
+    for (const auto& p : model.parameters())
+      if (detail::selects(pattern, p.name)) return true;
+    return false;
+  }
+
+  /// Puts a refined model's parameters in the refinement groups that select any of them.
+  template <class ModelT>
+  void apply_refine_groups(ModelT& model) const {
+    for (const auto& [pattern, group] : options_.refine_groups)
+      if (selects_any(model, pattern)) model.set_group(pattern, group);
+  }
+
   /// A hash of the data and of every setting that changes a member: a work directory's members
   /// are reused only by the same study.
   std::uint64_t make_signature() const {
     const auto& o = options_;
-    std::string text = detail::concat(o.source, "|", o.target, "|", o.source_folds, "|", o.target_folds, "|", o.width, "|",
-                                      o.dropout, "|", o.batch_size, "|", o.learning_rate, "|", o.refine_learning_rate, "|", o.seed);
+    std::string text = detail::concat(std::setprecision(17), o.source, "|", o.target, "|", o.source_folds, "|", o.target_folds,
+                                      "|", o.width, "|", o.dropout, "|", o.batch_size, "|", o.learning_rate, "|",
+                                      o.refine_learning_rate, "|", o.seed, "|", o.ranks_per_member);
     for (const auto* f : {&o.source_fit, &o.target_fit, &o.refine_fit}) {
-      text += detail::concat("|", f->max_epochs, ",", f->patience, ",", f->min_delta, ",", f->watched, ",", f->higher_is_better);
+      text += detail::concat(std::setprecision(17), "|", f->max_epochs, ",", f->patience, ",", f->min_delta, ",", f->watched, ",",
+                             f->higher_is_better);
       for (const auto& s : f->thaw) text += detail::concat(",", s.epoch, ":", s.pattern);
     }
     for (const auto& p : o.source_model_files) text += "|" + p;
+    for (const auto& [pattern, g] : o.refine_groups) text += detail::concat(std::setprecision(17), "|", pattern, "=", g.lr_scale, g.weight_decay);
     std::uint64_t h = fnv1a64(text.data(), text.size());
     for (const auto* d : {&source_, &target_}) {
       h = fnv1a64(d->tuples.data(), d->tuples.size() * sizeof(response_tuple), h);
@@ -400,15 +464,18 @@ class EnsembleTransferStudy {
     }
   }
 
-  /// Runs the jobs this rank owns (round robin), `concurrent_members` at a time, or reads them
-  /// back from the work directory, and returns every job's result by name, gathered from all
-  /// ranks. Worker threads only train; every MPI call stays on the calling thread.
+  /// Runs the jobs this rank's group owns (round robin over groups), `concurrent_members` at a
+  /// time in groups of one rank, or reads them back from the work directory, and returns every
+  /// job's result by name, gathered from all ranks. Worker threads only train serially; every
+  /// MPI call stays on the calling thread.
   template <class Comm>
-  std::map<std::string, state_file> run_phase(Comm& world, const std::vector<job>& jobs, const progress_function& progress,
-                                              Index& resumed) {
-    const auto ranks = static_cast<std::size_t>(world.size()), rank = static_cast<std::size_t>(world.rank());
+  std::map<std::string, state_file> run_phase(Comm& world, Comm& group, const std::vector<job>& jobs,
+                                              const progress_function& progress, Index& resumed) {
+    const auto groups = static_cast<std::size_t>(world.size() / group.size());
+    const auto my_group = static_cast<std::size_t>(world.rank() / group.size());
+    const bool group_root = group.rank() == 0, serial = group.size() == 1;
     std::vector<const job*> owned;
-    for (std::size_t i = rank; i < jobs.size(); i += ranks) owned.push_back(&jobs[i]);
+    for (std::size_t i = my_group; i < jobs.size(); i += groups) owned.push_back(&jobs[i]);
     std::vector<std::string> mine(owned.size());
     const auto started = std::chrono::steady_clock::now();
     std::mutex lock;  // guards the counters, the progress line and the first error
@@ -425,12 +492,12 @@ class EnsembleTransferStudy {
         }
         try {
           bool reused = false;
-          state_file out = member(*owned[i], reused);
-          mine[i] = out.to_bytes();
+          state_file out = member(*owned[i], reused, group);
+          if (group_root) mine[i] = out.to_bytes();
           const std::lock_guard<std::mutex> hold(lock);
           ++done;
           resumed += reused ? 1 : 0;
-          if (progress) {
+          if (progress && group_root) {
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
             progress(detail::concat(owned[i]->name(), reused ? " (kept from the work directory)" : "", ": ", done, "/",
                                     owned.size(), " on this rank, best validation loss ", out.meta["transfer/best_loss"], ", ",
@@ -445,7 +512,7 @@ class EnsembleTransferStudy {
     // Every member's math on one thread, wherever it runs (see concurrent_members).
     const scoped_math_threads one_thread(1);
     std::vector<std::thread> workers;
-    for (Index w = 1; w < options_.concurrent_members; ++w)
+    for (Index w = 1; serial && w < options_.concurrent_members; ++w)
       workers.emplace_back([&] {
         set_math_threads(1);  // OpenMP's setting is per thread: a new thread starts from the default
         work();
@@ -453,6 +520,7 @@ class EnsembleTransferStudy {
     work();
     for (auto& t : workers) t.join();
     if (failure) std::rethrow_exception(failure);
+    if (!group_root) mine.clear();  // each member once: from its group's first rank
     std::map<std::string, state_file> all;
     for (const std::string& bytes : detail::all_gather_strings(world, mine)) {
       state_file f = state_file::from_bytes(bytes, "a gathered member");
@@ -463,8 +531,10 @@ class EnsembleTransferStudy {
   }
 
   /// One member's result: read back from the work directory when it is there (`reused`), else
-  /// trained and, with a work directory, written there.
-  state_file member(const job& j, bool& reused) {
+  /// trained (by `group`, data-parallel when it has several ranks) and, with a work directory,
+  /// written there by the group's first rank.
+  template <class Comm>
+  state_file member(const job& j, bool& reused, Comm& group) {
     const std::string path = options_.work_directory.empty() ? std::string() : options_.work_directory + "/" + j.name() + ".member";
     if (!path.empty() && std::filesystem::exists(path)) {
       state_file out = state_file::read(path);
@@ -474,15 +544,18 @@ class EnsembleTransferStudy {
       reused = true;
       return out;
     }
-    state_file out = train(j);
+    data_parallel_options deterministic;
+    deterministic.deterministic = true;
+    state_file out = group.size() == 1 ? train(j, Serial{}) : train(j, DataParallel<Comm>(group, deterministic));
     out.meta["transfer/signature"] = std::to_string(signature_);
-    if (!path.empty()) out.write(path);
+    if (!path.empty() && group.rank() == 0) out.write(path);
     return out;
   }
 
-  /// Trains one member and returns its result: a source model's file (weights and scalers), or
-  /// a target member's test predictions.
-  state_file train(const job& j) {
+  /// Trains one member with `strategy` and returns its result: a source model's file (weights
+  /// and scalers), or a target member's test predictions.
+  template <class Strategy>
+  state_file train(const job& j, Strategy strategy) {
     return detail::with_network(j.network, [&](auto tag) {
       using Spec = typename decltype(tag)::spec;
       const std::uint64_t seed = j.seed(options_.seed);
@@ -514,6 +587,7 @@ class EnsembleTransferStudy {
           scalers.second.load(source, "scaler/drug");
           data = detail::standardised(target_, {}, &scalers);
           warm_start(model, source, "source model " + std::to_string(j.member), warm_start_options{{}, true});
+          apply_refine_groups(model);
           fit = &options_.refine_fit;
           rate = options_.refine_learning_rate;
         } else {
@@ -526,8 +600,13 @@ class EnsembleTransferStudy {
       trainer_options to;
       to.batch_size = options_.batch_size;
       to.seed = seed;
-      Trainer<Spec> trainer(std::move(model), MSE{}, Adam{rate}, Serial{}, to);
-      const fit_to_best_outcome outcome = fit_to_best(trainer, train_set, validation_set, *fit);
+      Trainer<Spec, MSE, Adam, Strategy> trainer(std::move(model), MSE{}, Adam{rate}, std::move(strategy), to);
+      // Thaw stages whose layers this network has (layer paths differ between networks).
+      fit_to_best_options fitting = *fit;
+      fitting.thaw.clear();
+      for (const auto& stage : fit->thaw)
+        if (selects_any(trainer.model(), stage.pattern)) fitting.thaw.push_back(stage);
+      const fit_to_best_outcome outcome = fit_to_best(trainer, train_set, validation_set, fitting);
       state_file out;
       if (j.source) {
         out = transfer_source_file(trainer.model(), scalers.first, scalers.second);
@@ -616,6 +695,42 @@ class EnsembleTransferStudy {
   std::vector<job> source_jobs_, target_jobs_;
   std::map<std::string, state_file> sources_;
 };
+
+/// A paired comparison over the test folds of one scheme: what `a` scores minus what `b`
+/// scores, fold by fold (both see the same folds, so the pairing removes the folds' own spread).
+struct paired_difference {
+  double mean = 0.0, std = 0.0;  ///< of the per-fold differences (sample standard deviation)
+  Index better = 0;              ///< folds where `a` is better (higher, or lower for MAE)
+  Index folds = 0;
+};
+
+/// Compares (network_a, method_a) with (network_b, method_b) on `scheme` in metric number
+/// `metric` (transfer_metric_names order). Throws config_error if the result lacks either.
+inline paired_difference compare_folds(const ensemble_transfer_result& r, split_scheme scheme, single_drug_network network_a,
+                                       transfer_method method_a, single_drug_network network_b, transfer_method method_b,
+                                       std::size_t metric = 0) {
+  std::map<Index, double> a, b;
+  for (const auto& f : r.folds) {
+    if (f.scheme != scheme) continue;
+    if (f.network == network_a && f.method == method_a) a[f.fold] = f.metrics[metric];
+    if (f.network == network_b && f.method == method_b) b[f.fold] = f.metrics[metric];
+  }
+  if (a.empty() || a.size() != b.size())
+    throw config_error(detail::concat("compare_folds: the result has no ", to_string(scheme), " folds of ", to_string(network_a), " ",
+                                      to_string(method_a), " and ", to_string(network_b), " ", to_string(method_b)));
+  const bool lower_is_better = std::string(transfer_metric_names[metric]) == "mae";
+  paired_difference d;
+  std::vector<double> diff;
+  for (const auto& [fold, value] : a) {
+    diff.push_back(value - b.at(fold));
+    d.better += (lower_is_better ? diff.back() < 0 : diff.back() > 0) ? 1 : 0;
+  }
+  d.folds = static_cast<Index>(diff.size());
+  for (const double x : diff) d.mean += x / static_cast<double>(diff.size());
+  for (const double x : diff) d.std += (x - d.mean) * (x - d.mean);
+  d.std = diff.size() > 1 ? std::sqrt(d.std / static_cast<double>(diff.size() - 1)) : 0.0;
+  return d;
+}
 
 /// The table as text, one line per (network, scheme, method): "mean +- std" per metric.
 inline std::string transfer_table_text(const ensemble_transfer_result& r) {
