@@ -45,12 +45,12 @@ echo "Uno-layout files: the same table"
 "$program" "${quick[@]}" --work-dir "$work/members" --out "$work/killed" > "$work/killed.log" &
 pid=$!
 for _ in $(seq 1 6000); do
-  (( $(find "$work/members" -name '*.member' 2> /dev/null | wc -l) >= 24 )) && break
+  (( $(find "$work/members" -name '*.job' 2> /dev/null | wc -l) >= 24 )) && break
   sleep 0.01
 done
 kill -KILL "$pid" 2> /dev/null || true
 wait "$pid" 2> /dev/null || true
-kept=$(find "$work/members" -name '*.member' | wc -l)
+kept=$(find "$work/members" -name '*.job' | wc -l)
 (( kept >= 24 && kept < 96 )) || { echo "FAIL: $kept of 96 members at the kill: nothing to resume"; exit 1; }
 "$program" "${quick[@]}" --work-dir "$work/members" --out "$work/resumed" > "$work/resumed.log"
 grep -q "($kept members kept on rank 0)" "$work/resumed.log" || { tail -3 "$work/resumed.log"; echo "FAIL: not $kept members kept"; exit 1; }
@@ -67,8 +67,8 @@ refused() {  # refused <expected message> <arguments...>
 refused "has 16 drugs: too few for 20 drug-blind folds" --target-folds 20
 refused "no study 'NCI60'" --target NCI60
 refused "source and target are both 'CTRP'" --target CTRP
-refused "another architecture" --networks concatenated --source-models "$(ls "$work"/members/source-two-subnetwork-0.member)"
-refused "member of a different study" --work-dir "$work/members" --width 16
+refused "another architecture" --networks concatenated --source-models "$(ls "$work"/members/source-two-subnetwork-0.job)"
+refused "result of a different sweep" --work-dir "$work/members" --width 16
 refused "not EPOCH:LAYER-PATTERN" --thaw 2
 refused "selects nothing in any network" --refine-groups 7:Dense=0.1
 refused "selects nothing in any network" --thaw 1:5:Fork

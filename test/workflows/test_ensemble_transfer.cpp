@@ -164,7 +164,7 @@ TEST_CASE("With a work directory a rerun trains nothing twice, and refuses anoth
 
   auto other = options;
   other.width = 9;
-  CHECK_THROWS_WITH(EnsembleTransferStudy<float>(data, other).run(world), Contains("member of a different study"));
+  CHECK_THROWS_WITH(EnsembleTransferStudy<float>(data, other).run(world), Contains("result of a different sweep"));
   std::filesystem::remove_all(options.work_directory);
 }
 

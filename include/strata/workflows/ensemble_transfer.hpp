@@ -19,10 +19,10 @@
 ///
 /// Every member is a job with its own seed, derived from what it is (network, scheme, fold,
 /// method, member), never from where it runs: the jobs are spread over the ranks of a
-/// communicator (members side by side), the results gathered, and the same seeds give the same
-/// table on 1, 2 or 4 ranks. With a work directory each finished member is written there as it
-/// finishes, and a rerun of the same study (same data and settings, checked) skips it: a killed
-/// run resumes member by member.
+/// communicator (members side by side, workflows/job_sweep.hpp), the results gathered, and the
+/// same seeds give the same table on 1, 2 or 4 ranks. With a work directory each finished member
+/// is written there as it finishes, and a rerun of the same study (same data and settings,
+/// checked) skips it: a killed run resumes member by member.
 ///
 /// Features are standardised as the members that read them need: source models (and so ETL)
 /// by statistics of the source study's entities, stored with each source model; SCV and ECV
@@ -37,26 +37,20 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <map>
-#include <cstring>
 #include <fstream>
 #include <iomanip>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <numeric>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/hash.hpp"
-#include "../core/math_threads.hpp"
 #include "../data/prepare.hpp"
 #include "../data/split.hpp"
 #include "../data/studies.hpp"
@@ -64,11 +58,10 @@
 #include "../loss/mse.hpp"
 #include "../models/single_drug.hpp"
 #include "../optim/adam.hpp"
-#include "../parallel/data_parallel.hpp"
-#include "../parallel/serial.hpp"
 #include "../train/metrics.hpp"
 #include "../train/refinement.hpp"
 #include "../train/trainer.hpp"
+#include "job_sweep.hpp"
 
 namespace strata {
 
@@ -245,33 +238,6 @@ inline std::pair<Eigen::ArrayXd, double> ensemble_mean(const std::vector<const h
   return {mean, spread};
 }
 
-/// Every rank's strings, in rank order, on every rank.
-template <class Comm>
-std::vector<std::string> all_gather_strings(Comm& comm, const std::vector<std::string>& mine) {
-  std::string packed;
-  for (const auto& s : mine) {
-    const std::uint64_t n = s.size();
-    packed.append(reinterpret_cast<const char*>(&n), sizeof n);
-    packed += s;
-  }
-  const auto ranks = static_cast<std::size_t>(comm.size());
-  std::uint64_t size = packed.size();
-  std::vector<std::uint64_t> sizes(ranks);
-  comm.all_gather(&size, sizes.data(), std::vector<std::size_t>(ranks, 1));
-  std::vector<std::size_t> counts(sizes.begin(), sizes.end());
-  std::string all(static_cast<std::size_t>(std::accumulate(counts.begin(), counts.end(), std::size_t{0})), '\0');
-  comm.all_gather(packed.data(), all.data(), counts);
-  std::vector<std::string> out;
-  for (std::size_t at = 0; at < all.size();) {
-    std::uint64_t n = 0;
-    std::memcpy(&n, all.data() + at, sizeof n);
-    at += sizeof n;
-    out.push_back(all.substr(at, static_cast<std::size_t>(n)));
-    at += static_cast<std::size_t>(n);
-  }
-  return out;
-}
-
 }  // namespace detail
 
 /// Writes a source model (weights and the feature scalers its inputs need) as a model file that
@@ -340,18 +306,15 @@ class EnsembleTransferStudy {
   template <class Comm>
   ensemble_transfer_result run(Comm& world, const progress_function& progress = {}) {
     const auto start = std::chrono::steady_clock::now();
-    const int per_member = static_cast<int>(options_.ranks_per_member);
-    if (world.size() % per_member != 0)
-      throw config_error(detail::concat("ensemble transfer: ", world.size(), " ranks cannot form groups of ", per_member,
-                                        " (ranks_per_member must divide the rank count)"));
-    Comm group = world.split(world.rank() / per_member, world.rank() % per_member);
+    JobSweep<Comm> sweep(world, {options_.concurrent_members, options_.ranks_per_member, options_.work_directory, signature_});
     ensemble_transfer_result result;
     result.members = members();
-    if (!options_.work_directory.empty() && world.rank() == 0) std::filesystem::create_directories(options_.work_directory);
-    world.barrier();
+    const auto train_job = [&](const std::vector<job>& jobs) {
+      return [&jobs, this](std::size_t i, auto strategy) { return train(jobs[i], std::move(strategy)); };
+    };
     // Source models first: every rank may refine any of them.
-    sources_ = run_phase(world, group, source_jobs_, progress, result.members_resumed);
-    const auto targets = run_phase(world, group, target_jobs_, progress, result.members_resumed);
+    sources_ = sweep.run(names(source_jobs_), train_job(source_jobs_), progress, result.members_resumed);
+    const auto targets = sweep.run(names(target_jobs_), train_job(target_jobs_), progress, result.members_resumed);
     evaluate(targets, result);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
@@ -464,91 +427,9 @@ class EnsembleTransferStudy {
     }
   }
 
-  /// Runs the jobs this rank's group owns (round robin over groups), `concurrent_members` at a
-  /// time in groups of one rank, or reads them back from the work directory, and returns every
-  /// job's result by name, gathered from all ranks. Worker threads only train serially; every
-  /// MPI call stays on the calling thread.
-  template <class Comm>
-  std::map<std::string, state_file> run_phase(Comm& world, Comm& group, const std::vector<job>& jobs,
-                                              const progress_function& progress, Index& resumed) {
-    const auto groups = static_cast<std::size_t>(world.size() / group.size());
-    const auto my_group = static_cast<std::size_t>(world.rank() / group.size());
-    const bool group_root = group.rank() == 0, serial = group.size() == 1;
-    std::vector<const job*> owned;
-    for (std::size_t i = my_group; i < jobs.size(); i += groups) owned.push_back(&jobs[i]);
-    std::vector<std::string> mine(owned.size());
-    const auto started = std::chrono::steady_clock::now();
-    std::mutex lock;  // guards the counters, the progress line and the first error
-    std::size_t next = 0;
-    Index done = 0;
-    std::exception_ptr failure;
-    const auto work = [&] {
-      for (;;) {
-        std::size_t i = 0;
-        {
-          const std::lock_guard<std::mutex> hold(lock);
-          if (failure || next == owned.size()) return;
-          i = next++;
-        }
-        try {
-          bool reused = false;
-          state_file out = member(*owned[i], reused, group);
-          if (group_root) mine[i] = out.to_bytes();
-          const std::lock_guard<std::mutex> hold(lock);
-          ++done;
-          resumed += reused ? 1 : 0;
-          if (progress && group_root) {
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-            progress(detail::concat(owned[i]->name(), reused ? " (kept from the work directory)" : "", ": ", done, "/",
-                                    owned.size(), " on this rank, best validation loss ", out.meta["transfer/best_loss"], ", ",
-                                    static_cast<Index>(s), " s in this phase"));
-          }
-        } catch (...) {
-          const std::lock_guard<std::mutex> hold(lock);
-          if (!failure) failure = std::current_exception();
-        }
-      }
-    };
-    // Every member's math on one thread, wherever it runs (see concurrent_members).
-    const scoped_math_threads one_thread(1);
-    std::vector<std::thread> workers;
-    for (Index w = 1; serial && w < options_.concurrent_members; ++w)
-      workers.emplace_back([&] {
-        set_math_threads(1);  // OpenMP's setting is per thread: a new thread starts from the default
-        work();
-      });
-    work();
-    for (auto& t : workers) t.join();
-    if (failure) std::rethrow_exception(failure);
-    if (!group_root) mine.clear();  // each member once: from its group's first rank
-    std::map<std::string, state_file> all;
-    for (const std::string& bytes : detail::all_gather_strings(world, mine)) {
-      state_file f = state_file::from_bytes(bytes, "a gathered member");
-      const std::string name = f.meta.at("transfer/job");
-      all.emplace(name, std::move(f));
-    }
-    return all;
-  }
-
-  /// One member's result: read back from the work directory when it is there (`reused`), else
-  /// trained (by `group`, data-parallel when it has several ranks) and, with a work directory,
-  /// written there by the group's first rank.
-  template <class Comm>
-  state_file member(const job& j, bool& reused, Comm& group) {
-    const std::string path = options_.work_directory.empty() ? std::string() : options_.work_directory + "/" + j.name() + ".member";
-    if (!path.empty() && std::filesystem::exists(path)) {
-      state_file out = state_file::read(path);
-      const auto it = out.meta.find("transfer/signature");
-      if (it == out.meta.end() || it->second != std::to_string(signature_))
-        throw io_error("'" + path + "' is a member of a different study (other data or settings); use another work directory");
-      reused = true;
-      return out;
-    }
-    data_parallel_options deterministic;
-    deterministic.deterministic = true;
-    state_file out = group.size() == 1 ? train(j, Serial{}) : train(j, DataParallel<Comm>(group, deterministic));
-    out.meta["transfer/signature"] = std::to_string(signature_);
-    if (!path.empty() && group.rank() == 0) out.write(path);
+  static std::vector<std::string> names(const std::vector<job>& jobs) {
+    std::vector<std::string> out;
+    for (const job& j : jobs) out.push_back(j.name());
     return out;
   }
 
@@ -614,10 +495,9 @@ class EnsembleTransferStudy {
         const host_matrix<T> predictions = trainer.predict(DrugResponseDataset<T>(data, test_rows));
         out.add("transfer/predictions", host_matrix<float>(predictions.template cast<float>()));
       }
-      out.meta["transfer/job"] = j.name();
       out.meta["transfer/best_epoch"] = std::to_string(outcome.best_epoch);
       out.meta["transfer/epochs"] = std::to_string(outcome.epochs_run);
-      out.meta["transfer/best_loss"] = detail::concat(outcome.best_value);
+      out.meta["summary"] = detail::concat("best validation loss ", outcome.best_value, " at epoch ", outcome.best_epoch);
       return out;
     });
   }
