@@ -7,6 +7,8 @@
 #include <strata/data/study_files.hpp>
 #include <strata/data/synthetic_studies.hpp>
 
+#include "../support/small_studies.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,17 +20,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-/// Three small studies over pools of 40 cells and 30 drugs.
-synthetic_studies_options small_studies() {
-  synthetic_studies_options o;
-  o.cells = 40;
-  o.drugs = 30;
-  o.cell_width = 8;
-  o.drug_width = 12;
-  o.studies = {{"BIG", 0, 30, 0, 20, 500, 1.6, 0.0, 0.9}, {"SMALL", 10, 20, 15, 10, 150, 2.0, 0.5, 0.8},
-               {"OTHER", 35, 5, 25, 5, 20, 1.0, 0.0, 0.7}};
-  return o;
-}
+synthetic_studies_options small_studies() { return strata_test::small_studies("BIG", "SMALL", "OTHER"); }
 
 std::string temp_dir(const char* name) {
   const auto dir = std::filesystem::temp_directory_path() / name;

@@ -9,6 +9,8 @@
 #include <strata/parallel/communicator.hpp>
 #include <strata/workflows/ensemble_transfer.hpp>
 
+#include "../support/small_studies.hpp"
+
 #include <filesystem>
 
 using namespace strata;
@@ -17,14 +19,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 multi_study_data<float> tiny_studies() {
-  synthetic_studies_options o;
-  o.cells = 40;
-  o.drugs = 30;
-  o.cell_width = 8;
-  o.drug_width = 12;
-  o.studies = {{"SRC", 0, 30, 0, 20, 500, 1.6, 0.0, 0.9}, {"TGT", 10, 20, 15, 10, 150, 2.0, 0.5, 0.8},
-               {"FAR", 35, 5, 25, 5, 20, 1.0, 0.0, 0.7}};
-  return generate_studies<float>(o).data;
+  return generate_studies<float>(strata_test::small_studies("SRC", "TGT", "FAR")).data;
 }
 
 ensemble_transfer_options tiny_options() {

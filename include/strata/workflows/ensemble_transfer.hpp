@@ -413,9 +413,13 @@ class EnsembleTransferStudy {
     return h;
   }
 
+  /// Source models: one per source fold, or one per given model file.
+  Index source_count() const {
+    return options_.source_model_files.empty() ? options_.source_folds : static_cast<Index>(options_.source_model_files.size());
+  }
+
   void plan() {
-    const Index sources = options_.source_model_files.empty() ? options_.source_folds
-                                                              : static_cast<Index>(options_.source_model_files.size());
+    const Index sources = source_count();
     for (const auto n : options_.networks) {
       if (options_.source_model_files.empty())
         for (Index k = 0; k < sources; ++k) source_jobs_.push_back(job{true, n, split_scheme::random, 0, transfer_method::etl, k});
@@ -511,8 +515,7 @@ class EnsembleTransferStudy {
 
   /// Scores every (network, scheme, fold, method) and summarises the folds.
   void evaluate(const std::map<std::string, state_file>& results, ensemble_transfer_result& out) const {
-    const Index sources = options_.source_model_files.empty() ? options_.source_folds
-                                                              : static_cast<Index>(options_.source_model_files.size());
+    const Index sources = source_count();
     std::map<std::string, host_matrix<float>> predictions;
     for (const auto& [name, file] : results) {
       const state_file::tensor* t = file.find("transfer/predictions");
