@@ -26,6 +26,7 @@
 #include <strata/workflows/ensemble_transfer.hpp>
 
 #include "example_support.hpp"
+#include "study_support.hpp"
 
 #ifdef STRATA_EXAMPLE_MPI
 #include <strata/parallel/mpi_communicator.hpp>
@@ -96,30 +97,6 @@ std::vector<std::pair<std::string, parameter_group>> parse_groups(const std::str
   return groups;
 }
 
-/// The study's data: read from files, or generated.
-multi_study_data<float> load_studies(const settings& s) {
-  if (s.studies_dir.empty()) {
-    const auto g = generate_studies<float>(s.synthetic);
-    std::cout << "synthetic studies (seed " << s.synthetic.seed << "): " << g.data.cells.size() << " cells x "
-              << g.data.cells.width() << " features, " << g.data.drugs.size() << " drugs x " << g.data.drugs.width()
-              << " features\n";
-    for (std::size_t k = 0; k < s.synthetic.studies.size(); ++k) {
-      const auto& st = s.synthetic.studies[k];
-      std::cout << "  " << st.name << ": " << st.pairs << " pairs of " << st.cells << " cells x " << st.drugs
-                << " drugs, best achievable R2 " << g.ceilings[k] << "\n";
-    }
-    return g.data;
-  }
-  response_read_options read;
-  read.skip_unknown_ids = s.skip_unknown_ids;
-  response_read_report report;
-  auto data = read_study_files<float>(s.studies_dir, read, &report);
-  std::cout << "read " << s.studies_dir << ": " << data.cells.size() << " cells, " << data.drugs.size() << " drugs, "
-            << report.tuples << " responses of " << data.studies.size() << " studies (" << report.invalid_rows
-            << " rows without a response, " << report.unknown_rows << " with unknown ids skipped)\n";
-  return data;
-}
-
 int run(settings& s) {
 #ifdef STRATA_EXAMPLE_MPI
   MpiCommunicator world;
@@ -144,7 +121,7 @@ int run(settings& s) {
   s.study.refine_fit.thaw = parse_thaw(s.thaw);
   s.study.refine_groups = parse_groups(s.refine_groups);
 
-  const multi_study_data<float> data = load_studies(s);
+  const multi_study_data<float> data = examples::load_studies(s.studies_dir, s.synthetic, s.skip_unknown_ids);
   EnsembleTransferStudy<float> study(data, s.study);
   const auto& o = study.options();
   std::cout << "source " << o.source << " (" << study.source().tuples.size() << " pairs) -> target " << o.target << " ("
@@ -197,11 +174,9 @@ int main(int argc, char** argv) {
       if (std::string(argv[i]) == "--quick") make_quick(s);
     auto& o = s.study;
     po::options_description data("Data"), study("Study"), training("Training"), output("Output and running");
+    examples::add_study_data_options(data, s.studies_dir, s.skip_unknown_ids, s.synthetic.seed);
     data.add_options()
-        ("studies", po::value(&s.studies_dir), "read Uno-layout files from DIR (default: the synthetic studies)")
-        ("skip-unknown-ids", po::bool_switch(&s.skip_unknown_ids), "drop response rows naming cells or drugs no table has")
         ("write-studies", po::value(&s.write_studies), "write the synthetic studies to DIR as Uno-layout files and stop")
-        ("synthetic-seed", examples::option(s.synthetic.seed), "seed of the synthetic studies")
         ("quick", po::bool_switch(&s.quick), "a small setting (narrow features, 3 x 3 folds) that runs in about a minute");
     study.add_options()
         ("source", examples::option(o.source), "the study source models train on")

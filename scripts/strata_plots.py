@@ -17,12 +17,13 @@
 
 Needs Debian's python3-matplotlib (and python3-numpy). Every function is usable from Python too:
 `plot_curves(paths, out)`, `plot_prefilter(path, out)`, `plot_predictions(path, out)`,
-`plot_transfer(path, out)`.
+`plot_transfer(path, out)`, `plot_learning_curve(path, out)`.
 """
 import argparse
 import csv
 import json
 import math
+import os
 import sys
 
 import matplotlib
@@ -162,10 +163,63 @@ def plot_transfer(path, out, metric="r2"):
     plt.close(fig)
 
 
+def plot_learning_curve(path, out, fits=None):
+    """Median test error over splits against training size (log-log) with the splits' range,
+    the fitted power law and the extrapolation check, one colour per model."""
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"model", "split", "size", "metric", "score"} <= set(rows[0]):
+        raise ValueError(f"{path}: not learning-curve scores (learning_curve --out)")
+    if fits is None:
+        beside = path[:-4] + "_fit.csv" if path.endswith(".csv") else path + "_fit.csv"
+        fits = beside if os.path.exists(beside) else None
+    fit_rows = {}
+    if fits:
+        with open(fits, encoding="utf-8") as f:
+            fit_rows = {r["model"]: r for r in csv.DictReader(f)}
+    metric = next(iter(fit_rows.values()))["metric"] if fit_rows else "mae"
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for k, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        colour = f"C{k}"
+        by_size = {}
+        for r in rows:
+            if r["model"] == model and r["metric"] == metric:
+                by_size.setdefault(int(r["size"]), []).append(float(r["score"]))
+        if not by_size:
+            raise ValueError(f"{path}: no {metric} scores of {model}")
+        sizes = np.array(sorted(by_size))
+        median = np.array([np.median(by_size[m]) for m in sizes])
+        low = np.array([min(by_size[m]) for m in sizes])
+        high = np.array([max(by_size[m]) for m in sizes])
+        ax.errorbar(sizes, median, yerr=[median - low, high - median], fmt="o", color=colour, capsize=3,
+                    label=f"{model} (median, range over splits)")
+        fit = fit_rows.get(model)
+        if fit and fit["converged"] == "1":
+            a, b, g = float(fit["alpha"]), float(fit["beta"]), float(fit["gamma"])
+            first = float(fit.get("fitted_from") or sizes[0])  # the sizes below were not fitted
+            inside = np.geomspace(first, sizes[-1], 100)
+            beyond = np.geomspace(sizes[-1], 2 * sizes[-1], 20)
+            ax.plot(inside, a * inside ** b + g, "-", color=colour,
+                    label=f"{model} fit: beta {b:.3f}, R2 {float(fit['r2']):.4f}")
+            ax.plot(beyond, a * beyond ** b + g, "--", color=colour)
+            if fit.get("check_predicted"):
+                ax.plot(float(fit["check_size"]), float(fit["check_predicted"]), "x", color=colour, markersize=9,
+                        label=f"{model}: largest size predicted without it")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("training size")
+    ax.set_ylabel(f"test {metric}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("kind", choices=["curves", "prefilter", "predictions", "transfer"])
+    parser.add_argument("kind", choices=["curves", "prefilter", "predictions", "transfer", "learning-curve"])
     parser.add_argument("inputs", nargs="+", help="the file(s) to plot")
     parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
@@ -178,6 +232,8 @@ def main(argv=None):
             plot_prefilter(args.inputs[0], args.out)
         elif args.kind == "transfer":
             plot_transfer(args.inputs[0], args.out)
+        elif args.kind == "learning-curve":
+            plot_learning_curve(args.inputs[0], args.out)
         else:
             plot_predictions(args.inputs[0], args.out)
     except (OSError, ValueError, KeyError) as e:

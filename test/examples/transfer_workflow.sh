@@ -7,6 +7,7 @@
 #   * bad input stops it before training, with a message that says what is wrong.
 #   usage: transfer_workflow.sh <transfer_drug_response> <scratch directory> [<mpiexec>]
 set -euo pipefail
+source "$(dirname "$0")/workflow_support.sh"
 program=$1
 work=$2
 mpiexec=${3:-}
@@ -42,28 +43,14 @@ cmp "$work/one_folds.csv" "$work/files_folds.csv" || { echo "FAIL: the study fil
 echo "Uno-layout files: the same table"
 
 # Killed once a quarter of the members are done, then rerun.
-"$program" "${quick[@]}" --work-dir "$work/members" --out "$work/killed" > "$work/killed.log" &
-pid=$!
-for _ in $(seq 1 6000); do
-  (( $(find "$work/members" -name '*.job' 2> /dev/null | wc -l) >= 24 )) && break
-  sleep 0.01
-done
-kill -KILL "$pid" 2> /dev/null || true
-wait "$pid" 2> /dev/null || true
-kept=$(find "$work/members" -name '*.job' | wc -l)
+kill_after_jobs 24 "$work/members" "$work/killed.log" "$program" "${quick[@]}" --work-dir "$work/members" --out "$work/killed"
 (( kept >= 24 && kept < 96 )) || { echo "FAIL: $kept of 96 members at the kill: nothing to resume"; exit 1; }
 "$program" "${quick[@]}" --work-dir "$work/members" --out "$work/resumed" > "$work/resumed.log"
 grep -q "($kept members kept on rank 0)" "$work/resumed.log" || { tail -3 "$work/resumed.log"; echo "FAIL: not $kept members kept"; exit 1; }
 cmp "$work/one_folds.csv" "$work/resumed_folds.csv" || { echo "FAIL: the resumed run gives another table"; exit 1; }
 echo "killed with $kept of 96 members done; the rerun trained the rest and gives the same table"
 
-refused() {  # refused <expected message> <arguments...>
-  local expected=$1
-  shift
-  if "$program" "${quick[@]}" "$@" > "$work/bad.log" 2>&1; then echo "FAIL: $* was accepted"; exit 1; fi
-  grep -q "$expected" "$work/bad.log" || { cat "$work/bad.log"; echo "FAIL: $* did not say '$expected'"; exit 1; }
-  if grep -q "on this rank" "$work/bad.log"; then echo "FAIL: $* trained before refusing"; exit 1; fi
-}
+refused() { expect_refusal "$work/bad.log" "$1" "$program" "${quick[@]}" "${@:2}"; }  # refused <message> <arguments...>
 refused "has 16 drugs: too few for 20 drug-blind folds" --target-folds 20
 refused "no study 'NCI60'" --target NCI60
 refused "source and target are both 'CTRP'" --target CTRP

@@ -2,7 +2,9 @@
 // VALID filter, replicate means, minimum over doses), read_response_tuples (cell, drug1,
 // drug2, response) and read_study_responses (Uno's SOURCE, CELL, DRUG, AUC), each with and
 // without skip_unknown_ids, against small fixed tables whose ids need the NCI60. / NSC. prefixes
-// and exact matches both.
+// and exact matches both; and learning-curve scores (read_curve_points_csv, what
+// `learning_curve --fit-only` reads), each model's curve summarised and fitted.
+#include <strata/analysis/learning_curve_fit.hpp>
 #include <strata/data/combo_files.hpp>
 #include <strata/data/study_files.hpp>
 
@@ -44,5 +46,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       strata_fuzz::require(!studies.studies.empty(), "a study read returned no study");
     });
   }
+  strata_fuzz::expect_strata_errors_only([&] {
+    const auto points = strata::read_curve_points_csv(file.path());
+    strata::curve_summary_options few;
+    few.bootstrap = 3;
+    for (const auto& model : strata::curve_models(points))
+      for (const char* metric : {"mae", "mse"}) {
+        try {
+          const auto c = strata::summarise_learning_curve(points, model, metric, few);
+          strata_fuzz::require(c.sizes.size() == c.median.size() && c.median.size() == c.low.size(),
+                               "a curve summary's columns differ in length");
+          (void)strata::curve_summary_text({c});
+        } catch (const strata::data_error&) {  // no such scores, or not one per split and size
+        }
+      }
+  });
   return 0;
 }

@@ -15,7 +15,7 @@
 /// LCDB (Mohr, Viering et al. 2022) found hard to beat.
 ///
 /// The fit works in m / max(m), where the three parameters have like magnitudes, and starts from
-/// several points (γ at 0, half and nine tenths of the smallest score, β and α from the log-log
+/// several points (γ at 0 or, bounded, a hundredth of the smallest score; half and nine tenths of the smallest score, β and α from the log-log
 /// line through the rest), keeping the best converged fit: learning curves are flat at one end
 /// and a single start can stop in the flat valley.
 
@@ -60,6 +60,10 @@ enum class curve_weights {
 struct power_law_fit_options {
   curve_weights weights = curve_weights::relative_size;
   double min_size = 0.0;         ///< points of smaller sizes are left out, as the paper leaves out the first sizes
+  /// γ >= 0 (fitted as the square of a free parameter): an error cannot fall below zero, and
+  /// without the bound a curve that looks straight on a log axis can be fitted by the useless
+  /// limit β -> 0, α -> +inf, γ -> -inf. Off for scores that may be negative.
+  bool nonnegative_asymptote = true;
   Eigen::Index max_evaluations = 4000;  ///< of the residuals, per start
 };
 
@@ -74,17 +78,20 @@ struct power_law_fit {
 
 namespace detail {
 
-/// Weighted residuals sqrt(w_i) (a x_i^b + g - e_i) over x = m / max(m), and their Jacobian.
+/// Weighted residuals sqrt(w_i) (a x_i^b + g - e_i) over x = m / max(m), and their Jacobian;
+/// g = p[2], or p[2]² when the asymptote is bounded below by zero.
 struct power_law_residuals {
   using Scalar = double;
   const Eigen::ArrayXd& x;
   const Eigen::ArrayXd& e;
   const Eigen::ArrayXd& root_w;
+  bool squared_gamma;
 
+  double gamma(const Eigen::VectorXd& p) const { return squared_gamma ? p[2] * p[2] : p[2]; }
   int inputs() const { return 3; }
   int values() const { return static_cast<int>(x.size()); }
   int operator()(const Eigen::VectorXd& p, Eigen::VectorXd& r) const {
-    r = (root_w * (p[0] * x.pow(p[1]) + p[2] - e)).matrix();
+    r = (root_w * (p[0] * x.pow(p[1]) + gamma(p) - e)).matrix();
     return r.allFinite() ? 0 : -1;
   }
   int df(const Eigen::VectorXd& p, Eigen::MatrixXd& j) const {
@@ -92,7 +99,7 @@ struct power_law_residuals {
     j.resize(x.size(), 3);
     j.col(0) = (root_w * xb).matrix();
     j.col(1) = (root_w * p[0] * xb * x.log()).matrix();
-    j.col(2) = root_w.matrix();
+    j.col(2) = (root_w * (squared_gamma ? 2.0 * p[2] : 1.0)).matrix();
     return j.allFinite() ? 0 : -1;
   }
 };
@@ -138,7 +145,8 @@ inline power_law_fit fit_power_law(const std::vector<double>& sizes, const std::
   best.failure = "no start converged";
   double best_cost = std::numeric_limits<double>::infinity();
   const double low = error.minCoeff();
-  for (const double g0 : {0.0, 0.5 * low, 0.9 * low}) {
+  for (const double g0 : {options.nonnegative_asymptote ? 0.01 * std::max(low, 0.0) : 0.0, 0.5 * low, 0.9 * low}) {
+    if (options.nonnegative_asymptote && g0 < 0.0) continue;
     // β and α from the least-squares line through (log x, log(ε - γ)).
     const Eigen::ArrayXd lifted = (error - g0).max(1e-12 * std::max(1.0, std::abs(low)));
     const Eigen::ArrayXd lx = x.log(), ly = lifted.log();
@@ -146,8 +154,8 @@ inline power_law_fit fit_power_law(const std::vector<double>& sizes, const std::
     const double sxx = (lx - mx).square().sum();
     const double b0 = sxx > 0 ? ((lx - mx) * (ly - my)).sum() / sxx : -0.5;
     Eigen::VectorXd p(3);
-    p << std::exp(my - b0 * mx), b0, g0;
-    detail::power_law_residuals f{x, error, root_w};
+    p << std::exp(my - b0 * mx), b0, options.nonnegative_asymptote ? std::sqrt(g0) : g0;
+    detail::power_law_residuals f{x, error, root_w, options.nonnegative_asymptote};
     Eigen::LevenbergMarquardt<detail::power_law_residuals> solver(f);
     solver.parameters.maxfev = options.max_evaluations;
     const auto status = solver.minimize(p);
@@ -161,7 +169,7 @@ inline power_law_fit fit_power_law(const std::vector<double>& sizes, const std::
                                                            : detail::concat("the solver stopped (status ", static_cast<int>(status), ")");
       continue;
     }
-    const power_law curve{p[0] * std::pow(largest, -p[1]), p[1], p[2]};
+    const power_law curve{p[0] * std::pow(largest, -p[1]), p[1], f.gamma(p)};
     const Eigen::ArrayXd fitted = size.unaryExpr([&](double s) { return curve(s); });
     if (!p.allFinite() || !fitted.allFinite()) {
       if (!best.converged) best.failure = "the fitted curve is not finite over the sizes";

@@ -5,12 +5,14 @@
 ///     stopping ends can hand back that model rather than the last one;
 ///   * `GradualUnfreezing`: layers frozen when training starts and thawed at given epochs, as
 ///     LBANN's freezer callback does (the head adapts first, the encoders later);
-///   * `fit_to_best`: one call that trains with both and early stopping and restores the best
-///     epoch's model: how every member of a transfer study trains (workflows/ensemble_transfer.hpp).
+///   * `fit_to_best`: one call that trains with both and early stopping (optionally lowering the
+///     rate on plateaus) and restores the best epoch's model: how every member of a transfer
+///     study (workflows/ensemble_transfer.hpp) and every learning-curve network trains.
 /// A refinement is `fit_to_best` on a warm-started model (io/warm_start.hpp), at a lower rate.
 
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -108,6 +110,9 @@ struct fit_to_best_options {
   std::string watched = "loss"; ///< the validation figure early stopping and the best model follow
   bool higher_is_better = false;
   std::vector<thaw_stage> thaw; ///< gradual unfreezing (empty: everything trains from the start)
+  /// Lowers the rate when the watched figure stalls (PlateauSchedule), so that early stopping
+  /// ends a run that has settled rather than one that is bouncing at too high a rate.
+  std::optional<ReduceLROnPlateau> plateau;
 };
 
 /// What `fit_to_best` did.
@@ -128,6 +133,7 @@ fit_to_best_outcome fit_to_best(TrainerT& trainer, const Dataset& train, const D
   if (validation.size() == 0) throw data_error("fit_to_best: the validation set is empty (early stopping needs one)");
   auto best = std::make_shared<BestModel<ModelT>>(trainer.model(), options.watched, options.higher_is_better);
   if (!options.thaw.empty()) trainer.add_callback(std::make_shared<GradualUnfreezing<ModelT>>(trainer.model(), options.thaw));
+  if (options.plateau) trainer.add_callback(std::make_shared<PlateauSchedule>(*options.plateau, options.watched));
   trainer.add_callback(best);
   trainer.add_callback(std::make_shared<EarlyStopping>(options.watched, options.patience, options.min_delta, options.higher_is_better));
   fit_to_best_outcome out;
