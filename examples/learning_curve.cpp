@@ -188,6 +188,15 @@ int run(settings& s) {
     throw config_error(detail::concat("--min-size ", s.min_size, " must be below the largest size, ", largest,
                                       " (the smallest training pool holds ", pool, " pairs)"));
   o.sizes = s.size_count > 0 ? geometric_sizes(s.min_size, largest, s.size_count) : log2_sizes(s.min_size, largest);
+  // What the fit will refuse is refused now, before hours of training.
+  s.summary.validate();
+  const auto fitted = std::count_if(o.sizes.begin(), o.sizes.end(), [&](Index m) { return static_cast<double>(m) >= s.min_fit_size; });
+  if (fitted < 3)
+    throw config_error(detail::concat("--min-fit-size ", s.min_fit_size, " leaves ", fitted, " of the sizes ", o.sizes.front(), " to ",
+                                      o.sizes.back(), " to fit; a curve of three parameters needs at least 3"));
+  if (s.plateau_patience > 0 && s.plateau_patience >= s.patience)
+    throw config_error(detail::concat("--plateau-patience ", s.plateau_patience, " must be below --patience ", s.patience,
+                                      ": early stopping would end every run before the rate is lowered"));
 
   const single_drug_options shape{data.cells.width(), data.drugs.width(), s.width, s.dropout};
   trainer_options training;

@@ -199,8 +199,8 @@ def plot_learning_curve(path, out, fits=None):
             first = float(fit.get("fitted_from") or sizes[0])  # the sizes below were not fitted
             inside = np.geomspace(first, sizes[-1], 100)
             beyond = np.geomspace(sizes[-1], 2 * sizes[-1], 20)
-            ax.plot(inside, a * inside ** b + g, "-", color=colour,
-                    label=f"{model} fit: beta {b:.3f}, R2 {float(fit['r2']):.4f}")
+            r2 = f", R2 {float(fit['r2']):.4f}" if fit.get("r2") else ""
+            ax.plot(inside, a * inside ** b + g, "-", color=colour, label=f"{model} fit: beta {b:.3f}{r2}")
             ax.plot(beyond, a * beyond ** b + g, "--", color=colour)
             if fit.get("check_predicted"):
                 ax.plot(float(fit["check_size"]), float(fit["check_predicted"]), "x", color=colour, markersize=9,

@@ -115,3 +115,25 @@ TEST_CASE("The extrapolation check pits the curve against the last value") {
   CHECK_FALSE(flattened.curve_wins());
   CHECK_THROWS_WITH(check_extrapolation({1, 2, 3}, {1, 1, 1}), Contains("at least 4"));
 }
+
+TEST_CASE("The asymptote is bounded below by zero unless asked otherwise") {
+  const power_law truth{1.0, -0.3, -0.05};  // a curve that would fall below zero
+  const auto m = log2_sizes(6, 16);
+  const auto e = scores_of(truth, m);
+  const power_law_fit bounded = fit_power_law(m, e);
+  REQUIRE(bounded.converged);
+  CHECK(bounded.curve.gamma >= 0.0);
+  CHECK(bounded.curve.gamma < 1e-6);  // on the bound
+  power_law_fit_options free;
+  free.nonnegative_asymptote = false;
+  const power_law_fit unbounded = fit_power_law(m, e, free);
+  REQUIRE(unbounded.converged);
+  CHECK(unbounded.curve.gamma == Approx(-0.05).margin(1e-6));
+  CHECK(unbounded.r2 > bounded.r2);
+}
+
+TEST_CASE("Only a falling curve answers the size a lower error needs") {
+  CHECK(std::isnan(power_law{1.0, 0.5, 0.0}.size_for(10.0)));   // rising
+  CHECK(std::isnan(power_law{-1.0, -0.5, 1.0}.size_for(0.9)));  // rising towards its asymptote
+  CHECK(power_law{1.0, -0.5, 0.0}.size_for(0.1) == Approx(100.0));
+}

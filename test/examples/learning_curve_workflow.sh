@@ -20,6 +20,8 @@ for f in one.csv one_fit.csv; do [[ -s $work/$f ]] || fail "$f not written"; don
 (( $(wc -l < "$work/one.csv") == 1 + 2 * 3 * 7 * 4 )) || fail "not one row per model, split, size and metric"
 grep -q "mae(m) = alpha m^beta + gamma" "$work/one.log" || { cat "$work/one.log"; fail "no fit printed"; }
 grep -q "extrapolation to 4096" "$work/one.log" || fail "no extrapolation check printed"
+awk -F, 'NR == 1 { n = NF } NF != n { exit 1 }' "$work/one_fit.csv" || fail "a row of one_fit.csv has not the header's fields"
+(( $(wc -l < "$work/one_fit.csv") == 3 )) || fail "not one fit per model"
 
 "$program" --quick --threads 2 --out "$work/two" > /dev/null
 cmp <(scores "$work/one.csv") <(scores "$work/two.csv") || fail "2 jobs at a time give other scores"
@@ -43,6 +45,15 @@ grep -q "($kept jobs kept on rank 0)" "$work/resumed.log" || { tail -3 "$work/re
 cmp <(scores "$work/one.csv") <(scores "$work/resumed.csv") || fail "the resumed run gives other scores"
 echo "killed with $kept of 42 jobs done; the rerun trained the rest and gives the same scores"
 
+# Boosted trees, where the build found XGBoost; otherwise a clear refusal.
+if "$program" "${quick[@]}" --models GBT,mNN --splits 1 --max-size 1024 --min-fit-size 0 --out "$work/gbt" > "$work/gbt.log" 2>&1; then
+  (( $(grep -c '^GBT,0,.*,mae,' "$work/gbt.csv") == 5 )) || fail "GBT did not score every size"
+  echo "GBT: every size scored"
+else
+  grep -q "GBT needs XGBoost" "$work/gbt.log" || { cat "$work/gbt.log"; fail "GBT failed"; }
+  echo "GBT: refused without XGBoost"
+fi
+
 "$program" --fit-only "$work/one.csv" --weights binomial --out "$work/refit" > "$work/refit.log"
 grep -q "mNN (mae, median of 3 splits at 7 sizes, 64 to 4096)" "$work/refit.log" || { cat "$work/refit.log"; fail "no refit"; }
 [[ -s $work/refit_fit.csv ]] || fail "refit_fit.csv not written"
@@ -52,6 +63,9 @@ refused() { expect_refusal "$work/refused.log" "$1" "$program" "${@:2}"; }  # re
 refused "is larger than split 0's training pool" "${quick[@]}" --max-size 20000
 refused "needs at least 3" "${quick[@]}" --min-size 2048
 refused "mae or mse, not 'r2'" "${quick[@]}" --metric r2
+refused "leaves 2 of the sizes 64 to 4096 to fit" "${quick[@]}" --min-fit-size 2048
+refused "must be below --patience" "${quick[@]}" --plateau-patience 10
+refused "the confidence must be in (0, 1)" "${quick[@]}" --confidence 1.5
 refused "unknown model 'xgb'" "${quick[@]}" --models mNN,xgb
 refused "splits must be in [1, 10]" "${quick[@]}" --splits 11
 refused "unknown split 'diagonal'" "${quick[@]}" --scheme diagonal

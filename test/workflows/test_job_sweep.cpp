@@ -70,6 +70,9 @@ TEST_CASE("With a work directory a rerun trains nothing twice and refuses anothe
   CHECK(again.at("job-5").meta.at("value") == "25");
   CHECK_THROWS_WITH(JobSweep<SerialCommunicator>(world, {1, 1, dir, 12}).run(job_names(6), counting_job{trained}, {}, resumed),
                     Contains("job-0.job") && Contains("different sweep"));
+  std::filesystem::copy_file(dir + "/job-1.job", dir + "/job-2.job", std::filesystem::copy_options::overwrite_existing);
+  CHECK_THROWS_WITH(JobSweep<SerialCommunicator>(world, {1, 1, dir, 11}).run(job_names(6), counting_job{trained}, {}, resumed),
+                    Contains("holds the result of job 'job-1', not of 'job-2'"));
   std::filesystem::remove_all(dir);
 }
 

@@ -172,9 +172,10 @@ class LearningCurve {
     folds_.resize(static_cast<std::size_t>(options_.splits));
     for (Index s = 0; s < options_.splits; ++s) {
       const three_way_split& parts = folds_[static_cast<std::size_t>(s)];
-      if (parts.test.empty() || parts.validation.empty())
+      if (parts.test.size() < 2 || parts.validation.empty())
         throw data_error(detail::concat("learning curve: ", to_string(options_.scheme), " split ", s, " has ", parts.test.size(),
-                                        " test and ", parts.validation.size(), " validation rows; every split needs both"));
+                                        " test and ", parts.validation.size(),
+                                        " validation rows; every split needs both (and 2 test rows for R2 and Spearman)"));
       if (static_cast<Index>(parts.train.size()) < options_.sizes.back())
         throw data_error(detail::concat("learning curve: the largest size, ", options_.sizes.back(), ", is larger than split ", s,
                                         "'s training pool of ", parts.train.size(), " rows (", to_string(options_.scheme), ", ",

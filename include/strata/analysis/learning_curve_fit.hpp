@@ -112,19 +112,30 @@ inline interval percentile_interval(std::vector<double> values, double confidenc
 
 }  // namespace detail
 
-/// Summarises `model`'s curve in `metric` from `points` (any number of models and metrics; the
-/// others are ignored). Throws data_error when the model has no such scores, a score is not
-/// finite, or the sizes were not all scored on the same splits (a bootstrap over splits needs
-/// every split at every size), and config_error when fewer than 3 sizes can be fitted.
+/// Whether `metric` is an error a learning curve can be fitted to (one that falls with data):
+/// mae, mse or rmse.
+inline bool is_curve_error(const std::string& metric) { return metric == "mae" || metric == "mse" || metric == "rmse"; }
+
+/// Summarises `model`'s curve in `metric` (an error: mae, mse, rmse) from `points` (any number
+/// of models and metrics; the others are ignored). Throws config_error for another metric or
+/// fewer than 3 sizes to fit, data_error when the model has no such scores, a score is not
+/// finite (or, binomial weights, outside (0, 1) at a fitted size), or the sizes were not all
+/// scored on the same splits (a bootstrap over splits needs every split at every size).
 inline curve_summary summarise_learning_curve(const std::vector<curve_point>& points, const std::string& model,
                                               const std::string& metric, const curve_summary_options& options = {}) {
   options.validate();
+  if (!is_curve_error(metric))
+    throw config_error("learning curve: '" + metric + "' is not an error that falls with data (fit mae, mse or rmse)");
   std::map<Index, std::map<Index, double>> by_size;  // size -> split -> score
   for (const curve_point& p : points) {
     if (p.model != model || p.metric != metric) continue;
     if (!std::isfinite(p.score))
       throw data_error(detail::concat("learning curve: ", model, "'s ", metric, " at size ", p.size, " on split ", p.split,
                                       " is not finite (", p.score, "): the training diverged or predicted nothing usable"));
+    if (options.fit.weights == curve_weights::binomial && static_cast<double>(p.size) >= options.fit.min_size &&
+        !(p.score > 0.0 && p.score < 1.0))
+      throw data_error(detail::concat("learning curve: binomial weights need errors in (0, 1); ", model, "'s ", metric, " at size ",
+                                      p.size, " on split ", p.split, " is ", p.score));
     if (!by_size[p.size].emplace(p.split, p.score).second)
       throw data_error(detail::concat("learning curve: ", model, "'s ", metric, " at size ", p.size, " on split ", p.split,
                                       " is given twice"));
@@ -199,10 +210,14 @@ inline curve_summary summarise_learning_curve(const std::vector<curve_point>& po
   return out;
 }
 
-/// The size in [low, high] at which curves `a` and `b` cross (where their difference changes
-/// sign, located on a fine log grid and refined by bisection); NaN when they do not cross there.
-/// Partin et al. found that such crossings decide which model to prefer for a given data size.
+/// The first size in [low, high] at which curves `a` and `b` cross (where their difference
+/// changes sign: found on a grid of 400 steps evenly spaced in log, so two crossings within one
+/// step cancel, and refined by bisection); NaN when they do not cross there. Partin et al. found
+/// that such crossings decide which model to prefer for a given data size. config_error unless
+/// 0 < low < high.
 inline double crossing_size(const power_law& a, const power_law& b, double low, double high) {
+  if (!(low > 0.0 && high > low && std::isfinite(high)))
+    throw config_error(detail::concat("crossing_size: need 0 < low < high, got ", low, " and ", high));
   const auto gap = [&](double m) { return a(m) - b(m); };
   const int steps = 400;
   double prev = low;

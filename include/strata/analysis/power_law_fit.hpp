@@ -39,11 +39,11 @@ struct power_law {
   /// The curve's score at training size `m`.
   double operator()(double m) const { return alpha * std::pow(m, beta) + gamma; }
 
-  /// The size at which the curve reaches `score` (β < 0, a falling error: a score between γ and
-  /// the curve's values); NaN when it never does.
+  /// The size at which a falling curve (α > 0, β < 0) reaches `score`, a score between γ and the
+  /// curve's values; NaN when it never does, and for a curve that does not fall.
   double size_for(double score) const {
     const double ratio = (score - gamma) / alpha;
-    if (!(ratio > 0.0) || beta == 0.0) return std::numeric_limits<double>::quiet_NaN();
+    if (!(alpha > 0.0 && beta < 0.0 && ratio > 0.0)) return std::numeric_limits<double>::quiet_NaN();
     const double m = std::pow(ratio, 1.0 / beta);
     return std::isfinite(m) ? m : std::numeric_limits<double>::quiet_NaN();
   }

@@ -42,7 +42,9 @@ struct xgboost_options {
     if (max_rounds < 1 || patience < 1 || max_depth < 1 || !(learning_rate > 0.0) || !(subsample > 0.0 && subsample <= 1.0) ||
         !(column_subsample > 0.0 && column_subsample <= 1.0) || !(min_child_weight >= 0.0) || !(lambda >= 0.0))
       throw config_error(detail::concat("xgboost: invalid settings (rounds ", max_rounds, ", patience ", patience, ", depth ", max_depth,
-                                        ", rate ", learning_rate, ", subsample ", subsample, ", column subsample ", column_subsample, ")"));
+                                        ", rate ", learning_rate, ", subsample ", subsample, ", column subsample ", column_subsample,
+                                        ", min child weight ", min_child_weight, ", lambda ", lambda,
+                                        "): counts and the rate must be positive, fractions in (0, 1], the rest >= 0"));
   }
 };
 
@@ -68,7 +70,11 @@ class xgboost_matrix {
     xgboost_check(XGDMatrixCreateFromMat(xf.data(), static_cast<bst_ulong>(set.size()), static_cast<bst_ulong>(x.rows()),
                                          std::numeric_limits<float>::quiet_NaN(), &handle_),
                   "XGDMatrixCreateFromMat");
-    xgboost_check(XGDMatrixSetFloatInfo(handle_, "label", yf.data(), static_cast<bst_ulong>(yf.size())), "XGDMatrixSetFloatInfo");
+    if (XGDMatrixSetFloatInfo(handle_, "label", yf.data(), static_cast<bst_ulong>(yf.size())) != 0) {
+      const std::string why = XGBGetLastError();
+      XGDMatrixFree(handle_);  // the destructor does not run for a constructor that throws
+      throw io_error("xgboost: XGDMatrixSetFloatInfo failed: " + why);
+    }
     responses_ = yf.transpose().cast<double>();
   }
   xgboost_matrix(const xgboost_matrix&) = delete;
@@ -138,6 +144,9 @@ class XGBoostLearner {
       const double mse = (booster.predict(validation, 0) - validation.responses()).squaredNorm() / static_cast<double>(task.validation.size());
       if (mse < best) best = mse, best_rounds = rounds;
     }
+    if (best_rounds == 0)
+      throw data_error(detail::concat("xgboost: model ", task.model, ", split ", task.split, ", size ", task.size,
+                                      ": no boosting round gave a finite validation error"));
     const Eigen::VectorXd p = booster.predict(test, best_rounds);
     curve_outcome out;
     out.predictions = p.transpose().cast<float>();

@@ -133,7 +133,11 @@ fit_to_best_outcome fit_to_best(TrainerT& trainer, const Dataset& train, const D
   if (validation.size() == 0) throw data_error("fit_to_best: the validation set is empty (early stopping needs one)");
   auto best = std::make_shared<BestModel<ModelT>>(trainer.model(), options.watched, options.higher_is_better);
   if (!options.thaw.empty()) trainer.add_callback(std::make_shared<GradualUnfreezing<ModelT>>(trainer.model(), options.thaw));
-  if (options.plateau) trainer.add_callback(std::make_shared<PlateauSchedule>(*options.plateau, options.watched));
+  if (options.plateau) {
+    if ((options.plateau->mode == plateau_mode::max) != options.higher_is_better)
+      throw config_error("fit_to_best: the plateau schedule's mode and higher_is_better disagree about '" + options.watched + "'");
+    trainer.add_callback(std::make_shared<PlateauSchedule>(*options.plateau, options.watched));
+  }
   trainer.add_callback(best);
   trainer.add_callback(std::make_shared<EarlyStopping>(options.watched, options.patience, options.min_delta, options.higher_is_better));
   fit_to_best_outcome out;

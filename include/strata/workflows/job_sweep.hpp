@@ -182,6 +182,10 @@ class JobSweep {
       const auto it = out.meta.find("job/signature");
       if (it == out.meta.end() || it->second != std::to_string(options_.signature))
         throw io_error("'" + path + "' is a result of a different sweep (other data or settings); use another work directory");
+      const auto job = out.meta.find("job/name");
+      if (job == out.meta.end() || job->second != name)
+        throw io_error("'" + path + "' holds the result of job '" + (job == out.meta.end() ? std::string("?") : job->second) +
+                       "', not of '" + name + "' (a renamed or copied file?)");
       reused = true;
       return out;
     }
