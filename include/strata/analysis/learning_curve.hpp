@@ -189,12 +189,6 @@ class LearningCurve {
   const drug_response_data<T>& data() const { return data_; }
   /// Split s's training pool, validation and test rows.
   const three_way_split& split_rows(Index s) const { return folds_.at(static_cast<std::size_t>(s)); }
-  /// The smallest training pool over the splits (no size may exceed it).
-  Index smallest_pool() const {
-    std::size_t n = folds_.front().train.size();
-    for (const auto& f : folds_) n = std::min(n, f.train.size());
-    return static_cast<Index>(n);
-  }
   /// Jobs in the curve: models x splits x sizes.
   Index jobs() const { return static_cast<Index>(options_.models.size() * options_.sizes.size()) * options_.splits; }
 
@@ -305,10 +299,7 @@ class LearningCurve {
                                       o.learner_settings);
     for (const auto& m : o.models) text += "|" + m;
     for (const Index m : o.sizes) text += detail::concat(",", m);
-    std::uint64_t h = fnv1a64(text.data(), text.size());
-    h = fnv1a64(data_.tuples.data(), data_.tuples.size() * sizeof(response_tuple), h);
-    h = fnv1a64(data_.cells.features().data(), static_cast<std::size_t>(data_.cells.features().size()) * sizeof(T), h);
-    return fnv1a64(data_.drugs.features().data(), static_cast<std::size_t>(data_.drugs.features().size()) * sizeof(T), h);
+    return hash_drug_response(data_, fnv1a64(text.data(), text.size()));
   }
 
   drug_response_data<T> data_;

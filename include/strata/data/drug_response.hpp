@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/hash.hpp"
 #include "../core/tensor.hpp"
 #include "entity_table.hpp"
 
@@ -61,6 +62,15 @@ struct drug_response_data {
   /// response, or (single drugs) names two different drugs.
   void validate() const { detail::validate_tuples(tuples, cells.size(), drugs.size(), drugs_per_tuple); }
 };
+
+/// FNV-1a-64 of `data`'s tuples and feature tables, chained from `h`: the data part of a study's
+/// signature (workflows/job_sweep.hpp), so that results of other data are never reused.
+template <class T>
+std::uint64_t hash_drug_response(const drug_response_data<T>& data, std::uint64_t h) {
+  h = fnv1a64(data.tuples.data(), data.tuples.size() * sizeof(response_tuple), h);
+  h = fnv1a64(data.cells.features().data(), static_cast<std::size_t>(data.cells.features().size()) * sizeof(T), h);
+  return fnv1a64(data.drugs.features().data(), static_cast<std::size_t>(data.drugs.features().size()) * sizeof(T), h);
+}
 
 /// A set of tuples of a `drug_response_data` (shared, never copied), as a dataset with
 /// `data.sample_width()` input features and one target.

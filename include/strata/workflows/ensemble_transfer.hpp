@@ -405,12 +405,7 @@ class EnsembleTransferStudy {
     for (const auto& p : o.source_model_files) text += "|" + p;
     for (const auto& [pattern, g] : o.refine_groups) text += detail::concat(std::setprecision(17), "|", pattern, "=", g.lr_scale, g.weight_decay);
     std::uint64_t h = fnv1a64(text.data(), text.size());
-    for (const auto* d : {&source_, &target_}) {
-      h = fnv1a64(d->tuples.data(), d->tuples.size() * sizeof(response_tuple), h);
-      h = fnv1a64(d->cells.features().data(), static_cast<std::size_t>(d->cells.features().size()) * sizeof(T), h);
-      h = fnv1a64(d->drugs.features().data(), static_cast<std::size_t>(d->drugs.features().size()) * sizeof(T), h);
-    }
-    return h;
+    return hash_drug_response(target_, hash_drug_response(source_, h));
   }
 
   /// Source models: one per source fold, or one per given model file.
