@@ -62,8 +62,11 @@ TEST_CASE("Monte-Carlo dropout: a spread around the evaluation-mode prediction, 
   options.batch = 4096;
   options.keep_passes = false;
   const prediction_spread again = mc_dropout_predict(model, data, 300, options);
-  CHECK(again.mean == s.mean);  // bit for bit, whatever the batch size
-  CHECK(again.std == s.std);
+  // The same masks whatever the batch size: the passes agree to the GEMM's rounding (bit for bit
+  // only where BLAS computes each column the same way at every batch size, which OpenBLAS's
+  // small-matrix kernels on AVX-512 machines do not).
+  CHECK((again.mean - s.mean).cwiseAbs().maxCoeff() < 1e-5);
+  CHECK((again.std - s.std).cwiseAbs().maxCoeff() < 1e-5);
   CHECK(again.passes.empty());
   options.seed = 1;
   CHECK(mc_dropout_predict(model, data, 300, options).mean != s.mean);

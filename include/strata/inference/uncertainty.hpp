@@ -11,8 +11,8 @@
 /// mean +- z std and the Spearman correlation of std with the absolute error.
 ///
 /// The standard deviation is the population one (NumPy's np.std, which CANDLE's infer uses).
-/// Masks are a pure function of (model seed, layer, pass, sample), so results are the same for
-/// any batch size and reproducible for a given `seed`.
+/// Masks are a pure function of (model seed, layer, pass, sample), so results are reproducible
+/// for a given `seed` and batch size, and agree across batch sizes to the GEMM's rounding.
 
 #include <algorithm>
 #include <cmath>

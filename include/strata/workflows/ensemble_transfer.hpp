@@ -89,9 +89,9 @@ struct ensemble_transfer_options {
   Index batch_size = 32;               ///< minibatch of every member
   double learning_rate = 2e-3;         ///< Adam's rate from scratch (source models, SCV, ECV)
   double refine_learning_rate = 5e-4;  ///< Adam's rate when refining (ETL)
-  fit_to_best_options source_fit{12, 2, 0.0, "loss", false, {}};  ///< source models
-  fit_to_best_options target_fit{40, 3, 0.0, "loss", false, {}};  ///< SCV and ECV members
-  fit_to_best_options refine_fit{40, 3, 0.0, "loss", false, {}};  ///< ETL refinement (thaw: gradual unfreezing)
+  fit_to_best_options source_fit{12, 2, 0.0, "loss", false, {}, {}};  ///< source models
+  fit_to_best_options target_fit{40, 3, 0.0, "loss", false, {}, {}};  ///< SCV and ECV members
+  fit_to_best_options refine_fit{40, 3, 0.0, "loss", false, {}, {}};  ///< ETL refinement (thaw: gradual unfreezing)
   /// Parameter groups of a refined model, in order (Model::set_group: a layer-path pattern and
   /// its group): encoders at a tenth of the rate, or frozen (`lr_scale` 0), for instance.
   std::vector<std::pair<std::string, parameter_group>> refine_groups;
