@@ -9,13 +9,19 @@
 //   docking-train        the descriptor MLP trained by the Trainer (MSE, Adam, batch 256)
 //   fingerprint-train    the fingerprint MLP (sparse first layer) trained the same way
 // Warm-up steps are excluded; the figure is the median over windows of steps (min and max too).
-// Threads: --threads (Eigen, OpenMP and, in BLAS builds, OpenBLAS).
+// Threads: --threads (Eigen, OpenMP and, in BLAS builds, OpenBLAS). Inference tasks take
+// --precision fp32|bf16|int8 where oneDNN is found: the Dense layers then run on oneDNN in that
+// precision (int8 calibrated on 8,192 other samples); "default" is the model's own products.
 #include <strata/strata.hpp>
 #include <strata/data/synthetic_library.hpp>
 #include <strata/models/combo.hpp>
 #include <strata/models/docking.hpp>
 #include <strata/data/dataset.hpp>
 #include <strata/train/trainer.hpp>
+
+#ifdef STRATA_BENCH_ONEDNN
+#include <strata/inference/low_precision.hpp>
+#endif
 
 #include "../examples/example_support.hpp"
 
@@ -40,6 +46,7 @@ struct settings {
   Index batch = 0;  // 0: the task's default
   Index threads = 1;
   Index warmup = 0, windows = 7, steps = 0;  // 0: the task's default
+  std::string precision = "default";         // inference: default, or fp32/bf16/int8 on oneDNN
 };
 
 /// Multiply-adds of a stack of dense layers of these widths, per sample.
@@ -106,7 +113,7 @@ void print_json(const settings& s, const std::vector<double>& rates, double flop
       << ", \"min\": " << *std::min_element(rates.begin(), rates.end())
       << ", \"max\": " << *std::max_element(rates.begin(), rates.end()) << ", \"windows\": " << rates.size()
       << ", \"gflop_per_s\": " << rate * flop_per_sample * 1e-9 << ", \"mflop_per_sample\": " << flop_per_sample * 1e-6
-      << ", \"gemm\": \"" << gemm_engine() << "\"}";
+      << ", \"gemm\": \"" << (s.precision == "default" ? gemm_engine() : "onednn " + s.precision) << "\"}";
   std::cout << out.str() << std::endl;
 }
 
@@ -138,11 +145,25 @@ std::vector<double> time_training(Spec spec, MatrixDataset<float> data, const se
   return window_rates(stamps, s.steps, s.batch);
 }
 
-/// Evaluation-mode forward passes of `spec` over `x` (one batch, repeated); returns the window rates.
+/// Evaluation-mode forward passes of `spec` over `x` (one batch, repeated); returns the window
+/// rates. `calibration_sample`: what int8 calibrates on.
 template <class Spec>
-std::vector<double> time_inference(Spec spec, const matrix_f& x, const settings& s) {
+std::vector<double> time_inference(Spec spec, const matrix_f& x, const settings& s, const matrix_f& calibration_sample) {
   Model<Spec> model(std::move(spec));
   model.build(x.rows(), 1);
+#ifdef STRATA_BENCH_ONEDNN
+  std::unique_ptr<OnednnInference> kernels;
+  if (s.precision != "default") {
+    const precision p = parse_precision(s.precision);
+    if (const std::string why = precision_unavailable(p); !why.empty()) std::cerr << "bench_end_to_end: " << why << "\n";
+    kernels = std::make_unique<OnednnInference>(
+        model, p, p == precision::int8 ? calibrate_dense_inputs(model, calibration_sample) : dense_calibration{});
+    model.set_dense_kernels(kernels.get());
+  }
+#else
+  (void)calibration_sample;
+  if (s.precision != "default") throw config_error("--precision needs oneDNN (apt-get install libdnnl-dev, then rebuild)");
+#endif
   pass_info eval;
   eval.phase = mode::eval;
   std::vector<clock_type::time_point> stamps;
@@ -162,10 +183,10 @@ matrix_f normal_matrix(Index rows, Index cols, std::uint64_t seed) {
   return m;
 }
 
-/// The first `count` molecules of the synthetic library as features.
-matrix_f library_features(molecule_features f, Index count) {
+/// `count` molecules of the synthetic library from `first` on, as features.
+matrix_f library_features(molecule_features f, Index count, std::uint64_t first = 0) {
   const SyntheticLibrary library;
-  const SyntheticLibraryDataset<float> data(library, f, 0, static_cast<std::uint64_t>(count));
+  const SyntheticLibraryDataset<float> data(library, f, first, static_cast<std::uint64_t>(count));
   std::vector<Index> rows(static_cast<std::size_t>(count));
   for (Index j = 0; j < count; ++j) rows[static_cast<std::size_t>(j)] = j;
   matrix_f x, y;
@@ -178,6 +199,7 @@ void apply_defaults(settings& s) {
   if (s.batch == 0) s.batch = training ? 256 : s.task == "combo-infer" ? 4096 : 8192;
   if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" || s.task == "fingerprint-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
   if (s.warmup == 0) s.warmup = training ? 3 : 2;
+  if (training && s.precision != "default") throw config_error("--precision is for the inference tasks, not " + s.task);
   examples::require_positive("warmup", static_cast<double>(s.warmup));
   examples::require_positive("batch", static_cast<double>(s.batch));
   examples::require_positive("threads", static_cast<double>(s.threads));
@@ -193,14 +215,17 @@ int run(const settings& s) {
     MatrixDataset<float> data(normal_matrix(combo.cell_width + 2 * combo.drug_width, n, 1), normal_matrix(1, n, 2));
     print_json(s, time_training(make_combo(combo), std::move(data), s), combo_flops(combo).per_sample(true));
   } else if (s.task == "combo-infer") {
-    print_json(s, time_inference(make_combo(combo), normal_matrix(combo.cell_width + 2 * combo.drug_width, s.batch, 1), s),
+    const Index inputs = combo.cell_width + 2 * combo.drug_width;
+    print_json(s, time_inference(make_combo(combo), normal_matrix(inputs, s.batch, 1), s, normal_matrix(inputs, 8192, 3)),
                combo_flops(combo).per_sample(false));
   } else if (s.task == "descriptor-infer") {
-    print_json(s, time_inference(make_descriptor_mlp(), library_features(molecule_features::descriptors, s.batch), s),
+    print_json(s, time_inference(make_descriptor_mlp(), library_features(molecule_features::descriptors, s.batch), s,
+                                 library_features(molecule_features::descriptors, 8192, 1 << 20)),
                descriptor_flops().per_sample(false));
   } else if (s.task == "fingerprint-infer") {
     // FLOP of the dense-equivalent model: what the sparse first layer avoids is the point.
-    print_json(s, time_inference(make_fingerprint_mlp(), library_features(molecule_features::fingerprint, s.batch), s),
+    print_json(s, time_inference(make_fingerprint_mlp(), library_features(molecule_features::fingerprint, s.batch), s,
+                                 library_features(molecule_features::fingerprint, 8192, 1 << 20)),
                2 * dense_macs({2048, 1024, 256, 64, 16, 1}));
   } else if (s.task == "docking-train") {
     const Index n = 32 * s.batch;
@@ -234,7 +259,9 @@ int main(int argc, char** argv) {
         "threads", po::value(&s.threads)->default_value(s.threads), "compute threads")(
         "warmup", po::value(&s.warmup)->default_value(s.warmup), "steps run before timing (0: the task's default)")(
         "windows", po::value(&s.windows)->default_value(s.windows), "timed windows (the median is reported)")(
-        "steps", po::value(&s.steps)->default_value(s.steps), "steps per window (0: the task's default)");
+        "steps", po::value(&s.steps)->default_value(s.steps), "steps per window (0: the task's default)")(
+        "precision", po::value(&s.precision)->default_value(s.precision),
+        "inference tasks: default (the model's own products), or fp32, bf16 or int8 on oneDNN");
     if (!examples::parse_options(po::command_line_parser(argc, argv).options(shown).run(), shown)) return 0;
     apply_defaults(s);
     return run(s);

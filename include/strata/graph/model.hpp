@@ -77,7 +77,8 @@ class Model {
     if (pass.check_finite) check_finite<B>(x, "model", "input batch");
     input_ = &x;
     last_pass_ = pass;
-    return net_->forward(x, pass);
+    if (pass.phase == mode::eval && pass.kernels == nullptr) last_pass_.kernels = dense_kernels_;
+    return net_->forward(x, last_pass_);
   }
 
   /// Backward pass for the last forward pass: `dy` is d(loss)/d(output). Writes every
@@ -166,6 +167,12 @@ class Model {
     return out;
   }
 
+  /// Kernels that evaluation passes use for Dense layers' products (inference/low_precision.hpp:
+  /// oneDNN in fp32, bf16 or int8); null restores the layers' own. The model does not own them,
+  /// and they hold a copy of the weights: set them again after the weights change.
+  void set_dense_kernels(dense_kernels* kernels) { dense_kernels_ = kernels; }
+  dense_kernels* kernels() const { return dense_kernels_; }
+
   /// Forgets the input of the last forward pass (whose owner may be about to free it): backward
   /// then needs a new forward pass first.
   void release_input() { input_ = nullptr; }
@@ -190,6 +197,7 @@ class Model {
   const matrix* input_ = nullptr;
   pass_info last_pass_;
   matrix staged_input_;
+  dense_kernels* dense_kernels_ = nullptr;
 };
 
 }  // namespace strata

@@ -91,10 +91,15 @@ class dense_layer {
     return width_;
   }
 
-  const matrix& forward(const matrix& x, const pass_info&) {
+  const matrix& forward(const matrix& x, const pass_info& pass) {
     if (x.rows() != weight_.cols())
       throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(),
                                        " rows, got ", shape_string(x.rows(), x.cols())));
+    if constexpr (std::is_same_v<matrix, host_matrix<float>>) {
+      if (pass.kernels != nullptr && pass.phase == mode::eval && partition_ == nullptr &&
+          pass.kernels->forward(path_, x, output_))
+        return output_;
+    }
     matrix& y = partition_ != nullptr ? local_output_ : output_;
     if (bias_) {
       B::repeat_column(bias_value_, x.cols(), y);  // Y = b, then Y += W X inside the GEMM

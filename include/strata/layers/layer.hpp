@@ -50,6 +50,17 @@ class gradient_listener {
   virtual void gradient_ready(const void* gradient) = 0;
 };
 
+/// Evaluation-mode products that stand in for some Dense layers' own GEMM, for instance oneDNN's
+/// in bf16 or int8 (inference/low_precision.hpp). A model hands its set to every evaluation pass
+/// (Model::set_dense_kernels); a Dense layer on the host in float asks it first.
+class dense_kernels {
+ public:
+  virtual ~dense_kernels() = default;
+  /// Computes `y = W x + b` of the Dense layer at `path` (`x`: `inputs x n`) into `y` and returns
+  /// true, or returns false when the set has no kernel for that layer (which then computes its own).
+  virtual bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) = 0;
+};
+
 /// Information that travels with one forward/backward pass.
 struct pass_info {
   mode phase = mode::train;
@@ -69,6 +80,8 @@ struct pass_info {
   bool sample_dropout = false;
   /// Who to tell when a parameter's gradient is final (null: nobody).
   gradient_listener* gradients = nullptr;
+  /// Evaluation passes: kernels that stand in for Dense layers' products (null: none).
+  dense_kernels* kernels = nullptr;
 
   /// Announces that `gradient` (a parameter's gradient matrix) is final for this pass.
   template <class M>

@@ -1,0 +1,200 @@
+#pragma once
+/// \file onednn_dense.hpp
+/// A dense layer's evaluation-mode product `Y = W X + b` on oneDNN's matmul, in fp32, bf16 or
+/// int8 (component Strata::onednn, Debian's libdnnl-dev). Inference only: the weights are
+/// converted and laid out for the kernel once, when the kernel is made, and every batch then
+/// converts only its input.
+///
+/// Precisions:
+///   fp32  the same arithmetic as training (oneDNN's own GEMM)
+///   bf16  inputs and weights rounded to bfloat16 (8 bits of mantissa), products summed in fp32;
+///         needs AVX512_BF16 (or AMX) to be faster than fp32
+///   int8  weights symmetric per output row (scale 127 / max|W_r|), inputs by a calibrated scale
+///         (127 / max|x|, or 255 / max x and unsigned when the calibration saw no negative
+///         input, as behind a ReLU), products summed in int32 and scaled back to fp32;
+///         needs AVX512_VNNI (or AVX-VNNI) to be faster than fp32
+/// Machines without the instructions are told by `precision_unavailable`, so callers fall back
+/// to fp32 with a message instead of running an emulation slower than fp32.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "../core/config.hpp"
+#include "../core/error.hpp"
+
+namespace strata {
+
+/// The arithmetic of evaluation-mode dense products.
+enum class precision { fp32, bf16, int8 };
+
+inline const char* to_string(precision p) {
+  switch (p) {
+    case precision::fp32: return "fp32";
+    case precision::bf16: return "bf16";
+    case precision::int8: return "int8";
+  }
+  return "?";
+}
+
+/// "fp32", "bf16" or "int8"; anything else is a config_error.
+inline precision parse_precision(const std::string& name) {
+  for (precision p : {precision::fp32, precision::bf16, precision::int8})
+    if (name == to_string(p)) return p;
+  throw config_error("unknown precision '" + name + "' (fp32, bf16 or int8)");
+}
+
+/// Why `p` would not run faster than fp32 on this machine ("" when it would): the instruction
+/// set oneDNN found lacks bf16 or int8 dot products.
+inline std::string precision_unavailable(precision p) {
+  using isa = dnnl::cpu_isa;
+  const isa found = dnnl::get_effective_cpu_isa();
+  const bool bf16 = found == isa::avx512_core_bf16 || found == isa::avx512_core_amx;
+  const bool vnni = bf16 || found == isa::avx512_core_vnni || found == isa::avx2_vnni;
+  if (p == precision::bf16 && !bf16) return "this CPU has no AVX512_BF16 instructions, so bf16 would be slower than fp32";
+  if (p == precision::int8 && !vnni) return "this CPU has no VNNI instructions, so int8 would be slower than fp32";
+  return "";
+}
+
+/// The evaluation-mode product of one dense layer on oneDNN (see the file comment). Not
+/// copyable (it owns oneDNN objects); one per layer and thread of use.
+class onednn_dense {
+ public:
+  /// `weight`: the layer's `rows x inputs` column-major weights; `bias`: `rows` values or null.
+  /// For int8, `input_range` is the calibrated max|x| of the layer's input (> 0) and
+  /// `nonnegative_input` says the calibration saw no negative input; other precisions ignore both.
+  onednn_dense(const float* weight, Index rows, Index inputs, const float* bias, precision p, float input_range = 0.0f,
+               bool nonnegative_input = false)
+      : rows_(rows), inputs_(inputs), precision_(p), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
+    if (rows <= 0 || inputs <= 0)
+      throw shape_error(detail::concat("onednn_dense: a ", rows, " x ", inputs, " weight matrix"));
+    if (p == precision::int8 && !(input_range > 0.0f && std::isfinite(input_range)))
+      throw config_error(detail::concat("onednn_dense: int8 needs a positive, finite input range, got ", input_range));
+    bias_.assign(static_cast<std::size_t>(rows), 0.0f);
+    if (bias != nullptr) bias_.assign(bias, bias + rows);
+    // W (rows x inputs, column-major) is oneDNN's K x N weights, row-major.
+    weight_.assign(weight, weight + rows * inputs);
+    if (p == precision::int8) {
+      input_unsigned_ = nonnegative_input;
+      input_scale_ = (nonnegative_input ? 255.0f : 127.0f) / input_range;
+      output_scales_.resize(static_cast<std::size_t>(rows));
+      weight_scales_.resize(static_cast<std::size_t>(rows));
+      for (Index r = 0; r < rows; ++r) {
+        float largest = 0.0f;
+        for (Index c = 0; c < inputs; ++c) largest = std::max(largest, std::abs(weight[c * rows + r]));
+        const float s = largest > 0.0f ? 127.0f / largest : 1.0f;
+        weight_scales_[static_cast<std::size_t>(r)] = s;
+        output_scales_[static_cast<std::size_t>(r)] = 1.0f / (s * input_scale_);
+        // oneDNN scales the int32 sum with its bias: the bias goes in at the sum's scale.
+        bias_[static_cast<std::size_t>(r)] *= s * input_scale_;
+      }
+    }
+  }
+  onednn_dense(const onednn_dense&) = delete;
+  onednn_dense& operator=(const onednn_dense&) = delete;
+
+  Index rows() const { return rows_; }
+  Index inputs() const { return inputs_; }
+  precision arithmetic() const { return precision_; }
+
+  /// `y = W x + b` for `x`, `inputs x n` column-major; `y` receives `rows x n` column-major.
+  void forward(const float* x, Index n, float* y) {
+    if (n <= 0) return;
+    plan& p = plan_for(n);
+    dnnl::memory src(p.src_f32, engine_, const_cast<float*>(x));
+    dnnl::memory dst(p.dst, engine_, y);
+    if (precision_ == precision::fp32) {
+      p.matmul.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_memory_}, {DNNL_ARG_DST, dst}});
+    } else {
+      p.convert.execute(stream_, src, p.src);
+      p.matmul.execute(stream_, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_memory_}, {DNNL_ARG_DST, dst}});
+    }
+    stream_.wait();
+  }
+
+ private:
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+
+  /// The primitives for one batch size.
+  struct plan {
+    dnnl::memory::desc src_f32, dst;
+    dnnl::memory src;         // the converted input (bf16, int8)
+    dnnl::reorder convert;    // f32 input -> src
+    dnnl::matmul matmul;
+  };
+
+  dt source_type() const {
+    switch (precision_) {
+      case precision::bf16: return dt::bf16;
+      case precision::int8: return input_unsigned_ ? dt::u8 : dt::s8;
+      default: return dt::f32;
+    }
+  }
+  dt weight_type() const { return precision_ == precision::bf16 ? dt::bf16 : precision_ == precision::int8 ? dt::s8 : dt::f32; }
+
+  plan& plan_for(Index n) {
+    auto found = plans_.find(n);
+    if (found != plans_.end()) return found->second;
+    // A stream of batches meets few sizes (the batch and the last one): keep a handful.
+    if (plans_.size() >= 4) plans_.erase(plans_.begin());
+    plan p;
+    const dnnl::memory::dim m = n, k = inputs_, cols = rows_;
+    p.src_f32 = dnnl::memory::desc({m, k}, dt::f32, tag::ab);
+    p.dst = dnnl::memory::desc({m, cols}, dt::f32, tag::ab);
+    const dnnl::memory::desc src({m, k}, source_type(), tag::ab), any_weights({k, cols}, weight_type(), tag::any),
+        bias({1, cols}, dt::f32, tag::ab);
+    dnnl::primitive_attr attr;
+    if (precision_ == precision::int8) attr.set_output_scales(1 << 1, output_scales_);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any_weights, bias, p.dst), attr, engine_);
+    if (!weights_ready_ || pd.weights_desc() != weights_.get_desc()) lay_out_weights(pd.weights_desc());
+    p.matmul = dnnl::matmul(pd);
+    if (precision_ != precision::fp32) {
+      p.src = dnnl::memory(src, engine_);
+      dnnl::primitive_attr convert_attr;
+      if (precision_ == precision::int8) convert_attr.set_output_scales(0, {input_scale_});
+      p.convert = dnnl::reorder(dnnl::reorder::primitive_desc(engine_, p.src_f32, engine_, src, convert_attr));
+    }
+    return plans_.emplace(n, std::move(p)).first->second;
+  }
+
+  /// Converts the weights into the layout (and type) the matmul chose. int8 weights are rounded
+  /// here (oneDNN's reorders do not scale per row into its blocked int8 layouts).
+  void lay_out_weights(const dnnl::memory::desc& layout) {
+    std::vector<std::int8_t> rounded;
+    dnnl::memory from;
+    if (precision_ == precision::int8) {
+      rounded.resize(weight_.size());
+      for (Index c = 0; c < inputs_; ++c)
+        for (Index r = 0; r < rows_; ++r) {
+          const float q = std::nearbyint(weight_[static_cast<std::size_t>(c * rows_ + r)] * weight_scales_[static_cast<std::size_t>(r)]);
+          rounded[static_cast<std::size_t>(c * rows_ + r)] = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, q)));
+        }
+      from = dnnl::memory(dnnl::memory::desc({inputs_, rows_}, dt::s8, tag::ab), engine_, rounded.data());
+    } else {
+      from = dnnl::memory(dnnl::memory::desc({inputs_, rows_}, dt::f32, tag::ab), engine_, weight_.data());
+    }
+    weights_ = dnnl::memory(layout, engine_);
+    dnnl::reorder(from, weights_).execute(stream_, from, weights_);
+    bias_memory_ = dnnl::memory(dnnl::memory::desc({1, rows_}, dt::f32, tag::ab), engine_, bias_.data());
+    stream_.wait();
+    weights_ready_ = true;
+  }
+
+  Index rows_, inputs_;
+  precision precision_;
+  bool input_unsigned_ = false, weights_ready_ = false;
+  float input_scale_ = 1.0f;
+  std::vector<float> weight_, bias_, weight_scales_, output_scales_;
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  dnnl::memory weights_, bias_memory_;
+  std::map<Index, plan> plans_;
+};
+
+}  // namespace strata

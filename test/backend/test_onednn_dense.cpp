@@ -1,0 +1,149 @@
+// onednn_dense: a dense layer's evaluation-mode product on oneDNN in fp32, bf16 and int8, each
+// against the product in double within the error its rounding allows.
+
+#include <catch2/catch.hpp>
+
+#include <strata/backend/onednn_dense.hpp>
+#include <strata/core/random.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace strata;
+
+namespace {
+
+/// A `rows x inputs` weight matrix, a bias and an `inputs x samples` batch (column-major), seeded.
+struct layer_case {
+  Index rows = 37, inputs = 101, samples = 53;
+  std::vector<float> weight, bias, x;
+
+  explicit layer_case(bool nonnegative_input, std::uint64_t seed = 5) {
+    const random_stream rng(seed, purpose::user);
+    std::uint64_t k = 0;
+    auto normal = [&] { return static_cast<float>(rng.normal(k++)); };
+    for (Index i = 0; i < rows * inputs; ++i) weight.push_back(0.1f * normal());
+    for (Index i = 0; i < rows; ++i) bias.push_back(normal());
+    for (Index i = 0; i < inputs * samples; ++i) x.push_back(nonnegative_input ? std::abs(normal()) : normal());
+  }
+  float input_range() const {
+    float r = 0.0f;
+    for (float v : x) r = std::max(r, std::abs(v));
+    return r;
+  }
+  /// y(r, j) in double, with |W| |x| summed alongside (the scale of rounding errors).
+  double product(Index r, Index j, double* magnitude = nullptr) const {
+    double sum = bias[static_cast<std::size_t>(r)], size = 0.0;
+    for (Index c = 0; c < inputs; ++c) {
+      const double w = weight[static_cast<std::size_t>(c * rows + r)], v = x[static_cast<std::size_t>(j * inputs + c)];
+      sum += w * v;
+      size += std::abs(w * v);
+    }
+    if (magnitude != nullptr) *magnitude = size;
+    return sum;
+  }
+  std::vector<float> run(onednn_dense& kernel, Index n) const {
+    std::vector<float> y(static_cast<std::size_t>(rows * n), std::nanf(""));
+    kernel.forward(x.data(), n, y.data());
+    return y;
+  }
+};
+
+/// The largest error of the kernel's `n` outputs over what `allowed(r, j)` permits (<= 1: within).
+template <class Allowed>
+double worst_ratio(const layer_case& c, const std::vector<float>& y, Index n, Allowed allowed) {
+  double worst = 0.0;
+  for (Index j = 0; j < n; ++j)
+    for (Index r = 0; r < c.rows; ++r) {
+      const double error = std::abs(y[static_cast<std::size_t>(j * c.rows + r)] - c.product(r, j));
+      worst = std::max(worst, error / allowed(r, j));
+    }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("fp32 is the dense layer's product, at any batch size") {
+  const layer_case c(false);
+  onednn_dense kernel(c.weight.data(), c.rows, c.inputs, c.bias.data(), precision::fp32);
+  for (Index n : {c.samples, Index{1}, c.samples - 3, c.samples}) {  // plans per size, one reused
+    const auto y = c.run(kernel, n);
+    CHECK(worst_ratio(c, y, n, [&](Index r, Index j) {
+            double size;
+            c.product(r, j, &size);
+            return 1e-5 * (size + 1.0);
+          }) <= 1.0);
+  }
+  SECTION("without a bias") {
+    onednn_dense no_bias(c.weight.data(), c.rows, c.inputs, nullptr, precision::fp32);
+    const auto y = c.run(no_bias, c.samples);
+    CHECK(std::abs(y[0] - (c.product(0, 0) - c.bias[0])) < 1e-4);
+  }
+}
+
+TEST_CASE("bf16 rounds inputs and weights to 8 bits of mantissa and sums in fp32") {
+  const layer_case c(false);
+  onednn_dense kernel(c.weight.data(), c.rows, c.inputs, c.bias.data(), precision::bf16);
+  const auto y = c.run(kernel, c.samples);
+  // Each factor is off by at most 2^-9 relative (round to nearest), each product by about 2^-8.
+  const double ratio = worst_ratio(c, y, c.samples, [&](Index r, Index j) {
+    double size;
+    c.product(r, j, &size);
+    return std::ldexp(1.0, -8) * size + 1e-5;
+  });
+  CHECK(ratio <= 1.0);
+  CHECK(ratio > 0.0);  // and it does round: the result is not fp32's
+}
+
+TEST_CASE("int8 quantises weights per row and inputs by the calibrated range") {
+  for (bool nonnegative : {false, true}) {
+    CAPTURE(nonnegative);
+    const layer_case c(nonnegative);
+    const float range = c.input_range();
+    onednn_dense kernel(c.weight.data(), c.rows, c.inputs, c.bias.data(), precision::int8, range, nonnegative);
+    const auto y = c.run(kernel, c.samples);
+    // Rounding moves each input by at most half a step of range / 127 (range / 255 unsigned) and
+    // each weight by half a step of max|W_r| / 127: the bound on the sum's error follows.
+    const double x_step = range / (nonnegative ? 255.0 : 127.0);
+    const double ratio = worst_ratio(c, y, c.samples, [&](Index r, Index j) {
+      double w_max = 0.0, bound = 0.0;
+      for (Index k = 0; k < c.inputs; ++k) w_max = std::max(w_max, std::abs(double(c.weight[static_cast<std::size_t>(k * c.rows + r)])));
+      const double w_step = w_max / 127.0;
+      for (Index k = 0; k < c.inputs; ++k)
+        bound += std::abs(c.weight[static_cast<std::size_t>(k * c.rows + r)]) * x_step / 2 +
+                 std::abs(c.x[static_cast<std::size_t>(j * c.inputs + k)]) * w_step / 2 + x_step * w_step / 4;
+      return bound * 1.001 + 1e-5;
+    });
+    CHECK(ratio <= 1.0);
+    CHECK(ratio > 0.0);
+  }
+}
+
+TEST_CASE("int8 inputs beyond the calibrated range saturate") {
+  const layer_case c(false);
+  onednn_dense narrow(c.weight.data(), c.rows, c.inputs, c.bias.data(), precision::int8, 0.25f);
+  const auto y = c.run(narrow, c.samples);
+  double clipped = 0.0;  // the product of inputs clipped to [-0.25, 0.25], in double
+  for (Index k = 0; k < c.inputs; ++k)
+    clipped += double(c.weight[static_cast<std::size_t>(k * c.rows)]) * std::clamp(c.x[static_cast<std::size_t>(k)], -0.25f, 0.25f);
+  CHECK(std::abs(y[0] - (clipped + c.bias[0])) < 0.05);
+  CHECK(std::abs(y[0] - c.product(0, 0)) > 0.05);
+}
+
+TEST_CASE("Bad settings are refused") {
+  const layer_case c(false);
+  CHECK_THROWS_AS(onednn_dense(c.weight.data(), c.rows, c.inputs, nullptr, precision::int8), config_error);
+  CHECK_THROWS_AS(onednn_dense(c.weight.data(), c.rows, c.inputs, nullptr, precision::int8, std::nanf("")), config_error);
+  CHECK_THROWS_AS(onednn_dense(c.weight.data(), 0, c.inputs, nullptr, precision::fp32), shape_error);
+  CHECK(parse_precision("bf16") == precision::bf16);
+  CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("fp32, bf16 or int8"));
+}
+
+TEST_CASE("precision_unavailable answers for this machine") {
+  CHECK(precision_unavailable(precision::fp32).empty());
+  for (precision p : {precision::bf16, precision::int8}) {
+    const std::string why = precision_unavailable(p);
+    CHECK((why.empty() || why.find("slower than fp32") != std::string::npos));
+  }
+}

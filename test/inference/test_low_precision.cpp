@@ -1,0 +1,86 @@
+// OnednnInference: a model's Dense layers on oneDNN in fp32, bf16 and int8, set on the model for
+// its evaluation passes, against the model's own fp32 predictions on docking descriptors.
+
+#include <catch2/catch.hpp>
+
+#include <strata/data/synthetic_library.hpp>
+#include <strata/inference/low_precision.hpp>
+#include <strata/models/docking.hpp>
+#include <strata/train/metrics.hpp>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace strata;
+
+namespace {
+
+/// Descriptors of `count` molecules of the synthetic library, starting at `first`.
+matrix_f descriptors(std::uint64_t first, Index count) {
+  const SyntheticLibrary library;
+  const SyntheticLibraryDataset<float> data(library, molecule_features::descriptors, first, count);
+  std::vector<Index> rows(static_cast<std::size_t>(count));
+  for (Index j = 0; j < count; ++j) rows[static_cast<std::size_t>(j)] = j;
+  matrix_f x, y;
+  data.gather(rows.data(), count, x, y);
+  return x;
+}
+
+double largest_difference(const matrix_f& a, const matrix_f& b) { return (a - b).cwiseAbs().maxCoeff(); }
+
+}  // namespace
+
+TEST_CASE("A model's Dense layers run on oneDNN while its kernels are set") {
+  Model<DescriptorMLP> model(make_descriptor_mlp());
+  const matrix_f x = descriptors(0, 1500);
+  model.build(x.rows(), 11);
+  const matrix_f own = model.predict(x, 512);
+  const double scale = own.cwiseAbs().maxCoeff();
+
+  SECTION("fp32: the same predictions to rounding") {
+    OnednnInference fast(model, precision::fp32);
+    CHECK(fast.layers() == 5);  // 1,613 -> 250 -> 125 -> 60 -> 30 -> 1
+    model.set_dense_kernels(&fast);
+    const matrix_f with = model.predict(x, 512);
+    CHECK(largest_difference(with, own) < 1e-4 * scale);
+    model.set_dense_kernels(nullptr);
+    CHECK(model.predict(x, 512) == own);  // the layers' own products again
+  }
+
+  SECTION("bf16 and int8 keep the ranking") {
+    const dense_calibration calibration = calibrate_dense_inputs(model, descriptors(100000, 2000));
+    REQUIRE(calibration.size() == 5);
+    // The first layer reads standardised descriptors (signed); the others read ReLU outputs.
+    CHECK_FALSE(calibration.at("model/0:Sequential/0:Dense").nonnegative);
+    CHECK(calibration.at("model/0:Sequential/0:Dense").largest_magnitude > 0.0f);
+    for (const auto& [path, range] : calibration)
+      if (path != "model/0:Sequential/0:Dense") CHECK(range.nonnegative);
+    for (precision p : {precision::bf16, precision::int8}) {
+      CAPTURE(to_string(p));
+      OnednnInference fast(model, p, calibration);
+      model.set_dense_kernels(&fast);
+      const matrix_f with = model.predict(x, 512);
+      model.set_dense_kernels(nullptr);
+      CHECK(with != own);  // the arithmetic did change
+      CHECK(largest_difference(with, own) < 0.05 * scale);
+      CHECK(spearman(with.cast<double>(), own.cast<double>()) > 0.999);
+    }
+  }
+
+  SECTION("int8 without a calibration of every layer is refused, naming the layer") {
+    dense_calibration partial = calibrate_dense_inputs(model, descriptors(100000, 100));
+    partial.erase("model/2:Sequential/0:Dense");
+    CHECK_THROWS_WITH(OnednnInference(model, precision::int8, partial), Catch::Contains("model/2:Sequential/0:Dense"));
+    CHECK_THROWS_AS(calibrate_dense_inputs(model, matrix_f(x.rows(), 0)), config_error);
+  }
+}
+
+TEST_CASE("Calibration names the layer whose input is not finite") {
+  Model<DescriptorMLP> model(make_descriptor_mlp());
+  matrix_f x = descriptors(0, 10);
+  model.build(x.rows(), 3);
+  x(4, 7) = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH(calibrate_dense_inputs(model, x), Catch::Contains("model/0:Sequential/0:Dense"));
+  CHECK(model.kernels() == nullptr);  // the recorder is gone after the failure
+}
