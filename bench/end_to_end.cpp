@@ -155,7 +155,8 @@ std::vector<double> time_inference(Spec spec, const matrix_f& x, const settings&
   std::unique_ptr<OnednnInference> kernels;
   if (s.precision != "default") {
     const precision p = parse_precision(s.precision);
-    if (const std::string why = precision_unavailable(p); !why.empty()) std::cerr << "bench_end_to_end: " << why << "\n";
+    if (const std::string why = precision_unavailable(p); !why.empty())
+      throw config_error("--precision " + s.precision + ": " + why);  // no figure rather than an fp32 one labelled so
     kernels = std::make_unique<OnednnInference>(
         model, p, p == precision::int8 ? calibrate_dense_inputs(model, calibration_sample) : dense_calibration{});
     model.set_dense_kernels(kernels.get());

@@ -32,6 +32,7 @@
 #include <strata/train/trainer.hpp>
 
 #include "example_support.hpp"
+#include "precision_support.hpp"
 
 #ifdef STRATA_EXAMPLE_MPI
 #include <strata/parallel/data_parallel.hpp>
@@ -89,6 +90,7 @@ struct settings {
   // 1,024 per pass: at 8,192 the first layer's 1,024 x batch output (32 MiB) no longer stays in
   // cache and screening is ~10% slower on 2 cores (bench_docking: 167k vs 114k predictions/s).
   Index top_k = 0, screen_batch = 1024, threads = 0;
+  std::string precision = "fp32";
   double top_fraction = 0.0;
 };
 
@@ -264,6 +266,7 @@ std::vector<std::string> scoring_models(const settings& s) {
 /// memory does not grow with either.
 template <class Start, class F>
 screened_library score_library(const settings& s, bool need_truth, Start&& on_start, F&& on_batch) {
+  examples::check_precision(s.precision);
   const std::vector<std::string> paths = scoring_models(s);
   const auto [kind, features] = model_description(paths.front());
   for (const std::string& path : paths)
@@ -304,6 +307,13 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
         load_model(*members[k], paths[k], kind);
       }
     };
+    // --precision: the models' Dense layers on oneDNN from here on; int8 calibrates on `sample`,
+    // the first molecules to be scored.
+    std::unique_ptr<examples::precision_kernels> low_precision;
+    constexpr Index calibration_size = 8192;
+    const auto set_precision = [&](const matrix_f& sample) {
+      low_precision = std::make_unique<examples::precision_kernels>(s.precision, members, sample, std::cerr);
+    };
     if (s.library.empty()) {  // the synthetic library
       synthetic_library_options lo;
       lo.seed = s.library_seed;
@@ -311,6 +321,14 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       const molecule_features f = parse_molecule_features(features);
       const SyntheticLibraryDataset<float> data(library, f, s.first, s.library_size);
       prepare(data.input_width());
+      {
+        const Index n = std::min(calibration_size, data.size());
+        std::vector<Index> rows(static_cast<std::size_t>(n));
+        std::iota(rows.begin(), rows.end(), Index{0});
+        matrix_f sample, unused;
+        data.gather(rows.data(), n, sample, unused);
+        set_precision(sample);
+      }
       on_start(data.size());
       ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
       const std::uint64_t first = s.first;
@@ -337,6 +355,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       molecule_table table = load_file(s, s.library, features, need_truth || !s.score_column.empty());
       if (!need_truth) table.labels = matrix_f::Zero(1, table.size());
       prepare(table.features.rows());
+      set_precision(table.features.leftCols(std::min(calibration_size, table.size())));
       on_start(table.size());
       ScreenProgress progress(nullptr, 0);
       score(table.dataset(), 0, [&](Index i) { return table.ids[static_cast<std::size_t>(i)]; });
@@ -356,6 +375,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       molecule_table chunk, skipped;
       Index rows_done = 0;
       while (reader.next(std::max<Index>(s.screen_batch, 4096), chunk)) {  // 4,096 x 2,048 floats: 32 MiB
+        if (!low_precision) set_precision(chunk.features.leftCols(std::min(calibration_size, chunk.size())));
         rows_done += chunk.rows;
         skipped.rows += chunk.rows;
         for (auto& r : chunk.rejected) skipped.rejected.push_back(std::move(r));
@@ -555,6 +575,7 @@ int parse_and_run(int argc, char** argv) {
       ("out", po::value(&s.out), "screen: CSV of ids and predictions; evaluate-prefilter: CSV of the table")
       ("screen-batch", examples::option(s.screen_batch), "molecules per forward pass")
       ("threads", examples::option(s.threads), "compute threads (0: all cores)")
+      ("precision", examples::option(s.precision), examples::precision_help())
       ("npz", po::value(&s.npz), "export: write the model's tensors here (.npz) and its architecture beside it (.json)")
       ("onnx", po::value(&s.onnx), "export: write the model as ONNX (opset 17) here")
       ("help,h", "show this help");
@@ -583,6 +604,8 @@ int parse_and_run(int argc, char** argv) {
     throw config_error(s.command + " runs on one process: run it without mpirun (training is the data-parallel part)");
   if (s.command == "train") return train(s);
   if (s.command == "screen") return screen(s);
+  if (s.precision != "fp32" && s.command != "screen" && s.command != "evaluate-prefilter")
+    throw config_error("--precision is for screen and evaluate-prefilter, not " + s.command);
   if (s.command == "evaluate-prefilter") return evaluate_prefilter(s);
   if (s.command == "export") return export_model(s);
   throw config_error("unknown command '" + s.command + "' (train, screen, evaluate-prefilter, export; see --help)");

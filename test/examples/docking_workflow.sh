@@ -24,6 +24,22 @@ awk -v r="$r2" 'BEGIN { exit !(r > 0.5) }' || fail "validation R2 $r2 <= 0.5 aft
 # Best first.
 sort -t, -k2,2 -g -r -c <(tail -n +2 "$work/top.csv") || fail "screen output is not sorted best first"
 
+# Low precision: bf16 and int8 on oneDNN keep nearly the same top 20 (skipped in a build without
+# oneDNN, which refuses with a message; a CPU without the instructions scores in fp32 and says so).
+for precision in bf16 int8; do
+  if ! "$program" screen --model "$work/fp.model" --library-size 50000 --top-k 20 --precision $precision \
+      --out "$work/top_$precision.csv" > "$work/screen_$precision.log" 2>&1; then
+    grep -q 'needs oneDNN' "$work/screen_$precision.log" || fail "--precision $precision: $(tail -1 "$work/screen_$precision.log")"
+    continue
+  fi
+  grep -q "precision: $precision (oneDNN)\|scoring in fp32" "$work/screen_$precision.log" || fail "--precision $precision said nothing"
+  common=$(comm -12 <(tail -n +2 "$work/top.csv" | cut -d, -f1 | sort) <(tail -n +2 "$work/top_$precision.csv" | cut -d, -f1 | sort) | wc -l)
+  ((common >= 16)) || fail "--precision $precision kept only $common of fp32's top 20"
+done
+"$program" screen --model "$work/fp.model" --library-size 10 --top-k 1 --precision fp16 > /dev/null 2> "$work/err_precision" &&
+  fail "an unknown precision was accepted"
+grep -q "unknown --precision 'fp16'" "$work/err_precision" || fail "unclear message for an unknown precision: $(cat "$work/err_precision")"
+
 # With uncertainty: Monte-Carlo dropout passes, or an ensemble of two, ranked by their mean.
 "$program" screen --model "$work/fp.model" --library-size 20000 --top-k 10 --mc-passes 8 --out "$work/mc.csv" \
   > /dev/null 2>&1

@@ -58,11 +58,15 @@ TEST_CASE("A model's Dense layers run on oneDNN while its kernels are set") {
       if (path != "model/0:Sequential/0:Dense") CHECK(range.nonnegative);
     for (precision p : {precision::bf16, precision::int8}) {
       CAPTURE(to_string(p));
+      if (const std::string why = precision_unavailable(p); !why.empty()) {
+        WARN(to_string(p) << " not tested: " << why);
+        continue;
+      }
       OnednnInference fast(model, p, calibration);
       model.set_dense_kernels(&fast);
       const matrix_f with = model.predict(x, 512);
       model.set_dense_kernels(nullptr);
-      CHECK(with != own);  // the arithmetic did change
+      CHECK(largest_difference(with, own) > 1e-4 * scale);  // beyond fp32's rounding: the arithmetic did change
       CHECK(largest_difference(with, own) < 0.05 * scale);
       CHECK(spearman(with.cast<double>(), own.cast<double>()) > 0.999);
     }
@@ -73,6 +77,17 @@ TEST_CASE("A model's Dense layers run on oneDNN while its kernels are set") {
     partial.erase("model/2:Sequential/0:Dense");
     CHECK_THROWS_WITH(OnednnInference(model, precision::int8, partial), Catch::Contains("model/2:Sequential/0:Dense"));
     CHECK_THROWS_AS(calibrate_dense_inputs(model, matrix_f(x.rows(), 0)), config_error);
+  }
+
+  SECTION("a rebuilt model forgets its kernels; kernels refuse a batch of another width") {
+    OnednnInference fast(model, precision::fp32);
+    model.set_dense_kernels(&fast);
+    model.build(x.rows(), 11);
+    CHECK(model.kernels() == nullptr);
+    Model<DescriptorMLP> narrower(make_descriptor_mlp());
+    narrower.build(100, 11);
+    narrower.set_dense_kernels(&fast);
+    CHECK_THROWS_WITH(narrower.predict(matrix_f::Zero(100, 4)), Catch::Contains("made for 1613 inputs"));
   }
 }
 

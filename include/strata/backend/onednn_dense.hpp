@@ -13,17 +13,22 @@
 ///         (127 / max|x|, or 255 / max x and unsigned when the calibration saw no negative
 ///         input, as behind a ReLU), products summed in int32 and scaled back to fp32;
 ///         needs AVX512_VNNI (or AVX-VNNI) to be faster than fp32
-/// Machines without the instructions are told by `precision_unavailable`, so callers fall back
-/// to fp32 with a message instead of running an emulation slower than fp32.
+/// On machines without the instructions oneDNN would emulate them slower than fp32 (bf16) or
+/// with halved weights (int8): the kernel refuses them there (config_error with the reason from
+/// `precision_unavailable`), so callers fall back to fp32 with a message. Written for oneDNN 2.x
+/// (its output-scale attributes; 3.x replaced them).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
+
+static_assert(DNNL_VERSION_MAJOR == 2, "strata/backend/onednn_dense.hpp is written for oneDNN 2.x");
 
 #include "../core/config.hpp"
 #include "../core/error.hpp"
@@ -62,7 +67,8 @@ inline std::string precision_unavailable(precision p) {
 }
 
 /// The evaluation-mode product of one dense layer on oneDNN (see the file comment). Not
-/// copyable (it owns oneDNN objects); one per layer and thread of use.
+/// copyable (it owns oneDNN objects) and not for concurrent use: forward keeps per-batch-size
+/// buffers; one per layer and thread.
 class onednn_dense {
  public:
   /// `weight`: the layer's `rows x inputs` column-major weights; `bias`: `rows` values or null.
@@ -75,6 +81,9 @@ class onednn_dense {
       throw shape_error(detail::concat("onednn_dense: a ", rows, " x ", inputs, " weight matrix"));
     if (p == precision::int8 && !(input_range > 0.0f && std::isfinite(input_range)))
       throw config_error(detail::concat("onednn_dense: int8 needs a positive, finite input range, got ", input_range));
+    if (const std::string why = precision_unavailable(p); !why.empty()) throw config_error("onednn_dense: " + why);
+    for (Index i = 0; i < rows * inputs; ++i)
+      if (!std::isfinite(weight[i])) throw data_error(detail::concat("onednn_dense: weight ", i, " is not finite"));
     bias_.assign(static_cast<std::size_t>(rows), 0.0f);
     if (bias != nullptr) bias_.assign(bias, bias + rows);
     // W (rows x inputs, column-major) is oneDNN's K x N weights, row-major.
@@ -94,6 +103,7 @@ class onednn_dense {
         bias_[static_cast<std::size_t>(r)] *= s * input_scale_;
       }
     }
+    bias_memory_ = dnnl::memory(dnnl::memory::desc({1, rows_}, dt::f32, tag::ab), engine_, bias_.data());
   }
   onednn_dense(const onednn_dense&) = delete;
   onednn_dense& operator=(const onednn_dense&) = delete;
@@ -105,16 +115,20 @@ class onednn_dense {
   /// `y = W x + b` for `x`, `inputs x n` column-major; `y` receives `rows x n` column-major.
   void forward(const float* x, Index n, float* y) {
     if (n <= 0) return;
-    plan& p = plan_for(n);
-    dnnl::memory src(p.src_f32, engine_, const_cast<float*>(x));
-    dnnl::memory dst(p.dst, engine_, y);
-    if (precision_ == precision::fp32) {
-      p.matmul.execute(stream_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_memory_}, {DNNL_ARG_DST, dst}});
-    } else {
-      p.convert.execute(stream_, src, p.src);
-      p.matmul.execute(stream_, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_memory_}, {DNNL_ARG_DST, dst}});
+    try {
+      plan& p = plan_for(n);
+      dnnl::memory src(p.src_f32, engine_, const_cast<float*>(x));
+      dnnl::memory dst(p.dst, engine_, y);
+      if (precision_ != precision::fp32) p.convert.execute(stream_, src, p.src);
+      p.matmul.execute(stream_, {{DNNL_ARG_SRC, precision_ == precision::fp32 ? src : p.src},
+                                 {DNNL_ARG_WEIGHTS, *p.weights},
+                                 {DNNL_ARG_BIAS, bias_memory_},
+                                 {DNNL_ARG_DST, dst}});
+      stream_.wait();
+    } catch (const dnnl::error& e) {
+      throw error(detail::concat("onednn_dense (", to_string(precision_), ", ", rows_, " x ", inputs_, ", batch ", n,
+                                 "): oneDNN: ", e.what()));
     }
-    stream_.wait();
   }
 
  private:
@@ -127,6 +141,8 @@ class onednn_dense {
     dnnl::memory src;         // the converted input (bf16, int8)
     dnnl::reorder convert;    // f32 input -> src
     dnnl::matmul matmul;
+    const dnnl::memory* weights = nullptr;  // the weights in the layout this matmul chose
+    std::uint64_t last_use = 0;
   };
 
   dt source_type() const {
@@ -139,11 +155,19 @@ class onednn_dense {
   dt weight_type() const { return precision_ == precision::bf16 ? dt::bf16 : precision_ == precision::int8 ? dt::s8 : dt::f32; }
 
   plan& plan_for(Index n) {
+    ++uses_;
     auto found = plans_.find(n);
-    if (found != plans_.end()) return found->second;
-    // A stream of batches meets few sizes (the batch and the last one): keep a handful.
-    if (plans_.size() >= 4) plans_.erase(plans_.begin());
+    if (found != plans_.end()) {
+      found->second.last_use = uses_;
+      return found->second;
+    }
+    // A stream of batches meets few sizes (the batch and the last one): keep a handful, dropping
+    // the least recently used.
+    if (plans_.size() >= 4)
+      plans_.erase(std::min_element(plans_.begin(), plans_.end(),
+                                    [](const auto& a, const auto& b) { return a.second.last_use < b.second.last_use; }));
     plan p;
+    p.last_use = uses_;
     const dnnl::memory::dim m = n, k = inputs_, cols = rows_;
     p.src_f32 = dnnl::memory::desc({m, k}, dt::f32, tag::ab);
     p.dst = dnnl::memory::desc({m, cols}, dt::f32, tag::ab);
@@ -152,7 +176,7 @@ class onednn_dense {
     dnnl::primitive_attr attr;
     if (precision_ == precision::int8) attr.set_output_scales(1 << 1, output_scales_);
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any_weights, bias, p.dst), attr, engine_);
-    if (!weights_ready_ || pd.weights_desc() != weights_.get_desc()) lay_out_weights(pd.weights_desc());
+    p.weights = &weights_in(pd.weights_desc());
     p.matmul = dnnl::matmul(pd);
     if (precision_ != precision::fp32) {
       p.src = dnnl::memory(src, engine_);
@@ -163,9 +187,12 @@ class onednn_dense {
     return plans_.emplace(n, std::move(p)).first->second;
   }
 
-  /// Converts the weights into the layout (and type) the matmul chose. int8 weights are rounded
-  /// here (oneDNN's reorders do not scale per row into its blocked int8 layouts).
-  void lay_out_weights(const dnnl::memory::desc& layout) {
+  /// The weights in `layout` (the layout a matmul chose; batch sizes may choose differently),
+  /// converted on first use. int8 weights are rounded here (oneDNN's reorders do not scale per
+  /// row into its blocked int8 layouts).
+  const dnnl::memory& weights_in(const dnnl::memory::desc& layout) {
+    for (const auto& laid_out : layouts_)
+      if (laid_out->get_desc() == layout) return *laid_out;
     std::vector<std::int8_t> rounded;
     dnnl::memory from;
     if (precision_ == precision::int8) {
@@ -179,21 +206,23 @@ class onednn_dense {
     } else {
       from = dnnl::memory(dnnl::memory::desc({inputs_, rows_}, dt::f32, tag::ab), engine_, weight_.data());
     }
-    weights_ = dnnl::memory(layout, engine_);
-    dnnl::reorder(from, weights_).execute(stream_, from, weights_);
-    bias_memory_ = dnnl::memory(dnnl::memory::desc({1, rows_}, dt::f32, tag::ab), engine_, bias_.data());
+    auto weights = std::make_unique<dnnl::memory>(layout, engine_);
+    dnnl::reorder(from, *weights).execute(stream_, from, *weights);
     stream_.wait();
-    weights_ready_ = true;
+    layouts_.push_back(std::move(weights));
+    return *layouts_.back();
   }
 
   Index rows_, inputs_;
   precision precision_;
-  bool input_unsigned_ = false, weights_ready_ = false;
+  bool input_unsigned_ = false;
+  std::uint64_t uses_ = 0;
   float input_scale_ = 1.0f;
   std::vector<float> weight_, bias_, weight_scales_, output_scales_;
   dnnl::engine engine_;
   dnnl::stream stream_;
-  dnnl::memory weights_, bias_memory_;
+  dnnl::memory bias_memory_;
+  std::vector<std::unique_ptr<dnnl::memory>> layouts_;  // the weights, once per layout in use
   std::map<Index, plan> plans_;
 };
 

@@ -48,6 +48,7 @@ class Model {
     require_width("model input", input_width);
     output_width_ = net->build(ctx, input_width);
     net_ = std::move(net);
+    dense_kernels_ = nullptr;  // made for the old layers
     input_width_ = input_width;
     seed_ = seed;
     parameters_.clear();
@@ -168,8 +169,10 @@ class Model {
   }
 
   /// Kernels that evaluation passes use for Dense layers' products (inference/low_precision.hpp:
-  /// oneDNN in fp32, bf16 or int8); null restores the layers' own. The model does not own them,
-  /// and they hold a copy of the weights: set them again after the weights change.
+  /// oneDNN in fp32, bf16 or int8); null restores the layers' own. The model does not own them.
+  /// They hold a copy of the weights taken when they were made, so set them after training (a
+  /// trainer's validation passes would use them too) and make new ones after the weights change;
+  /// build() forgets them.
   void set_dense_kernels(dense_kernels* kernels) { dense_kernels_ = kernels; }
   dense_kernels* kernels() const { return dense_kernels_; }
 

@@ -81,8 +81,10 @@ dense_calibration calibrate_dense_inputs(Model<Spec>& model, const host_matrix<f
 }
 
 /// Every whole Dense layer of a model on oneDNN in one precision (a dense_kernels set: hand it
-/// to Model::set_dense_kernels). It copies the weights when made; layers split by model
-/// parallelism keep their own products. int8 needs a calibration covering every Dense layer.
+/// to Model::set_dense_kernels). It copies the weights when made: after they change, make a new
+/// one. Layers split by model parallelism keep their own products. int8 needs a calibration
+/// covering every Dense layer. bf16 and int8 are refused (config_error) on CPUs without their
+/// instructions (precision_unavailable). One model and one thread at a time.
 class OnednnInference : public dense_kernels {
  public:
   template <class Spec>
@@ -112,6 +114,9 @@ class OnednnInference : public dense_kernels {
     const auto found = kernels_.find(path);
     if (found == kernels_.end()) return false;
     onednn_dense& kernel = *found->second;
+    if (x.rows() != kernel.inputs())
+      throw shape_error(detail::concat("layer '", path, "': its oneDNN kernel was made for ", kernel.inputs(),
+                                       " inputs, the batch has ", x.rows(), " rows (make the OnednnInference again)"));
     if (y.rows() != kernel.rows() || y.cols() != x.cols()) y.resize(kernel.rows(), x.cols());
     kernel.forward(x.data(), x.cols(), y.data());
     return true;
