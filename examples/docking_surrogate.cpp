@@ -5,6 +5,8 @@
 //   docking_surrogate train --synthetic 10000 --model-out fp.model
 //   docking_surrogate screen --model fp.model --library-size 10000000 --top-fraction 0.01 --out top.csv
 //   docking_surrogate evaluate-prefilter --model fp.model --library-size 1000000
+//   docking_surrogate evaluate-prefilter --model fp.model --library-size 1000000 --precision int8
+//     (scores the library in int8 and in fp32: the Spearman of the two and both pre-filters)
 //   docking_surrogate train --input ml.target.csv --score-column dock --docking-score --model-out t.model
 //   docking_surrogate screen --model t.model --library compounds.smi --top-k 1000 --out top.csv
 //
@@ -17,6 +19,7 @@
 #include <strata/data/molecule_files.hpp>
 #include <strata/data/split.hpp>
 #include <strata/data/synthetic_library.hpp>
+#include <strata/inference/calibration.hpp>
 #include <strata/inference/screen.hpp>
 #include <strata/inference/uncertainty.hpp>
 #ifdef STRATA_EXAMPLE_NPZ
@@ -28,6 +31,7 @@
 #endif
 #include <strata/models/docking.hpp>
 #include <strata/train/callbacks.hpp>
+#include <strata/train/metrics.hpp>
 #include <strata/train/model_file.hpp>
 #include <strata/train/trainer.hpp>
 
@@ -166,6 +170,20 @@ MatrixDataset<float> columns(const molecule_table& t, const std::vector<Index>& 
   return {x, y};
 }
 
+/// Molecules scored to calibrate int8 inference (the first of the library, or of the training set).
+constexpr Index calibration_size = 8192;
+
+/// The inputs of a dataset's first `count` samples (fewer when it holds fewer).
+template <class Dataset>
+matrix_f first_inputs(const Dataset& data, Index count) {
+  const Index n = std::min(count, data.size());
+  std::vector<Index> rows(static_cast<std::size_t>(n));
+  std::iota(rows.begin(), rows.end(), Index{0});
+  matrix_f x, unused;
+  data.gather(rows.data(), n, x, unused);
+  return x;
+}
+
 template <class Dataset>
 void train_and_save(const settings& s, const std::string& kind, const std::string& features, const Dataset& train_set,
                     const Dataset& validation_set) {
@@ -184,10 +202,17 @@ void train_and_save(const settings& s, const std::string& kind, const std::strin
     const auto& v = history.back().validation;
     std::cout << std::setprecision(4) << "validation: R2 " << v.at("r2") << ", MAE " << v.at("mae") << ", Spearman "
               << v.at("spearman") << "\n";
-    if (trainer.strategy().is_root())
-      save_model(trainer.model(), s.model_out,
-                 {{"kind", kind}, {"features", features}, {"label", s.input.empty() || s.docking_score ? "reg = max(-score, 0)" : s.score_column},
-                  {"library_seed", std::to_string(s.library_seed)}});
+    if (trainer.strategy().is_root()) {
+      state_file contents;
+      contents.meta = {{"kind", kind}, {"features", features},
+                       {"label", s.input.empty() || s.docking_score ? "reg = max(-score, 0)" : s.score_column},
+                       {"library_seed", std::to_string(s.library_seed)}};
+      // int8 screening's input ranges, measured once on training molecules: every later screen
+      // (every shard of a library) quantises alike.
+      const matrix_f sample = first_inputs(train_set, calibration_size);
+      store_calibration(contents, calibrate_dense_inputs(trainer.model(), sample), sample.cols());
+      save_model_file(trainer.model(), s.model_out, std::move(contents));
+    }
     std::cout << "model: " << s.model_out << "\n";
   });
 }
@@ -301,18 +326,22 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       const matrix_f mean = p.mean.template cast<float>(), truths = p.targets.template cast<float>();
       on_batch(offset, mean, truths, name_at, &p);
     };
+    std::vector<dense_calibration> stored(paths.size());  // int8 input ranges training kept in the files
     const auto prepare = [&](Index width) {
       for (std::size_t k = 0; k < paths.size(); ++k) {
         members[k]->build(width, 0);
-        load_model(*members[k], paths[k], kind);
+        stored[k] = stored_calibration(load_model_file(*members[k], paths[k], kind), paths[k]);
       }
     };
-    // --precision: the models' Dense layers on oneDNN from here on; int8 calibrates on `sample`,
-    // the first molecules to be scored.
+    // --precision: the models' Dense layers on oneDNN from here on; int8 uses the files'
+    // calibration, else calibrates on `sample`, the first molecules to be scored.
     std::unique_ptr<examples::precision_kernels> low_precision;
-    constexpr Index calibration_size = 8192;
-    const auto set_precision = [&](const matrix_f& sample) {
-      low_precision = std::make_unique<examples::precision_kernels>(s.precision, members, sample, std::cerr);
+    const auto set_precision = [&](const auto& make_sample) {
+      matrix_f sample;  // made only when needed, once for all members
+      low_precision = std::make_unique<examples::precision_kernels>(s.precision, members, stored, [&](std::size_t) -> const matrix_f& {
+        if (sample.size() == 0) sample = make_sample();
+        return sample;
+      }, std::cerr);
     };
     if (s.library.empty()) {  // the synthetic library
       synthetic_library_options lo;
@@ -321,14 +350,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       const molecule_features f = parse_molecule_features(features);
       const SyntheticLibraryDataset<float> data(library, f, s.first, s.library_size);
       prepare(data.input_width());
-      {
-        const Index n = std::min(calibration_size, data.size());
-        std::vector<Index> rows(static_cast<std::size_t>(n));
-        std::iota(rows.begin(), rows.end(), Index{0});
-        matrix_f sample, unused;
-        data.gather(rows.data(), n, sample, unused);
-        set_precision(sample);
-      }
+      set_precision([&] { return first_inputs(data, calibration_size); });
       on_start(data.size());
       ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
       const std::uint64_t first = s.first;
@@ -355,7 +377,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       molecule_table table = load_file(s, s.library, features, need_truth || !s.score_column.empty());
       if (!need_truth) table.labels = matrix_f::Zero(1, table.size());
       prepare(table.features.rows());
-      set_precision(table.features.leftCols(std::min(calibration_size, table.size())));
+      set_precision([&] { return matrix_f(table.features.leftCols(std::min(calibration_size, table.size()))); });
       on_start(table.size());
       ScreenProgress progress(nullptr, 0);
       score(table.dataset(), 0, [&](Index i) { return table.ids[static_cast<std::size_t>(i)]; });
@@ -375,7 +397,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       molecule_table chunk, skipped;
       Index rows_done = 0;
       while (reader.next(std::max<Index>(s.screen_batch, 4096), chunk)) {  // 4,096 x 2,048 floats: 32 MiB
-        if (!low_precision) set_precision(chunk.features.leftCols(std::min(calibration_size, chunk.size())));
+        if (!low_precision) set_precision([&] { return matrix_f(chunk.features.leftCols(std::min(calibration_size, chunk.size()))); });
         rows_done += chunk.rows;
         skipped.rows += chunk.rows;
         for (auto& r : chunk.rejected) skipped.rejected.push_back(std::move(r));
@@ -435,25 +457,30 @@ int evaluate_prefilter(const settings& s) {
   for (const std::string& item : examples::comma_list(s.fractions)) fractions.push_back(std::stod(item));
   for (const double f : fractions)
     if (!(f > 0 && f < 1)) throw config_error(detail::concat("evaluate-prefilter: fraction ", f, " is not in (0, 1)"));
-  std::vector<float> predicted, truth;
-  const auto screened = score_library(
-      s, true,
-      [&](Index n) {
-        predicted.resize(static_cast<std::size_t>(n));
-        truth.resize(predicted.size());
-      },
-      [&](Index begin, const matrix_f& predictions, const matrix_f& truths, const auto&, const prediction_spread*) {
-        if (static_cast<std::size_t>(begin + predictions.cols()) > predicted.size()) {  // never fewer than the rows counted, but be safe
-          predicted.resize(static_cast<std::size_t>(begin + predictions.cols()));
+  // Every molecule's prediction (in the settings' precision) and docking score.
+  const auto score_all = [](const settings& how, std::vector<float>& predicted, std::vector<float>& truth) {
+    const auto screened = score_library(
+        how, true,
+        [&](Index n) {
+          predicted.resize(static_cast<std::size_t>(n));
           truth.resize(predicted.size());
-        }
-        std::copy(predictions.data(), predictions.data() + predictions.cols(), predicted.begin() + begin);
-        std::copy(truths.data(), truths.data() + truths.cols(), truth.begin() + begin);
-      });
-  predicted.resize(static_cast<std::size_t>(screened.size));  // rows counted less rows skipped
-  truth.resize(predicted.size());
-  if (screened.size > static_cast<Index>(std::numeric_limits<std::uint32_t>::max()))
-    throw config_error("evaluate-prefilter ranks at most 2^32 - 1 molecules");
+        },
+        [&](Index begin, const matrix_f& predictions, const matrix_f& truths, const auto&, const prediction_spread*) {
+          if (static_cast<std::size_t>(begin + predictions.cols()) > predicted.size()) {  // never fewer than the rows counted, but be safe
+            predicted.resize(static_cast<std::size_t>(begin + predictions.cols()));
+            truth.resize(predicted.size());
+          }
+          std::copy(predictions.data(), predictions.data() + predictions.cols(), predicted.begin() + begin);
+          std::copy(truths.data(), truths.data() + truths.cols(), truth.begin() + begin);
+        });
+    predicted.resize(static_cast<std::size_t>(screened.size));  // rows counted less rows skipped
+    truth.resize(predicted.size());
+    if (screened.size > static_cast<Index>(std::numeric_limits<std::uint32_t>::max()))
+      throw config_error("evaluate-prefilter ranks at most 2^32 - 1 molecules");
+    return screened.size;
+  };
+  std::vector<float> predicted, truth;
+  const Index size = score_all(s, predicted, truth);
   // Rank by prediction and by truth (higher reg = better, NaN last), ties by id.
   const auto order_by = [&](const std::vector<float>& v) {
     const auto key = [&](std::uint32_t i) { return std::isnan(v[i]) ? -HUGE_VALF : v[i]; };
@@ -462,31 +489,62 @@ int evaluate_prefilter(const settings& s) {
     std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return key(a) != key(b) ? key(a) > key(b) : a < b; });
     return order;
   };
-  const auto by_prediction = order_by(predicted), by_truth = order_by(truth);
-  std::vector<std::uint32_t> predicted_rank(predicted.size());
-  for (std::size_t r = 0; r < by_prediction.size(); ++r) predicted_rank[by_prediction[r]] = static_cast<std::uint32_t>(r);
-  const auto n = static_cast<double>(screened.size);
-  std::ostringstream table;
-  table << "sigma,speedup,top_0.1%_retained,top_0.1%_missed,top_1%_retained,top_1%_missed\n";
-  std::cout << "pre-filter on " << screened.size << " molecules (true top 0.1% = " << static_cast<Index>(0.001 * n)
-            << ", top 1% = " << static_cast<Index>(0.01 * n) << ")\n"
-            << "   sigma  speed-up  top 0.1% kept  missed  top 1% kept  missed\n";
-  for (const double sigma : fractions) {
+  const auto rank_of = [&](const std::vector<float>& v) {
+    const auto order = order_by(v);
+    std::vector<std::uint32_t> rank(v.size());
+    for (std::size_t r = 0; r < order.size(); ++r) rank[order[r]] = static_cast<std::uint32_t>(r);
+    return rank;
+  };
+  const auto by_truth = order_by(truth);
+  const auto predicted_rank = rank_of(predicted);
+  const auto n = static_cast<double>(size);
+  // Of the true top `top`, the share (and count missed) among the predicted top `sigma`.
+  const auto retained = [&](const std::vector<std::uint32_t>& rank, double top, double sigma) {
     const auto kept = static_cast<std::uint32_t>(std::llround(sigma * n));
-    const auto retained = [&](double top) {
-      const auto count = static_cast<std::size_t>(std::max(1.0, std::round(top * n)));
-      std::size_t hits = 0;
-      for (std::size_t r = 0; r < count; ++r) hits += predicted_rank[by_truth[r]] < kept;
-      return std::pair<double, std::size_t>(static_cast<double>(hits) / static_cast<double>(count), count - hits);
+    const auto count = static_cast<std::size_t>(std::max(1.0, std::round(top * n)));
+    std::size_t hits = 0;
+    for (std::size_t r = 0; r < count; ++r) hits += rank[by_truth[r]] < kept;
+    return std::pair<double, std::size_t>(static_cast<double>(hits) / static_cast<double>(count), count - hits);
+  };
+  // A low precision is asked what a user of it wants to know: does it rank the library as fp32
+  // does? The library is scored again in fp32, and the rankings and the pre-filter compared.
+  const bool compare = s.precision != "fp32";
+  std::vector<std::uint32_t> exact_rank;
+  double rho = NAN;
+  if (compare) {
+    settings reference = s;
+    reference.precision = "fp32";
+    std::vector<float> exact, unused;
+    if (score_all(reference, exact, unused) != size) throw config_error("evaluate-prefilter: the fp32 pass scored another number of molecules");
+    const auto as_column = [](const std::vector<float>& v) {
+      return Eigen::Map<const Eigen::VectorXf>(v.data(), static_cast<Index>(v.size())).cast<double>().eval();
     };
-    const auto [r1, m1] = retained(0.001);
-    const auto [r10, m10] = retained(0.01);
+    rho = spearman(as_column(predicted), as_column(exact));
+    exact_rank = rank_of(exact);
+  }
+  std::ostringstream table;
+  table << "sigma,speedup,top_0.1%_retained,top_0.1%_missed,top_1%_retained,top_1%_missed"
+        << (compare ? ",fp32_top_0.1%_retained,fp32_top_1%_retained,spearman_vs_fp32" : "") << '\n';
+  std::cout << "pre-filter on " << size << " molecules (true top 0.1% = " << static_cast<Index>(0.001 * n)
+            << ", top 1% = " << static_cast<Index>(0.01 * n) << ")" << (compare ? ", " + s.precision + " and fp32" : "") << "\n"
+            << "   sigma  speed-up  top 0.1% kept  missed  top 1% kept  missed" << (compare ? "  fp32: top 0.1%  top 1%" : "") << "\n";
+  for (const double sigma : fractions) {
+    const auto [r1, m1] = retained(predicted_rank, 0.001, sigma);
+    const auto [r10, m10] = retained(predicted_rank, 0.01, sigma);
     std::cout << std::fixed << std::setprecision(3) << std::setw(8) << 100 * sigma << "%" << std::setprecision(1) << std::setw(9)
               << 1 / sigma << "x" << std::setprecision(3) << std::setw(14) << 100 * r1 << "%" << std::setw(8) << m1 << std::setw(12)
-              << 100 * r10 << "%" << std::setw(8) << m10 << "\n";
-    table << sigma << ',' << 1 / sigma << ',' << r1 << ',' << m1 << ',' << r10 << ',' << m10 << '\n';
+              << 100 * r10 << "%" << std::setw(8) << m10;
+    table << sigma << ',' << 1 / sigma << ',' << r1 << ',' << m1 << ',' << r10 << ',' << m10;
+    if (compare) {
+      const double f1 = retained(exact_rank, 0.001, sigma).first, f10 = retained(exact_rank, 0.01, sigma).first;
+      std::cout << std::setw(15) << 100 * f1 << "%" << std::setw(9) << 100 * f10 << "%";
+      table << ',' << f1 << ',' << f10 << ',' << rho;
+    }
+    std::cout << "\n";
+    table << '\n';
   }
   std::cout << std::defaultfloat;
+  if (compare) std::cout << s.precision << " against fp32 on " << size << " molecules: Spearman " << std::setprecision(6) << rho << "\n";
   if (!s.out.empty()) {
     std::ofstream file(s.out);
     if (!(file << table.str())) throw io_error("evaluate-prefilter: cannot write '" + s.out + "'");
@@ -575,7 +633,8 @@ int parse_and_run(int argc, char** argv) {
       ("out", po::value(&s.out), "screen: CSV of ids and predictions; evaluate-prefilter: CSV of the table")
       ("screen-batch", examples::option(s.screen_batch), "molecules per forward pass")
       ("threads", examples::option(s.threads), "compute threads (0: all cores)")
-      ("precision", examples::option(s.precision), examples::precision_help())
+      ("precision", examples::option(s.precision),
+       (std::string(examples::precision_help()) + "; evaluate-prefilter then scores in fp32 too and compares the two").c_str())
       ("npz", po::value(&s.npz), "export: write the model's tensors here (.npz) and its architecture beside it (.json)")
       ("onnx", po::value(&s.onnx), "export: write the model as ONNX (opset 17) here")
       ("help,h", "show this help");

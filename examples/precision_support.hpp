@@ -10,6 +10,7 @@
 
 #include <strata/core/error.hpp>
 #include <strata/core/tensor.hpp>
+#include <strata/inference/calibration.hpp>
 #ifdef STRATA_EXAMPLE_ONEDNN
 #include <strata/inference/low_precision.hpp>
 #endif
@@ -18,8 +19,9 @@ namespace examples {
 
 /// The --precision help text.
 inline const char* precision_help() {
-  return "arithmetic of the Dense layers when scoring: fp32, bf16 or int8 (bf16 and int8 on oneDNN; int8 calibrates "
-         "each layer's input range on the first molecules scored; a CPU without the instructions falls back to fp32)";
+  return "arithmetic of the Dense layers when scoring: fp32, bf16 or int8 (bf16 and int8 on oneDNN; int8 uses the input "
+         "ranges training stored in the model file, or calibrates on the first 8,192 inputs scored when the file has none; "
+         "a CPU without the instructions falls back to fp32)";
 }
 
 /// Refuses an unknown precision, or a low one in a build without oneDNN, before any work.
@@ -42,9 +44,13 @@ class precision_kernels {
     for (auto& unset : unset_) unset();
   }
 
-  /// `models`: built models with their weights loaded; `sample`: inputs to calibrate int8 on.
-  template <class M>
-  precision_kernels(const std::string& name, const std::vector<M*>& models, const strata::matrix_f& sample, std::ostream& log) {
+  /// `models`: built models with their weights loaded; `stored[k]`: the calibration model k's
+  /// file holds (empty: none; `stored` may be empty); int8 calibrates a model without one on
+  /// `sample_of(k)` (called only then: models that read their inputs their own way, as ensemble
+  /// members that scale features differently, each get their own sample).
+  template <class M, class SampleOf>
+  precision_kernels(const std::string& name, const std::vector<M*>& models, const std::vector<strata::dense_calibration>& stored,
+                    SampleOf&& sample_of, std::ostream& log) {
     check_precision(name);
     if (name == "fp32") return;
 #ifdef STRATA_EXAMPLE_ONEDNN
@@ -53,17 +59,33 @@ class precision_kernels {
       log << "precision: " << why << "; scoring in fp32\n";
       return;
     }
-    for (M* model : models) {
-      const strata::dense_calibration calibration = p == strata::precision::int8 ? strata::calibrate_dense_inputs(*model, sample) : strata::dense_calibration{};
+    std::size_t from_files = 0;
+    strata::Index calibrated = 0;
+    for (std::size_t k = 0; k < models.size(); ++k) {
+      M* model = models[k];
+      strata::dense_calibration calibration;
+      if (p == strata::precision::int8 && k < stored.size() && !stored[k].empty()) {
+        calibration = stored[k];
+        ++from_files;
+      } else if (p == strata::precision::int8) {
+        const strata::matrix_f& sample = sample_of(k);
+        calibration = strata::calibrate_dense_inputs(*model, sample);
+        calibrated = sample.cols();
+      }
       kernels_.push_back(std::make_unique<strata::OnednnInference>(*model, p, calibration));
       model->set_dense_kernels(kernels_.back().get());
       unset_.push_back([model] { model->set_dense_kernels(nullptr); });
     }
-    log << "precision: " << name << " (oneDNN) for " << kernels_.front()->layers() << " Dense layers per model"
-        << (p == strata::precision::int8 ? strata::detail::concat(", calibrated on ", sample.cols(), " molecules") : std::string()) << "\n";
+    log << "precision: " << name << " (oneDNN) for " << kernels_.front()->layers() << " Dense layers per model";
+    if (from_files > 0) log << ", calibration from the model file" << (models.size() > 1 ? "s" : "");
+    if (from_files < models.size() && p == strata::precision::int8)
+      log << (from_files > 0 ? ", else" : "") << ", calibrated on the first " << calibrated
+          << " inputs (the model file holds no calibration)";
+    log << "\n";
 #else
     (void)models;
-    (void)sample;
+    (void)stored;
+    (void)sample_of;
     (void)log;
 #endif
   }

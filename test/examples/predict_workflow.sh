@@ -29,6 +29,23 @@ awk -v a="$trained" -v b="$predicted" 'BEGIN { d = a - b; exit !(a != "" && b !=
   fail "held-out R2 $predicted differs from training's validation R2 $trained"
 "$program" "${train[@]}" --seed 2 --model-out second.model > /dev/null
 
+# Low precision (where the build has oneDNN and the CPU the instructions): int8 uses the input
+# ranges training stored in the model file, and both keep the fp32 predictions' order.
+for precision in bf16 int8; do
+  if ! "$program" predict --model run.ckpt.model --data-dir held --precision $precision --out held_$precision.csv \
+      > held_$precision.log 2>&1; then
+    grep -q 'needs oneDNN' held_$precision.log || fail "--precision $precision: $(tail -1 held_$precision.log)"
+    continue
+  fi
+  grep -q "scoring in fp32" held_$precision.log && continue
+  grep -q "^precision: $precision (oneDNN)" held_$precision.log || fail "--precision $precision said nothing"
+  [[ $precision == bf16 ]] || grep -q "calibration from the model file" held_$precision.log ||
+    fail "int8 did not use the model file's calibration: $(grep '^precision' held_$precision.log)"
+  paste -d, held.csv held_$precision.csv | awk -F, 'NR > 1 { x = $5; y = $10; n++; sx += x; sy += y; sxx += x * x;
+    syy += y * y; sxy += x * y } END { r = (n * sxy - sx * sy) / sqrt((n * sxx - sx * sx) * (n * syy - sy * sy)); exit !(r > 0.995) }' ||
+    fail "--precision $precision predictions correlate poorly with fp32's"
+done
+
 # Monte-Carlo dropout: a row per tuple, min <= mean <= max, a spread, metrics and calibration.
 "$program" predict --model run.ckpt.model --data-dir data --mc-passes 20 --out mc.csv > mc.log
 [[ $(head -1 mc.csv) == "cell,drug1,drug2,response,prediction_mean,prediction_std,prediction_min,prediction_max" ]] ||

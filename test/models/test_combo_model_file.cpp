@@ -72,6 +72,24 @@ TEST_CASE("A Combo model file rebuilds the model that predicts the same from raw
   CHECK_THAT(json, Contains("\"columns\": [\"c_feature_0\", \"c_feature_1\"") && Contains("\"dropped\": [\"d_empty\"]") &&
                        Contains("\"id_column\": \"NAME\""));
 
+  SECTION("int8 inference's calibration, when training measured one, comes back exactly") {
+    CHECK(loaded.info.calibration.empty());  // none was stored
+    combo_model_info calibrated = info;
+    const DrugResponseDataset<float> data = prepared(info, raw_cells, raw_drugs);
+    const Index rows[] = {0, 1, 2};
+    matrix_f x, y;
+    data.gather(rows, 3, x, y);
+    calibrated.calibration = calibrate_dense_inputs(model, x);
+    calibrated.calibration_samples = 3;
+    REQUIRE(calibrated.calibration.size() == 10);  // two encoders, the stack, the output
+    const temporary_path with;
+    save_combo_model(model, calibrated, with.path);
+    const loaded_combo_model<> back = load_combo_model(with.path);
+    CHECK(back.info.calibration_samples == 3);
+    REQUIRE(back.info.calibration.size() == calibrated.calibration.size());
+    for (const auto& [path, range] : calibrated.calibration)
+      CHECK(back.info.calibration.at(path).largest_magnitude == range.largest_magnitude);
+  }
   SECTION("a damaged or foreign file is refused, naming the entry") {
     struct damage {
       const char* key;

@@ -9,7 +9,8 @@
 /// Everything else in the model (activations, normalisation, slices, sparse first layers)
 /// evaluates as before, in fp32; only the Dense products change arithmetic. int8 needs the range
 /// of each Dense layer's input, measured by fp32 passes over a sample of the data the model will
-/// score (`calibrate_dense_inputs`); inputs beyond the measured range saturate.
+/// score (`calibrate_dense_inputs`, inference/calibration.hpp, which also keeps it in a model
+/// file); inputs beyond the measured range saturate.
 
 #include <algorithm>
 #include <cmath>
@@ -19,39 +20,11 @@
 
 #include "../backend/onednn_dense.hpp"
 #include "../graph/model.hpp"
+#include "calibration.hpp"
 
 namespace strata {
 
-/// What calibration saw at one Dense layer's input.
-struct input_range {
-  float largest_magnitude = 0.0f;  ///< max |x| over the sample
-  bool nonnegative = true;         ///< no negative input (behind a ReLU): int8 quantises it unsigned
-};
-
-/// Each Dense layer's input range, by layer path ("model/0:Sequential/2:Dense").
-using dense_calibration = std::map<std::string, input_range>;
-
 namespace detail {
-/// Records the range of every Dense layer's input and lets the layer compute as usual.
-class input_range_recorder : public dense_kernels {
- public:
-  explicit input_range_recorder(dense_calibration& ranges) : ranges_(ranges) {}
-  bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>&) override {
-    input_range& r = ranges_[path];
-    if (x.size() > 0) {
-      const float largest = x.cwiseAbs().maxCoeff();
-      if (!std::isfinite(largest))
-        throw data_error("calibrate_dense_inputs: the input of layer '" + path + "' holds NaN or infinity");
-      r.largest_magnitude = std::max(r.largest_magnitude, largest);
-      r.nonnegative = r.nonnegative && x.minCoeff() >= 0.0f;
-    }
-    return false;
-  }
-
- private:
-  dense_calibration& ranges_;
-};
-
 /// "model/0:Dense" for a parameter named "model/0:Dense.weight"; "" for any other parameter.
 inline std::string dense_weight_path(const std::string& name) {
   static const std::string suffix = ":Dense.weight";
@@ -59,26 +32,6 @@ inline std::string dense_weight_path(const std::string& name) {
   return name.substr(0, name.size() - std::string(".weight").size());
 }
 }  // namespace detail
-
-/// Runs `model` in evaluation mode (fp32, its own kernels) over `sample` (`inputs x n`, in
-/// chunks) and returns every Dense layer's input range. Throws data_error naming the layer when
-/// an input is not finite, and config_error for an empty sample.
-template <class Spec>
-dense_calibration calibrate_dense_inputs(Model<Spec>& model, const host_matrix<float>& sample, Index chunk = 4096) {
-  if (sample.cols() == 0) throw config_error("calibrate_dense_inputs: the calibration sample is empty");
-  dense_calibration ranges;
-  detail::input_range_recorder recorder(ranges);
-  dense_kernels* previous = model.kernels();
-  model.set_dense_kernels(&recorder);
-  try {
-    model.predict(sample, chunk);
-  } catch (...) {
-    model.set_dense_kernels(previous);
-    throw;
-  }
-  model.set_dense_kernels(previous);
-  return ranges;
-}
 
 /// Every whole Dense layer of a model on oneDNN in one precision (a dense_kernels set: hand it
 /// to Model::set_dense_kernels). It copies the weights when made: after they change, make a new

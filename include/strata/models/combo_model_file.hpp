@@ -21,6 +21,7 @@
 #include "../data/preprocess.hpp"
 #include "../graph/architecture.hpp"
 #include "../graph/model.hpp"
+#include "../inference/calibration.hpp"
 #include "../train/model_file.hpp"
 #include "combo.hpp"
 
@@ -33,6 +34,8 @@ struct combo_model_info {
   StandardScaler cell_scaler, drug_scaler;                              ///< fitted on the training entities
   std::vector<std::string> dropped_cell_columns, dropped_drug_columns;  ///< held no value in training
   std::string data;                    ///< how the training data and run were described
+  dense_calibration calibration;       ///< int8 inference's input ranges (empty: none measured)
+  Index calibration_samples = 0;       ///< the samples they were measured on
 };
 
 /// The `kind` entry of a Combo model file.
@@ -53,6 +56,7 @@ void save_combo_model(Model<Combo, B>& model, const combo_model_info& info, cons
   contents.meta["dropped/drug"] = detail::join_lines(info.dropped_drug_columns, "save_combo_model: dropped drug columns");
   info.cell_scaler.save(contents, "scaler/cell");
   info.drug_scaler.save(contents, "scaler/drug");
+  if (!info.calibration.empty()) store_calibration(contents, info.calibration, info.calibration_samples);
   save_model_file(model, path, std::move(contents));
 }
 
@@ -97,6 +101,13 @@ loaded_combo_model<B> load_combo_model(const std::string& path) {
   info.dropped_drug_columns = detail::split_lines(entry("dropped/drug"));
   info.cell_scaler.load(file, "scaler/cell");
   info.drug_scaler.load(file, "scaler/drug");
+  info.calibration = stored_calibration(file, path);
+  if (!info.calibration.empty()) {
+    std::uint64_t samples = 0;
+    if (!detail::parse_unsigned(entry("calibration_samples"), std::uint64_t{1} << 62, samples))
+      throw fail("has a malformed 'calibration_samples' = '" + entry("calibration_samples") + "'");
+    info.calibration_samples = static_cast<Index>(samples);
+  }
   if (info.cell_scaler.width() != info.shape.cell_width || info.drug_scaler.width() != info.shape.drug_width)
     throw fail(detail::concat("has feature scalers for ", info.cell_scaler.width(), " cell and ", info.drug_scaler.width(),
                               " drug columns but a model for ", info.shape.cell_width, " and ", info.shape.drug_width));
