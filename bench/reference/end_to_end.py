@@ -20,6 +20,12 @@ multi-tensor ("foreach") step; for inference the faster of plain modules and one
 converted ones, and for the fingerprint model also a sparse CSR first layer, each tried and the
 fastest reported (the JSON says which).
 
+--precision (inference tasks) asks for PyTorch's own low-precision paths: bf16 is
+torch.autocast("cpu", dtype=torch.bfloat16) around the plain and the oneDNN-converted modules, and
+a module cast to bf16 whole (the input's cast counted), the fastest reported; int8 is
+torch.ao.quantization.quantize_dynamic on every Linear layer (int8 weights per tensor, activations
+quantized per batch on the fly). fp32 is the default described above.
+
 Run with Debian's interpreter (/usr/bin/python3, package python3-torch).
 """
 import argparse
@@ -162,9 +168,46 @@ def inference_variants(model, x, sparse_first=False):
     return variants
 
 
+def bf16_variants(model, x):
+    """PyTorch's bf16 inference: autocast around plain and oneDNN modules, or a bf16 copy of the module."""
+    model.eval()
+    variants = []
+    for name, step in inference_variants(model, x):
+        if name == "sparse-csr":
+            continue
+
+        def autocast(step=step):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                step()
+
+        variants.append(("autocast-bf16-" + name, autocast))
+    cast = copy.deepcopy(model).to(torch.bfloat16)
+
+    def whole():  # the batch arrives in fp32: its cast is part of the work
+        with torch.inference_mode():
+            cast(x.to(torch.bfloat16))
+
+    variants.append(("bf16-module", whole))
+    return variants
+
+
+def int8_variants(model, x):
+    """PyTorch's int8 inference for Linear stacks: dynamic quantization."""
+    model.eval()
+    quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+
+    def dynamic():
+        with torch.inference_mode():
+            quantized(x)
+
+    return [("quantize-dynamic-int8", dynamic)]
+
+
 def time_inference(model, x, args, sparse_first=False):
     best = None
-    for name, step in inference_variants(model, x, sparse_first):
+    variants = bf16_variants(model, x) if args.precision == "bf16" else int8_variants(model, x) \
+        if args.precision == "int8" else inference_variants(model, x, sparse_first)
+    for name, step in variants:
         try:
             rates = window_rates(step, args.batch, args.warmup, args.windows, args.steps)
         except RuntimeError as e:  # a variant this build does not support
@@ -185,8 +228,11 @@ def main():
     p.add_argument("--warmup", type=int, default=0, help="0: the task's default")
     p.add_argument("--windows", type=int, default=7)
     p.add_argument("--steps", type=int, default=0, help="steps per window; 0: the task's default")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"], help="inference tasks: arithmetic")
     args = p.parse_args()
     training = args.task.endswith("-train")
+    if training and args.precision != "fp32":
+        p.error("--precision is for the inference tasks")
     args.batch = args.batch or (256 if training else 4096 if args.task == "combo-infer" else 8192)
     args.steps = args.steps or {"combo-train": 5, "docking-train": 60, "fingerprint-train": 60, "combo-infer": 2}.get(args.task, 10)
     args.warmup = args.warmup or (3 if training else 2)
@@ -224,7 +270,7 @@ def main():
         "framework": "pytorch", "task": args.task, "threads": args.threads, "batch": args.batch,
         "samples_per_s": round(rate, 1), "min": round(min(rates), 1), "max": round(max(rates), 1),
         "windows": len(rates), "gflop_per_s": round(rate * flops * 1e-9, 2),
-        "mflop_per_sample": round(flops * 1e-6, 4), "variant": variant,
+        "mflop_per_sample": round(flops * 1e-6, 4), "variant": variant, "precision": args.precision,
         "torch": torch.__version__, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}))
 
 
