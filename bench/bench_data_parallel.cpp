@@ -7,6 +7,8 @@
 //     communication (what is left to wait for after backward) and the optimizer step, in fast
 //     and deterministic mode.
 // Prints a table and one JSON line per measurement on rank 0.
+//  3. with --layers (one rank): per-layer compute times of a Combo step by batch, for
+//     bench/scaling_model.
 //   mpirun -n 2 bench_data_parallel [--quick] [--steps-only]   (1 thread per rank: OMP_NUM_THREADS=1)
 
 #include <strata/models/combo.hpp>
@@ -171,24 +173,95 @@ void training_step(MpiCommunicator& comm, bool deterministic, Index blocks, bool
   }
 }
 
+/// Per-layer compute of a Combo training step, one rank (the scaling model's input,
+/// bench/scaling_model): for each per-rank batch, the whole forward + backward measured on the
+/// model, and each Dense layer's products (forward W x; backward dW = dy x^T and
+/// dx = W^T dy) timed alone at its shape, in the order backward finishes the layers' gradients.
+void layer_times(bool quick) {
+  const combo_options o;
+  const Index w = o.width;
+  struct layer {
+    const char* name;
+    Index inputs, outputs, uses;  // uses: samples per batch sample (the shared drug encoder: 2)
+  };
+  const std::vector<layer> backward_order{{"output", w, 1, 1},       {"stack/2", w, w, 1},   {"stack/1", w, w, 1},
+                                          {"stack/0", 3 * w, w, 1},  {"drug/2", w, w, 2},    {"drug/1", w, w, 2},
+                                          {"drug/0", o.drug_width, w, 2}, {"cell/2", w, w, 1}, {"cell/1", w, w, 1},
+                                          {"cell/0", o.cell_width, w, 1}};
+  const int repeats = quick ? 3 : 9;
+  const auto timed = [&](auto&& work) {
+    std::vector<double> t;
+    for (int r = 0; r < repeats + 1; ++r) {
+      const auto a = clock_type::now();
+      work();
+      if (r > 0) t.push_back(seconds(a, clock_type::now()));
+    }
+    return median(t);
+  };
+  Model<Combo> model(make_combo(o));
+  const Index inputs = o.cell_width + 2 * o.drug_width;
+  model.build(inputs, 1);
+  const random_stream rng(5, purpose::user);
+  for (const Index batch : {16, 32, 64, 128, 256}) {
+    matrix_f x(inputs, batch), dy(1, batch);
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(i)));
+    dy.setConstant(1.0f / static_cast<float>(batch));
+    const double whole = timed([&] {
+      pass_info pass;
+      model.forward(x, pass);
+      model.backward(dy);
+    });
+    double products = 0.0;
+    for (const layer& l : backward_order) {
+      const Index n = batch * l.uses;
+      matrix_f W = matrix_f::Random(l.outputs, l.inputs), in = matrix_f::Random(l.inputs, n), out(l.outputs, n),
+               d_out = matrix_f::Random(l.outputs, n), dW(l.outputs, l.inputs), d_in(l.inputs, n);
+      const double forward = timed([&] { out.noalias() = W * in; });
+      const double backward = timed([&] {
+        dW.noalias() = d_out * in.transpose();
+        d_in.noalias() = W.transpose() * d_out;
+      });
+      products += forward + backward;
+      std::printf("{\"bench\":\"combo_layer\",\"batch\":%ld,\"layer\":\"%s\",\"inputs\":%ld,\"outputs\":%ld,"
+                  "\"parameters\":%ld,\"forward_s\":%.6g,\"backward_s\":%.6g}\n",
+                  static_cast<long>(batch), l.name, static_cast<long>(l.inputs), static_cast<long>(l.outputs),
+                  static_cast<long>(l.inputs * l.outputs + l.outputs), forward, backward);
+    }
+    std::printf("{\"bench\":\"combo_compute\",\"batch\":%ld,\"forward_backward_s\":%.6g,\"products_s\":%.6g}\n",
+                static_cast<long>(batch), whole, products);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // Funneled: only the main thread calls MPI (the loader's prefetch thread and OpenMP never do).
   boost::mpi::environment environment(argc, argv, boost::mpi::threading::multiple);  // as programs run it (stall watchdog)
   MpiCommunicator world;
-  bool quick = false, run_bandwidth = true;
+  bool quick = false, run_bandwidth = true, layers = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
     } else if (std::strcmp(argv[i], "--steps-only") == 0) {
       run_bandwidth = false;
+    } else if (std::strcmp(argv[i], "--layers") == 0) {
+      layers = true;
     } else {
       if (world.rank() == 0)
-        std::printf("usage: mpirun -n P bench_data_parallel [--quick] [--steps-only]\n"
-                    "  --quick       fewer repetitions\n  --steps-only  skip the all-reduce bandwidth sweep\n");
+        std::printf("usage: mpirun -n P bench_data_parallel [--quick] [--steps-only] [--layers]\n"
+                    "  --quick       fewer repetitions\n  --steps-only  skip the all-reduce bandwidth sweep\n"
+                    "  --layers      (1 rank) per-layer compute times of a Combo step by batch, JSON only\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
+  }
+  if (layers) {
+    if (world.size() != 1) {
+      if (world.rank() == 0) std::printf("bench_data_parallel: --layers runs on one rank\n");
+      return 2;
+    }
+    layer_times(quick);
+    return 0;
   }
   if (run_bandwidth) bandwidth(world, quick);
   training_step(world, false, 0, false, quick);
