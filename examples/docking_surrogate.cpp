@@ -173,16 +173,6 @@ MatrixDataset<float> columns(const molecule_table& t, const std::vector<Index>& 
 /// Molecules scored to calibrate int8 inference (the first of the library, or of the training set).
 constexpr Index calibration_size = 8192;
 
-/// The inputs of a dataset's first `count` samples (fewer when it holds fewer).
-template <class Dataset>
-matrix_f first_inputs(const Dataset& data, Index count) {
-  const Index n = std::min(count, data.size());
-  std::vector<Index> rows(static_cast<std::size_t>(n));
-  std::iota(rows.begin(), rows.end(), Index{0});
-  matrix_f x, unused;
-  data.gather(rows.data(), n, x, unused);
-  return x;
-}
 
 template <class Dataset>
 void train_and_save(const settings& s, const std::string& kind, const std::string& features, const Dataset& train_set,
@@ -209,7 +199,7 @@ void train_and_save(const settings& s, const std::string& kind, const std::strin
                        {"library_seed", std::to_string(s.library_seed)}};
       // int8 screening's input ranges, measured once on training molecules: every later screen
       // (every shard of a library) quantises alike.
-      const matrix_f sample = first_inputs(train_set, calibration_size);
+      const matrix_f sample = examples::first_inputs(train_set, calibration_size);
       store_calibration(contents, calibrate_dense_inputs(trainer.model(), sample), sample.cols());
       save_model_file(trainer.model(), s.model_out, std::move(contents));
     }
@@ -350,7 +340,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       const molecule_features f = parse_molecule_features(features);
       const SyntheticLibraryDataset<float> data(library, f, s.first, s.library_size);
       prepare(data.input_width());
-      set_precision([&] { return first_inputs(data, calibration_size); });
+      set_precision([&] { return examples::first_inputs(data, calibration_size); });
       on_start(data.size());
       ScreenProgress progress(&std::cerr, static_cast<std::uint64_t>(data.size()));
       const std::uint64_t first = s.first;

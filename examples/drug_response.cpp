@@ -27,6 +27,7 @@
 #include "drug_response_commands.hpp"
 #include "drug_response_files.hpp"
 #include "example_support.hpp"
+#include "precision_support.hpp"
 
 #ifdef STRATA_EXAMPLE_MPI
 #include <strata/parallel/data_parallel.hpp>
@@ -43,7 +44,6 @@
 #include <iostream>
 #include <cstdlib>
 #include <memory>
-#include <numeric>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -330,12 +330,7 @@ int run(settings s) {
   if (model_file) {
     // Calibrated once, on training inputs: predict --precision int8 then quantises every file of
     // tuples alike. 4,096 samples: about a second of Combo inference.
-    const Index n = std::min<Index>(4096, train.size());
-    std::vector<Index> rows(static_cast<std::size_t>(n));
-    std::iota(rows.begin(), rows.end(), Index{0});
-    matrix_f sample, unused;
-    train.gather(rows.data(), n, sample, unused);
-    model_file->finish(sample);
+    model_file->finish(examples::first_inputs(train, 4096));
     std::cout << "model: " << model_path << " (predict with: drug_response predict --model " << model_path << ")\n";
   }
   std::cout << "weights fnv1a64: " << std::hex << weights_checksum(trainer.model()) << std::dec << "\n";

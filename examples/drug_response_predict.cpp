@@ -41,7 +41,6 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -202,13 +201,8 @@ int predict(predict_settings s) {
         std::vector<dense_calibration> stored;
         for (const member& m : members) stored.push_back(m.loaded.info.calibration);
         std::vector<matrix_f> samples(members.size());
-        const Index n = std::min<Index>(calibration_size, static_cast<Index>(piece.size()));
-        std::vector<Index> rows(static_cast<std::size_t>(n));
-        std::iota(rows.begin(), rows.end(), Index{0});
         low_precision = std::make_unique<precision_kernels>(s.precision, models, stored, [&](std::size_t k) -> const matrix_f& {
-          matrix_f unused;
-          inputs[k].gather(rows.data(), n, samples[k], unused);
-          return samples[k];
+          return samples[k] = first_inputs(inputs[k], calibration_size);
         }, std::cout);
       }
       options.first_sample = done;

@@ -2,9 +2,11 @@
 // --precision for the example programs that score with trained models: fp32 (the models' own
 // products), or bf16 / int8 on oneDNN where the build found it (inference/low_precision.hpp).
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,18 @@
 #endif
 
 namespace examples {
+
+/// The inputs of a dataset's first `count` samples (fewer when it holds fewer): what int8
+/// calibration measures.
+template <class Dataset>
+strata::matrix_f first_inputs(const Dataset& data, strata::Index count) {
+  const strata::Index n = std::min(count, static_cast<strata::Index>(data.size()));
+  std::vector<strata::Index> rows(static_cast<std::size_t>(n));
+  std::iota(rows.begin(), rows.end(), strata::Index{0});
+  strata::matrix_f x, unused;
+  data.gather(rows.data(), n, x, unused);
+  return x;
+}
 
 /// The --precision help text.
 inline const char* precision_help() {

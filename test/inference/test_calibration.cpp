@@ -7,11 +7,10 @@
 #include <strata/inference/calibration.hpp>
 #include <strata/train/model_file.hpp>
 
+#include "../support/temporary_path.hpp"
+
 #include <cmath>
-#include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <string>
 
 using namespace strata;
@@ -19,12 +18,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 using Net = Sequential<Dense<6>, ReLU, Dense<3>, Tanh, Dense<1>>;
-
-struct temporary_path {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("strata_calibration_" + std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string();
-  ~temporary_path() { std::remove(path.c_str()); }
-};
 
 matrix_f sample(Index n) {
   matrix_f x(4, n);
@@ -51,7 +44,7 @@ TEST_CASE("A model file keeps its calibration bit for bit") {
   Model<Net> model(Net{Dense<6>{}, ReLU{}, Dense<3>{}, Tanh{}, Dense<1>{}});
   model.build(4, 3);
   const dense_calibration c = calibrate_dense_inputs(model, sample(50));
-  const temporary_path file;
+  const testing::temporary_path file{"strata_calibration_"};
   state_file contents;
   contents.meta["kind"] = "calibration-test";
   store_calibration(contents, c, 50);

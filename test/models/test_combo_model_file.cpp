@@ -6,6 +6,7 @@
 #include <strata/models/combo_model_file.hpp>
 
 #include "../support/eval_predictions.hpp"
+#include "../support/temporary_path.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -25,12 +26,6 @@ EntityTable<float> table(const std::string& prefix, Index entities, Index width,
   return {ids, columns, f};
 }
 
-struct temporary_path {
-  std::string path = (std::filesystem::temp_directory_path() /
-                       ("strata_combo_model_" + std::to_string(reinterpret_cast<std::uintptr_t>(this)))).string();
-  ~temporary_path() { std::remove(path.c_str()); }
-};
-
 }  // namespace
 
 TEST_CASE("A Combo model file rebuilds the model that predicts the same from raw tables") {
@@ -44,7 +39,7 @@ TEST_CASE("A Combo model file rebuilds the model that predicts the same from raw
   info.data = "four cells, five drugs";
   Model<Combo> model(make_combo(info.shape));
   model.build(12, info.seed);
-  const temporary_path file;
+  const testing::temporary_path file{"strata_combo_model_"};
   save_combo_model(model, info, file.path);
 
   const auto prepared = [&](const combo_model_info& how, EntityTable<float> cells, EntityTable<float> drugs) {
@@ -82,7 +77,7 @@ TEST_CASE("A Combo model file rebuilds the model that predicts the same from raw
     calibrated.calibration = calibrate_dense_inputs(model, x);
     calibrated.calibration_samples = 3;
     REQUIRE(calibrated.calibration.size() == 10);  // two encoders, the stack, the output
-    const temporary_path with;
+    const testing::temporary_path with{"strata_combo_model_"};
     save_combo_model(model, calibrated, with.path);
     const loaded_combo_model<> back = load_combo_model(with.path);
     CHECK(back.info.calibration_samples == 3);
@@ -108,7 +103,7 @@ TEST_CASE("A Combo model file rebuilds the model that predicts the same from raw
       state_file contents = state_file::read(file.path);
       if (d.value == nullptr) contents.meta.erase(d.key);
       else contents.meta[d.key] = d.value;
-      const temporary_path damaged;
+      const testing::temporary_path damaged{"strata_combo_model_"};
       contents.write(damaged.path);
       CHECK_THROWS_WITH(load_combo_model(damaged.path), Contains(d.says));
     }
