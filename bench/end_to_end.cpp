@@ -97,7 +97,9 @@ double median(std::vector<double> v) {
 }
 
 std::string gemm_engine() {
-#ifdef EIGEN_USE_BLAS
+#if defined(STRATA_GEMM_ONEDNN)
+  return "onednn";
+#elif defined(EIGEN_USE_BLAS)
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   return std::string("openblas") + (core != nullptr ? std::string(" (OPENBLAS_CORETYPE=") + core + ")" : std::string(""));
 #else

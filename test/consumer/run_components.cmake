@@ -2,8 +2,9 @@
 #   present  the components the build found (PRESENT, comma-separated) load, with targets that
 #            link; `nosuch` and the absent ones (ABSENT) asked as optional are reported missing
 #   missing  `nosuch` and the absent ones asked as required fail with a message naming each
-#   choices  STRATA_NO_MATH_ERRNO OFF and STRATA_WITH_BLAS OFF reach the consumer's compile
-# EXPECT_BLAS, EXPECT_NO_MATH_ERRNO: the build's choices (0 or 1). ALL: every component Strata
+#   choices  STRATA_NO_MATH_ERRNO, STRATA_WITH_BLAS and STRATA_GEMM_ONEDNN OFF reach the consumer's
+#            compile
+# EXPECT_BLAS, EXPECT_GEMM_ONEDNN, EXPECT_NO_MATH_ERRNO: the build's choices (0 or 1). ALL: every component Strata
 # has (comma-separated).
 include(${CMAKE_CURRENT_LIST_DIR}/consumer_steps.cmake)
 file(REMOVE_RECURSE ${WORK_DIR})
@@ -18,13 +19,13 @@ endif()
 if(MODE STREQUAL "present")
   strata_configure_and_build(${project} ${WORK_DIR}/build ${common}
     -DREQUIRED_COMPONENTS=${PRESENT} -DOPTIONAL_COMPONENTS=${optional}
-    -DEXPECT_BLAS=${EXPECT_BLAS} -DEXPECT_NO_MATH_ERRNO=${EXPECT_NO_MATH_ERRNO})
+    -DEXPECT_BLAS=${EXPECT_BLAS} -DEXPECT_GEMM_ONEDNN=${EXPECT_GEMM_ONEDNN} -DEXPECT_NO_MATH_ERRNO=${EXPECT_NO_MATH_ERRNO})
 elseif(MODE STREQUAL "choices")
   strata_configure_and_build(${project} ${WORK_DIR}/build ${common}
-    -DCHOICES_OFF=ON -DEXPECT_BLAS=0 -DEXPECT_NO_MATH_ERRNO=0)
+    -DCHOICES_OFF=ON -DEXPECT_BLAS=0 -DEXPECT_GEMM_ONEDNN=0 -DEXPECT_NO_MATH_ERRNO=0)
 elseif(MODE STREQUAL "missing")
   execute_process(COMMAND ${CMAKE_COMMAND} -S ${project} -B ${WORK_DIR}/build ${common}
-      -DCMAKE_CXX_COMPILER=${CXX} -DREQUIRED_COMPONENTS=${optional} -DEXPECT_BLAS=0 -DEXPECT_NO_MATH_ERRNO=0
+      -DCMAKE_CXX_COMPILER=${CXX} -DREQUIRED_COMPONENTS=${optional} -DEXPECT_BLAS=0 -DEXPECT_GEMM_ONEDNN=0 -DEXPECT_NO_MATH_ERRNO=0
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
   if(rc EQUAL 0)
     message(FATAL_ERROR "find_package(Strata REQUIRED COMPONENTS ${optional}) succeeded:\n${out}")

@@ -1,7 +1,8 @@
 #pragma once
 /// \file eigen_backend.hpp
 /// The default CPU backend: storage is an Eigen matrix, GEMM is Eigen's own (or OpenBLAS when
-/// the build defines `EIGEN_USE_BLAS`), element-wise kernels are plain loops the compiler
+/// the build defines `EIGEN_USE_BLAS`; single precision on oneDNN when it defines
+/// `STRATA_GEMM_ONEDNN`, backend/onednn_gemm.hpp), element-wise kernels are plain loops the compiler
 /// vectorises, split across OpenMP threads when the build enables OpenMP.
 ///
 /// Every backend offers the same small interface, which is all that layers, losses and
@@ -32,6 +33,9 @@
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "host_parameter_matrix.hpp"
+#ifdef STRATA_GEMM_ONEDNN
+#include "onednn_gemm.hpp"
+#endif
 
 namespace strata {
 
@@ -169,6 +173,15 @@ struct EigenBackend {
     else if (c.rows() != m || c.cols() != n)
       throw shape_error(detail::concat("EigenBackend::gemm: C is ", shape_string(c.rows(), c.cols()), ", the product ",
                                        shape_string(m, n)));
+#ifdef STRATA_GEMM_ONEDNN
+    if constexpr (std::is_same_v<T, float>) {
+      if (m > 0 && n > 0 && k > 0) {
+        detail::onednn_sgemm(transpose_a, transpose_b, m, n, k, alpha, a.data(), a.rows(), b.data(), b.rows(), beta,
+                             c.data(), c.rows());
+        return;
+      }
+    }
+#endif
     if (transpose_a && transpose_b)
       gemm_into(alpha, a.transpose(), b.transpose(), beta, c);
     else if (transpose_a)
