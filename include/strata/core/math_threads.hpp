@@ -1,10 +1,10 @@
 #pragma once
 /// \file math_threads.hpp
 /// How many threads the math of the calling thread uses: Eigen's products, Strata's OpenMP loops
-/// (a per-thread setting) and, where Eigen's GEMM goes to OpenBLAS (EIGEN_USE_BLAS), OpenBLAS's
-/// own pool. Products split across threads can round differently from one thread's, so work that
-/// must give the same bits wherever it runs (the members of a transfer study, run side by side
-/// on threads of their own) fixes this to one.
+/// (a per-thread setting; oneDNN's GEMM, STRATA_GEMM_ONEDNN, follows it too) and, where Eigen's
+/// GEMM goes to OpenBLAS (EIGEN_USE_BLAS), OpenBLAS's own pool. Products split across threads can
+/// round differently from one thread's, so work that must give the same bits wherever it runs (the
+/// members of a transfer study, run side by side on threads of their own) fixes this to one.
 
 #include <algorithm>
 
