@@ -1,10 +1,10 @@
 #pragma once
 /// \file onednn_gemm.hpp
 /// Single-precision GEMM on oneDNN's `dnnl_sgemm`: the engine of EigenBackend<float>'s products
-/// in a build that defines `STRATA_GEMM_ONEDNN` (CMake: STRATA_GEMM_ENGINE=onednn, the default
+/// in a build that defines `STRATA_GEMM_ONEDNN` (CMake option STRATA_GEMM_ONEDNN, on by default
 /// where oneDNN is found). Measured at the Combo training shapes on 2 cores of an AVX-512 EPYC
-/// (forward, weight-gradient and input-gradient products of one step, batch 256): 100-103 ms
-/// against OpenBLAS 0.3.21's 105-114 ms, faster on every forward and weight-gradient shape.
+/// (the 16 forward, weight-gradient and input-gradient products of one step, batch 256, best of
+/// 5): 100-112 ms against OpenBLAS 0.3.21's 105-121 ms over three runs.
 ///
 /// oneDNN threads with OpenMP (Debian's build), so the products use the calling thread's OpenMP
 /// thread count, as Strata's element-wise loops do (core/math_threads.hpp).
