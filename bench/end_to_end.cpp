@@ -12,6 +12,9 @@
 // Threads: --threads (Eigen, OpenMP and, in BLAS builds, OpenBLAS). Inference tasks take
 // --precision fp32|bf16|int8 where oneDNN is found: the Dense layers then run on oneDNN in that
 // precision (int8 calibrated on 8,192 other samples); "default" is the model's own products.
+// --products-only times the task's dense products alone on the build's GEMM engine (the shapes of
+// one step, random operands): the most any program on that engine could reach, which bench/compare
+// sets beside PyTorch's rate.
 #include <strata/strata.hpp>
 #include <strata/data/synthetic_library.hpp>
 #include <strata/models/combo.hpp>
@@ -47,6 +50,7 @@ struct settings {
   Index threads = 1;
   Index warmup = 0, windows = 7, steps = 0;  // 0: the task's default
   std::string precision = "default";         // inference: default, or fp32/bf16/int8 on oneDNN
+  bool products_only = false;                // time the model's dense products alone (time_products)
 };
 
 /// Multiply-adds of a stack of dense layers of these widths, per sample.
@@ -56,28 +60,38 @@ double dense_macs(const std::vector<Index>& widths) {
   return macs;
 }
 
+/// One stack of a model's dense layers: its widths (input first), how many times it runs per
+/// sample (the shared drug encoder twice, as one batch of twice the columns) and whether its
+/// first layer reads the model's input (then no input gradient is formed for that layer).
+struct dense_stack {
+  std::vector<Index> widths;
+  Index applications = 1;
+  bool reads_input = true;
+};
+
 /// Useful FLOP per sample: forward 2 MAC; training adds the weight gradient (2 MAC) and the input
 /// gradient (2 MAC) of every layer except those reading the input, which need none.
 struct flop_count {
   double forward = 0, first_layers = 0;
+  explicit flop_count(const std::vector<dense_stack>& stacks) {
+    for (const dense_stack& d : stacks) {
+      forward += 2 * static_cast<double>(d.applications) * dense_macs(d.widths);
+      if (d.reads_input) first_layers += 2 * static_cast<double>(d.applications * d.widths[0] * d.widths[1]);
+    }
+  }
   double per_sample(bool training) const { return training ? 3 * forward - first_layers : forward; }
 };
 
-flop_count combo_flops(const combo_options& o) {
+std::vector<dense_stack> combo_stacks(const combo_options& o) {
   const Index w = o.width;
-  flop_count f;
-  const double cell = dense_macs({o.cell_width, w, w, w}), drug = dense_macs({o.drug_width, w, w, w});
-  f.forward = 2 * (cell + 2 * drug + dense_macs({3 * w, w, w, w, 1}));
-  f.first_layers = 2 * static_cast<double>(w * (o.cell_width + 2 * o.drug_width));
-  return f;
+  return {{{o.cell_width, w, w, w}, 1, true}, {{o.drug_width, w, w, w}, 2, true}, {{3 * w, w, w, w, 1}, 1, false}};
 }
 
-flop_count descriptor_flops() {
-  flop_count f;
-  f.forward = 2 * dense_macs({1613, 250, 125, 60, 30, 1});
-  f.first_layers = 2.0 * 1613 * 250;
-  return f;
-}
+std::vector<dense_stack> descriptor_stacks() { return {{{1613, 250, 125, 60, 30, 1}, 1, true}}; }
+
+/// The fingerprint MLP as if its first layer were dense: what the sparse first layer avoids is the
+/// point, so its rate is counted in the dense-equivalent FLOP.
+std::vector<dense_stack> fingerprint_dense_equivalent() { return {{{2048, 1024, 256, 64, 16, 1}, 1, true}}; }
 
 /// Rates (samples/s) of consecutive windows of `steps` steps each, from the time stamps taken after
 /// every step (stamps[0]: before the first timed step).
@@ -115,7 +129,8 @@ void print_json(const settings& s, const std::vector<double>& rates, double flop
       << ", \"min\": " << *std::min_element(rates.begin(), rates.end())
       << ", \"max\": " << *std::max_element(rates.begin(), rates.end()) << ", \"windows\": " << rates.size()
       << ", \"gflop_per_s\": " << rate * flop_per_sample * 1e-9 << ", \"mflop_per_sample\": " << flop_per_sample * 1e-6
-      << ", \"gemm\": \"" << (s.precision == "default" ? gemm_engine() : "onednn " + s.precision) << "\"}";
+      << ", \"gemm\": \"" << (s.precision == "default" ? gemm_engine() : "onednn " + s.precision) << "\""
+      << (s.products_only ? ", \"products_only\": true" : "") << "}";
   std::cout << out.str() << std::endl;
 }
 
@@ -197,12 +212,61 @@ matrix_f library_features(molecule_features f, Index count, std::uint64_t first 
   return x;
 }
 
+/// The products of one step of a model's dense layers, timed alone on random operands with the
+/// build's GEMM engine: the rate a program that spent no time outside the products would reach
+/// (`--products-only`). A training step runs each layer's forward, weight-gradient and
+/// input-gradient products in the shapes the Dense layer uses (dense.hpp); evaluation the forward
+/// ones. The rates are per window of `steps` steps, as the other tasks'.
+std::vector<double> time_products(const std::vector<dense_stack>& stacks, bool training, const settings& s) {
+  using B = EigenBackend<float>;
+  struct product {
+    matrix_f a, b, c;
+    bool transpose_a, transpose_b;
+    float beta;
+  };
+  std::vector<product> products;
+  std::uint64_t seed = 10;
+  const auto add = [&](Index a_rows, Index a_cols, bool ta, Index b_rows, Index b_cols, bool tb, float beta) {
+    product p{normal_matrix(a_rows, a_cols, seed), normal_matrix(b_rows, b_cols, seed + 1), {}, ta, tb, beta};
+    seed += 2;
+    if (beta != 0.0f) p.c = normal_matrix(ta ? a_cols : a_rows, tb ? b_rows : b_cols, seed++);
+    products.push_back(std::move(p));
+  };
+  for (const dense_stack& d : stacks) {
+    const Index n = d.applications * s.batch;
+    for (std::size_t k = 1; k < d.widths.size(); ++k) {
+      const Index in = d.widths[k - 1], out = d.widths[k];
+      add(out, in, false, in, n, false, 1.0f);  // Y = b + W X (the bias is in Y first)
+      if (!training) continue;
+      add(out, n, false, in, n, true, 0.0f);                                 // dW = dY X^T
+      if (!(k == 1 && d.reads_input)) add(out, in, true, out, n, false, 0.0f);  // dX = W^T dY
+    }
+  }
+  std::vector<clock_type::time_point> stamps;
+  for (Index i = 0; i < s.warmup + s.windows * s.steps; ++i) {
+    if (i >= s.warmup) stamps.push_back(clock_type::now());
+    for (product& p : products) B::gemm(1.0f, p.a, p.transpose_a, p.b, p.transpose_b, p.beta, p.c);
+  }
+  stamps.push_back(clock_type::now());
+  return window_rates(stamps, s.steps, s.batch);
+}
+
+const std::vector<std::string> tasks = {"combo-train",   "combo-infer",  "descriptor-infer", "fingerprint-infer",
+                                        "docking-train", "fingerprint-train"};
+
+bool is_training(const std::string& task) { return task.size() > 6 && task.compare(task.size() - 6, 6, "-train") == 0; }
+
 void apply_defaults(settings& s) {
-  const bool training = s.task == "combo-train" || s.task == "docking-train" || s.task == "fingerprint-train";
+  if (std::find(tasks.begin(), tasks.end(), s.task) == tasks.end())
+    throw config_error("unknown --task '" + s.task +
+                       "' (combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train, fingerprint-train)");
+  const bool training = is_training(s.task);
   if (s.batch == 0) s.batch = training ? 256 : s.task == "combo-infer" ? 4096 : 8192;
   if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" || s.task == "fingerprint-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
   if (s.warmup == 0) s.warmup = training ? 3 : 2;
   if (training && s.precision != "default") throw config_error("--precision is for the inference tasks, not " + s.task);
+  if (s.products_only && s.precision != "default")
+    throw config_error("--products-only times the build's own GEMM engine: it takes no --precision");
   examples::require_positive("warmup", static_cast<double>(s.warmup));
   examples::require_positive("batch", static_cast<double>(s.batch));
   examples::require_positive("threads", static_cast<double>(s.threads));
@@ -210,40 +274,49 @@ void apply_defaults(settings& s) {
   examples::require_positive("steps", static_cast<double>(s.steps));
 }
 
+/// The dense stacks of the task's model.
+std::vector<dense_stack> stacks_of(const std::string& task, const combo_options& combo) {
+  if (task == "combo-train" || task == "combo-infer") return combo_stacks(combo);
+  if (task == "descriptor-infer" || task == "docking-train") return descriptor_stacks();
+  return fingerprint_dense_equivalent();
+}
+
 int run(const settings& s) {
   examples::use_threads(s.threads);
   const combo_options combo;
+  const bool training = is_training(s.task);
+  const std::vector<dense_stack> stacks = stacks_of(s.task, combo);
+  const double flop_per_sample = flop_count(stacks).per_sample(training);
+  if (s.products_only) {
+    if (s.task.rfind("fingerprint", 0) == 0)
+      throw config_error("--products-only is for the dense models (the fingerprint MLP's first layer is sparse)");
+    print_json(s, time_products(stacks, training, s), flop_per_sample);
+    return 0;
+  }
   if (s.task == "combo-train") {
     const Index n = 8 * s.batch;
     MatrixDataset<float> data(normal_matrix(combo.cell_width + 2 * combo.drug_width, n, 1), normal_matrix(1, n, 2));
-    print_json(s, time_training(make_combo(combo), std::move(data), s), combo_flops(combo).per_sample(true));
+    print_json(s, time_training(make_combo(combo), std::move(data), s), flop_per_sample);
   } else if (s.task == "combo-infer") {
     const Index inputs = combo.cell_width + 2 * combo.drug_width;
     print_json(s, time_inference(make_combo(combo), normal_matrix(inputs, s.batch, 1), s, normal_matrix(inputs, 8192, 3)),
-               combo_flops(combo).per_sample(false));
+               flop_per_sample);
   } else if (s.task == "descriptor-infer") {
     print_json(s, time_inference(make_descriptor_mlp(), library_features(molecule_features::descriptors, s.batch), s,
                                  library_features(molecule_features::descriptors, 8192, 1 << 20)),
-               descriptor_flops().per_sample(false));
+               flop_per_sample);
   } else if (s.task == "fingerprint-infer") {
-    // FLOP of the dense-equivalent model: what the sparse first layer avoids is the point.
     print_json(s, time_inference(make_fingerprint_mlp(), library_features(molecule_features::fingerprint, s.batch), s,
                                  library_features(molecule_features::fingerprint, 8192, 1 << 20)),
-               2 * dense_macs({2048, 1024, 256, 64, 16, 1}));
+               flop_per_sample);
   } else if (s.task == "docking-train") {
     const Index n = 32 * s.batch;
     MatrixDataset<float> data(library_features(molecule_features::descriptors, n), normal_matrix(1, n, 2));
-    print_json(s, time_training(make_descriptor_mlp(), std::move(data), s), descriptor_flops().per_sample(true));
-  } else if (s.task == "fingerprint-train") {
+    print_json(s, time_training(make_descriptor_mlp(), std::move(data), s), flop_per_sample);
+  } else {  // fingerprint-train (apply_defaults checked the name)
     const Index n = 32 * s.batch;
     MatrixDataset<float> data(library_features(molecule_features::fingerprint, n), normal_matrix(1, n, 2));
-    flop_count dense_equivalent;
-    dense_equivalent.forward = 2 * dense_macs({2048, 1024, 256, 64, 16, 1});
-    dense_equivalent.first_layers = 2.0 * 2048 * 1024;
-    print_json(s, time_training(make_fingerprint_mlp(), std::move(data), s), dense_equivalent.per_sample(true));
-  } else {
-    throw config_error("unknown --task '" + s.task +
-                       "' (combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train, fingerprint-train)");
+    print_json(s, time_training(make_fingerprint_mlp(), std::move(data), s), flop_per_sample);
   }
   return 0;
 }
@@ -264,7 +337,10 @@ int main(int argc, char** argv) {
         "windows", po::value(&s.windows)->default_value(s.windows), "timed windows (the median is reported)")(
         "steps", po::value(&s.steps)->default_value(s.steps), "steps per window (0: the task's default)")(
         "precision", po::value(&s.precision)->default_value(s.precision),
-        "inference tasks: default (the model's own products), or fp32, bf16 or int8 on oneDNN");
+        "inference tasks: default (the model's own products), or fp32, bf16 or int8 on oneDNN")(
+        "products-only", po::bool_switch(&s.products_only),
+        "time only the task's dense products (GEMMs on random operands, the shapes of one step): the rate "
+        "with nothing outside the products, the ceiling for this GEMM engine");
     if (!examples::parse_options(po::command_line_parser(argc, argv).options(shown).run(), shown)) return 0;
     apply_defaults(s);
     return run(s);
