@@ -58,6 +58,24 @@ TEST_CASE("Non-finite values are caught and the responsible layer named") {
     const matrix_f x = matrix_f::Ones(3, 4);
     CHECK_THROWS_WITH(model.forward(x, checked), Contains("model/2:Dense"));
   }
+  SECTION("an infinity in the first layer is traced back to it, not to the output it reaches") {
+    // Model::forward checks the output, then runs the pass again layer by layer to name the origin.
+    auto& first = *model.parameters()[0].value;
+    first.setZero();
+    first(0, 0) = std::numeric_limits<float>::infinity();
+    auto& last = *model.parameters()[2].value;
+    last.setOnes();
+    const matrix_f x = matrix_f::Ones(3, 4);
+    CHECK_THROWS_WITH(model.forward(x, checked), Contains("model/0:Dense") && Contains("row 0"));
+  }
+  SECTION("an infinity that a ReLU removes changes nothing downstream and passes") {
+    auto& first = *model.parameters()[0].value;
+    first.setOnes();
+    first(1, 0) = -std::numeric_limits<float>::infinity();  // row 1: -inf, then ReLU: 0
+    const matrix_f x = matrix_f::Ones(3, 4);
+    const matrix_f y = model.forward(x, checked);
+    CHECK(y.allFinite());
+  }
 }
 
 TEST_CASE("Using a model before building it is an error, not a crash") {

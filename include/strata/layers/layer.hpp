@@ -73,7 +73,8 @@ struct pass_info {
   /// in the columns; column j is sample `j % batch` of application `j / batch`. 0 means every
   /// column is its own sample.
   Index batch = 0;
-  /// Check every layer's output for NaN or infinity and name the first layer that produced one.
+  /// Check every layer's output for NaN or infinity and name the first layer that produced one
+  /// (Model::forward checks its output first and every layer only when that has one).
   bool check_finite = false;
   /// Monte-Carlo dropout: in evaluation, dropout layers stay active and draw their masks from
   /// `step` as in training (every other layer evaluates as usual; inference/uncertainty.hpp).
@@ -162,12 +163,23 @@ STRATA_HD inline bool is_finite(T x) {
   return zero == zero;
 }
 
+/// How many elements of `m` are NaN or infinite.
+template <class B>
+Index count_non_finite(const typename B::matrix& m) {
+  const auto* p = B::data(m);
+  return B::count(m.rows() * m.cols(), [p] STRATA_HD(Index i) { return !is_finite(p[i]); });
+}
+
+/// True when every element of `m` is finite.
+template <class B>
+bool all_finite(const typename B::matrix& m) {
+  return count_non_finite<B>(m) == 0;
+}
+
 /// Checks that every element of `m` is finite; on failure names the layer and the position.
 template <class B>
 void check_finite(const typename B::matrix& m, const std::string& path, const char* what) {
-  const auto* p = B::data(m);
-  const Index n = m.rows() * m.cols();
-  const Index bad = B::count(n, [p] STRATA_HD(Index i) { return !is_finite(p[i]); });
+  const Index bad = count_non_finite<B>(m);
   if (bad == 0) return;
   host_matrix<typename B::scalar> h;
   B::download(m, h);
