@@ -76,7 +76,7 @@ class Model {
   /// checked, to name the first layer that produced it (the pass is a pure function of the batch,
   /// the step and the weights, so the same values come out; a batch-normalisation layer's running
   /// statistics take the batch twice then, on the way to the error). Checking every layer of
-  /// every pass cost a parallel region per layer: 2-3% of a Combo training step on 2 threads.
+  /// every pass cost a parallel region per layer: 3-7% of a Combo training step on 2 threads.
   /// A non-finite value that no later layer passes on (a NaN that a ReLU turns into 0) is not
   /// reported: it changes neither the output nor the gradients.
   const matrix& forward(const matrix& x, const pass_info& pass = {}) {
