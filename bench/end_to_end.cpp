@@ -254,12 +254,18 @@ std::vector<double> time_products(const std::vector<dense_stack>& stacks, bool t
 const std::vector<std::string> tasks = {"combo-train",   "combo-infer",  "descriptor-infer", "fingerprint-infer",
                                         "docking-train", "fingerprint-train"};
 
+/// The task names, comma-separated (for --help and errors).
+std::string task_list() {
+  std::string names;
+  for (const std::string& t : tasks) names += (names.empty() ? "" : ", ") + t;
+  return names;
+}
+
 bool is_training(const std::string& task) { return task.size() > 6 && task.compare(task.size() - 6, 6, "-train") == 0; }
 
 void apply_defaults(settings& s) {
   if (std::find(tasks.begin(), tasks.end(), s.task) == tasks.end())
-    throw config_error("unknown --task '" + s.task +
-                       "' (combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train, fingerprint-train)");
+    throw config_error("unknown --task '" + s.task + "' (" + task_list() + ")");
   const bool training = is_training(s.task);
   if (s.batch == 0) s.batch = training ? 256 : s.task == "combo-infer" ? 4096 : 8192;
   if (s.steps == 0) s.steps = s.task == "combo-train" ? 5 : s.task == "docking-train" || s.task == "fingerprint-train" ? 60 : s.task == "combo-infer" ? 2 : 10;
@@ -330,7 +336,7 @@ int main(int argc, char** argv) {
         "bench_end_to_end: end-to-end throughput of Strata's models, one JSON line (see bench/compare)\nOptions");
     shown.add_options()("help", "show this help")(
         "task", po::value(&s.task)->default_value(s.task),
-        "combo-train, combo-infer, descriptor-infer, fingerprint-infer, docking-train or fingerprint-train")(
+        task_list().c_str())(
         "batch", po::value(&s.batch)->default_value(s.batch), "samples per step (0: 256 training, 4,096 Combo inference, 8,192 docking inference)")(
         "threads", po::value(&s.threads)->default_value(s.threads), "compute threads")(
         "warmup", po::value(&s.warmup)->default_value(s.warmup), "steps run before timing (0: the task's default)")(
