@@ -42,6 +42,51 @@ TEST_CASE("Gradients through every combinator match finite differences") {
   SECTION("the two-subnetwork drug-response shape, with dropout") { check_gradients(mini_combo(4, 3), 10, 5); }
 }
 
+namespace {
+/// Forward and backward of `fused` and `apart` (the same network with Identity layers keeping
+/// every ReLU from its Dropout, so nothing fuses) on one batch with negatives and exact zeros:
+/// outputs, input gradients and parameter gradients must agree bit for bit.
+template <class Fused, class Apart>
+void check_fusion_is_exact(Fused fused_spec, Apart apart_spec, Index inputs) {
+  Model<Fused, EigenBackend<float>> fused(std::move(fused_spec));
+  Model<Apart, EigenBackend<float>> apart(std::move(apart_spec));
+  fused.build(inputs, 17);
+  apart.build(inputs, 17);
+  matrix_f x = random_matrix(inputs, 9, 3).cast<float>();
+  x(0, 0) = 0.0f;
+  x(1, 2) = -0.0f;
+  pass_info train;
+  train.step = 4;
+  const matrix_f y = fused.forward(x, train);
+  REQUIRE(apart.forward(x, train) == y);
+  CHECK((y.array() == 0.0f).count() > 0);  // some units rectified or dropped
+  const matrix_f dy = random_matrix(y.rows(), y.cols(), 5).cast<float>();
+  const matrix_f dx = fused.backward(dy, true);
+  CHECK(apart.backward(dy, true) == dx);
+  const auto& p = fused.parameters();
+  const auto& q = apart.parameters();
+  REQUIRE(p.buffer_size() == q.buffer_size());
+  for (Index i = 0; i < p.buffer_size(); ++i) REQUIRE(fused.parameters().gradients()[i] == apart.parameters().gradients()[i]);
+}
+}  // namespace
+
+TEST_CASE("ReLU followed by Dropout runs as one pass with the two layers' results, bit for bit") {
+  SECTION("after a Dense layer (the hidden layer of every drug-response model)") {
+    check_fusion_is_exact(Sequential<Dense<>, ReLU, Dropout>{Dense<>{6}, ReLU{}, Dropout{0.3}},
+                          Sequential<Dense<>, ReLU, Identity, Dropout>{Dense<>{6}, ReLU{}, Identity{}, Dropout{0.3}}, 5);
+  }
+  SECTION("at the start of a Sequential, and twice in a row") {
+    check_fusion_is_exact(Sequential<ReLU, Dropout, ReLU, Dropout>{ReLU{}, Dropout{0.2}, ReLU{}, Dropout{0.4}},
+                          Sequential<ReLU, Identity, Dropout, ReLU, Identity, Dropout>{ReLU{}, Identity{}, Dropout{0.2}, ReLU{},
+                                                                                       Identity{}, Dropout{0.4}},
+                          7);
+  }
+  SECTION("an odd width (the last row of each sample draws alone)") {
+    check_fusion_is_exact(Sequential<Dense<>, ReLU, Dropout>{Dense<>{7}, ReLU{}, Dropout{0.5}},
+                          Sequential<Dense<>, ReLU, Identity, Dropout>{Dense<>{7}, ReLU{}, Identity{}, Dropout{0.5}}, 4);
+  }
+}
+
 TEST_CASE("Fork concatenates its branches' outputs in order") {
   using F = Fork<Branch<Identity, Slice<3, 5>>, Branch<Identity, Slice<0, 2>>>;
   Model<F, EigenBackend<double>> model;

@@ -19,6 +19,9 @@
 ///   B::for_each(n, f)             f(i) for i in [0, n), any order, possibly in parallel;
 ///                                 f captures raw pointers by value and is marked STRATA_HD
 ///   B::for_each_element(r, c, f)  f(row, col) for every element of an r x c matrix, any order
+///                                 (both take an optional `work`: elements one call handles, so
+///                                 a call that handles several counts for as many when the
+///                                 backend decides whether to split the loop across threads)
 ///   B::sum(n, f)                  sum of f(i) in double
 ///   B::count(n, f)                how many i in [0, n) have f(i) true
 ///   B::gemm(alpha, A, ta, B, tb, beta, C)   C = alpha op(A) op(B) + beta C
@@ -82,11 +85,15 @@ struct EigenBackend {
   static void copy_to_host(const T* from, Index n, T* to) { std::copy(from, from + n, to); }
   static void copy_from_host(const T* from, Index n, T* to) { std::copy(from, from + n, to); }
 
+  /// Loops over fewer elements than this run on the calling thread: waking the other threads
+  /// costs more than splitting the loop saves.
+  static constexpr Index parallel_elements = Index{1} << 16;
+
   /// Calls `f(i)` for every i in [0, n). `f` must not depend on the order of the calls.
   template <class F>
-  static void for_each(Index n, F f) {
+  static void for_each(Index n, F f, Index work = 1) {
 #if defined(_OPENMP)
-    if (n >= (Index{1} << 16)) {
+    if (n * work >= parallel_elements) {
       constexpr Index chunk = Index{1} << 14;  // 64 KiB of floats per task
       const Index chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static)
@@ -109,9 +116,9 @@ struct EigenBackend {
   /// split across threads, rows in order inside a column, so per-element work that depends on
   /// the column only once (a sample id) is hoisted and the row loop vectorises.
   template <class F>
-  static void for_each_element(Index rows, Index cols, F f) {
+  static void for_each_element(Index rows, Index cols, F f, Index work = 1) {
 #if defined(_OPENMP)
-    if (rows * cols >= (Index{1} << 16)) {
+    if (rows * cols * work >= parallel_elements) {
 #pragma omp parallel for schedule(static)
       for (Index j = 0; j < cols; ++j) column_elements(rows, j, f);
       return;

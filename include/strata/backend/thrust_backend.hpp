@@ -213,16 +213,17 @@ struct ThrustBackend {
   /// Calls `f(i)` for every i in [0, n), in any order and in parallel. `f` is a STRATA_HD lambda
   /// or functor capturing raw device pointers by value.
   template <class F>
-  static void for_each(Index n, F f) {
+  static void for_each(Index n, F f, Index work = 1) {
     if (n <= 0) return;
     const thrust::counting_iterator<Index> first(0), last(n);
 #if STRATA_THRUST_CUDA
     // No synchronisation after the launch: every kernel and every cuBLAS call goes to the same
     // default stream, so they run in order, and downloads and reductions wait for the results.
+    (void)work;  // a GPU runs every loop in parallel
     thrust::for_each(thrust::cuda::par_nosync, first, last, f);
 #else
     // As in EigenBackend: below this size starting a parallel region costs more than it saves.
-    if (n < host_parallel_threshold)
+    if (n * work < host_parallel_threshold)
       thrust::for_each(thrust::seq, first, last, f);
     else
       thrust::for_each(thrust::device, first, last, f);
@@ -232,9 +233,9 @@ struct ThrustBackend {
   /// Calls `f(row, col)` for every element of a `rows x cols` column-major matrix, in any order
   /// and in parallel (one flat index space: a GPU thread per element).
   template <class F>
-  static void for_each_element(Index rows, Index cols, F f) {
+  static void for_each_element(Index rows, Index cols, F f, Index work = 1) {
     if (rows <= 0) return;
-    for_each(rows * cols, detail::element_of<F>{f, rows});
+    for_each(rows * cols, detail::element_of<F>{f, rows}, work);
   }
 
   /// How many i in [0, n) have `f(i)` true.

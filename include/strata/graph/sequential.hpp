@@ -61,7 +61,7 @@ class sequential_layer {
 
   const matrix& forward(const matrix& x, const pass_info& pass) {
     const matrix* y = &x;
-    forward_each(y, pass, indices{});
+    forward_from<0>(y, pass);
     return *y;
   }
 
@@ -110,13 +110,53 @@ class sequential_layer {
     return std::get<I>(layers_).build(child, width);
   }
 
-  template <std::size_t... I>
-  void forward_each(const matrix*& y, const pass_info& pass, std::index_sequence<I...>) {
-    ((outputs_[I] = y = &detail::checked_forward<B>(std::get<I>(layers_), *y, pass, paths_[I])), ...);
+  /// The spec of layer I.
+  template <std::size_t I>
+  using spec_t = std::tuple_element_t<I, std::tuple<Layers...>>;
+  /// Whether layers I and I + 1 have a fused forward (detail::fused_pair).
+  template <std::size_t I>
+  static constexpr bool fusable() {
+    if constexpr (I + 1 < count)
+      return detail::fused_pair<spec_t<I>, spec_t<I + 1>>::value;
+    else
+      return false;
+  }
+
+  /// Runs layers I, I + 1, ... on `*y`. A fusable pair runs as one step when its fused form
+  /// applies to this pass and no per-layer finiteness check asks for every layer's output.
+  template <std::size_t I>
+  void forward_from(const matrix*& y, const pass_info& pass) {
+    if constexpr (I < count) {
+      if constexpr (fusable<I>()) {
+        auto& first = std::get<I>(layers_);
+        auto& second = std::get<I + 1>(layers_);
+        using pair = detail::fused_pair<spec_t<I>, spec_t<I + 1>>;
+        fused_[I] = !pass.check_finite && pair::applies(first, second, pass);
+        if (fused_[I]) {
+          outputs_[I] = nullptr;  // the first layer's output is never formed
+          outputs_[I + 1] = y = &pair::forward(first, second, *y, pass);
+          return forward_from<I + 2>(y, pass);
+        }
+      }
+      outputs_[I] = y = &detail::checked_forward<B>(std::get<I>(layers_), *y, pass, paths_[I]);
+      forward_from<I + 1>(y, pass);
+    }
   }
 
   template <std::size_t I>
   const matrix& backward_from(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
+    if constexpr (I >= 1) {
+      if constexpr (fusable<I - 1>()) {
+        if (fused_[I - 1]) {  // the second layer's backward gives the gradient of the pair's input
+          if constexpr (I == 1) {
+            return std::get<1>(layers_).backward(x, dy, pass, need_dx);
+          } else {
+            const matrix& g = std::get<I>(layers_).backward(dy, dy, pass, true);  // its input is not needed
+            return backward_from<I - 2>(x, g, pass, need_dx);
+          }
+        }
+      }
+    }
     if constexpr (I == 0) {
       return std::get<0>(layers_).backward(x, dy, pass, need_dx);
     } else {
@@ -127,6 +167,7 @@ class sequential_layer {
 
   std::tuple<bind_t<Layers, B>...> layers_;
   std::array<const matrix*, count> outputs_{};
+  std::array<bool, count> fused_{};  // fused_[I]: layers I and I + 1 ran fused in the last forward
   std::array<std::string, count> paths_;
 };
 

@@ -7,10 +7,12 @@
 ///
 /// The mask of element (row, sample) at step s is a pure function of (seed, layer, s, global
 /// sample id, row) for the layer's width, so a data-parallel run draws exactly the masks a
-/// serial run draws. (Rows 2q and 2q + 1 take the two halves of Philox block
-/// (sample id x ceil(rows / 2) + q). Before this pairing every element had a block of its own:
-/// runs and checkpoints from those versions draw other masks.)
+/// serial run draws. (Rows 4q to 4q + 3 take the four 32-bit words of Philox block
+/// (sample id x ceil(rows / 4) + q). Earlier versions gave each element a block of its own, then
+/// paired rows on the two 64-bit halves of a block: runs and checkpoints from those versions
+/// draw other masks.)
 
+#include "activation.hpp"
 #include "layer.hpp"
 
 namespace strata {
@@ -54,42 +56,29 @@ class dropout_layer {
     return input_width;
   }
 
+  /// True when a pass like `pass` drops activations (training, Monte Carlo dropout, or a
+  /// pass that samples dropout) rather than passing them through.
+  bool active_in(const pass_info& pass) const {
+    return rate_ > 0.0 && (pass.phase == mode::train || always_ || pass.sample_dropout);
+  }
+
   const matrix& forward(const matrix& x, const pass_info& pass) {
-    active_ = rate_ > 0.0 && (pass.phase == mode::train || always_ || pass.sample_dropout);
+    active_ = active_in(pass);
     if (!active_) return x;
-    B::resize(mask_, x.rows(), x.cols());
-    B::resize(output_, x.rows(), x.cols());
-    const Index rows = x.rows();
-    const random_stream rng = rng_.substream(pass.step);
-    // Element kept when its uniform draw u = k / 2^53 (k: the top 53 bits of a 64-bit random
-    // integer) is >= rate, i.e. when k >= ceil(rate 2^53): compared as integers, so the row loop
-    // has no conversion to double and vectorises.
-    const std::uint64_t keep_from = static_cast<std::uint64_t>(std::ceil(rate_ * 9007199254740992.0));
-    const T scale = static_cast<T>(1.0 / (1.0 - rate_));
-    const pass_info p = pass;
-    const T* in = B::data(x);
-    T* out = B::data(output_);
-    T* mask = B::data(mask_);
-    // Rows 2q and 2q + 1 of a sample share one Philox block (two 64-bit integers): half the
-    // random-number work of one block per element, the same distribution.
-    const Index pairs = (rows + 1) / 2;
-    const auto draw = [=] STRATA_HD(Index q, Index j, bool partner) {
-      const integer_pair k = rng.integers(p.sample_id(j) * static_cast<std::uint64_t>(pairs) + static_cast<std::uint64_t>(q));
-      const Index i = j * rows + 2 * q;
-      const T m0 = (k.first >> 11) >= keep_from ? scale : T(0);
-      mask[i] = m0;
-      out[i] = in[i] * m0;
-      if (!partner) return;
-      const T m1 = (k.second >> 11) >= keep_from ? scale : T(0);
-      mask[i + 1] = m1;
-      out[i + 1] = in[i + 1] * m1;
-    };
-    if (rows % 2 == 0) {  // every row has its partner: a branch-free loop that vectorises
-      B::for_each_element(pairs, x.cols(), [=] STRATA_HD(Index q, Index j) { draw(q, j, true); });
-    } else {  // the last row of each column has none
-      B::for_each_element(pairs, x.cols(), [=] STRATA_HD(Index q, Index j) { draw(q, j, q + 1 < pairs); });
-    }
-    return output_;
+    return draw(x, pass, [] STRATA_HD(T v) { return v; }, [] STRATA_HD(T) { return true; });
+  }
+
+  /// ReLU then this dropout in one pass over `x` (the ReLU's input), for a pass where the
+  /// dropout is active (`active_in`): the same output as the two layers one after the other.
+  /// The ReLU's derivative (0 or 1) is folded into the stored mask, so `backward` then returns
+  /// the gradient with respect to `x`, bit for bit what ReLU's backward would make of dropout's.
+  /// Saves the ReLU's output and input-gradient buffers and two passes over them per step
+  /// (Sequential fuses ReLU followed by Dropout this way; graph/sequential.hpp).
+  const matrix& forward_rectified(const matrix& x, const pass_info& pass) {
+    active_ = true;
+    const activation::relu relu;
+    return draw(x, pass, [relu] STRATA_HD(T v) { return relu.value(v); },
+                [relu] STRATA_HD(T v) { return relu.derivative(v, v) != T(0); });
   }
 
   const matrix& backward(const matrix&, const matrix& dy, const pass_info&, bool need_dx) {
@@ -123,6 +112,48 @@ class dropout_layer {
       throw config_error(detail::concat("layer '", path_, "': dropout rate must be in [0, 1), got ", rate_));
   }
 
+  /// The body of both forwards: draws this step's mask and writes `output = value(x) * mask`;
+  /// the stored mask is zero where `passes(x)` is false (where `value`'s derivative is 0). Public
+  /// only because nvcc does not accept device lambdas inside private member functions.
+  template <class Value, class Passes>
+  const matrix& draw(const matrix& x, const pass_info& pass, Value value, Passes passes) {
+    B::resize(mask_, x.rows(), x.cols());
+    B::resize(output_, x.rows(), x.cols());
+    const Index rows = x.rows();
+    const random_stream rng = rng_.substream(pass.step);
+    // Element kept when its uniform draw u = k / 2^32 (k: a 32-bit random integer) is >= rate,
+    // i.e. when k >= ceil(rate 2^32): compared as integers, so the row loop has no conversion to
+    // floating point and vectorises. (A rate above 1 - 2^-32 keeps nothing: keep_from is 2^32.)
+    const std::uint64_t keep_from = static_cast<std::uint64_t>(std::ceil(rate_ * 4294967296.0));
+    const T scale = static_cast<T>(1.0 / (1.0 - rate_));
+    const pass_info p = pass;
+    const T* in = B::data(x);
+    T* out = B::data(output_);
+    T* mask = B::data(mask_);
+    // Rows 4q to 4q + 3 of a sample share one Philox block, a 32-bit word each: a quarter of the
+    // random-number work of one block per element, the same distribution.
+    const Index quads = (rows + 3) / 4;
+    const auto draw_quad = [=] STRATA_HD(Index q, Index j, Index count) {
+      const philox_block k = rng.bits(p.sample_id(j) * static_cast<std::uint64_t>(quads) + static_cast<std::uint64_t>(q));
+      const Index first = j * rows + 4 * q;
+      for (Index r = 0; r < 4; ++r) {
+        if (r >= count) return;
+        const Index i = first + r;
+        const T m = k.word[r] >= keep_from ? scale : T(0);
+        mask[i] = passes(in[i]) ? m : T(0);
+        out[i] = value(in[i]) * m;
+      }
+    };
+    if (rows % 4 == 0) {  // every block serves four rows: a branch-free loop that vectorises
+      B::for_each_element(quads, x.cols(), [=] STRATA_HD(Index q, Index j) { draw_quad(q, j, 4); }, 4);
+    } else {  // the last block of each column serves the rows left over
+      B::for_each_element(quads, x.cols(), [=] STRATA_HD(Index q, Index j) {
+        draw_quad(q, j, q + 1 < quads ? Index{4} : rows - 4 * q);
+      }, 4);
+    }
+    return output_;
+  }
+
  private:
   double rate_;
   bool always_;
@@ -131,5 +162,21 @@ class dropout_layer {
   std::string path_;
   matrix mask_, output_, input_grad_;
 };
+
+namespace detail {
+/// ReLU followed by Dropout runs as one pass whenever the dropout is active
+/// (dropout_layer::forward_rectified).
+template <>
+struct fused_pair<ReLU, Dropout> : std::true_type {
+  template <class Relu, class DropoutImpl>
+  static bool applies(const Relu&, const DropoutImpl& dropout, const pass_info& pass) {
+    return dropout.active_in(pass);
+  }
+  template <class Relu, class DropoutImpl, class M>
+  static const M& forward(Relu&, DropoutImpl& dropout, const M& x, const pass_info& pass) {
+    return dropout.forward_rectified(x, pass);
+  }
+};
+}  // namespace detail
 
 }  // namespace strata

@@ -192,6 +192,16 @@ void check_finite(const typename B::matrix& m, const std::string& path, const ch
 }
 
 namespace detail {
+/// Two adjacent layers (specs `First`, `Second`) that a Sequential may run as one step. A
+/// specialisation derives from std::true_type and offers, for the bound layers,
+///   `static bool applies(const first&, const second&, const pass_info&)`   fuse this pass?
+///   `static const matrix& forward(first&, second&, const matrix& x, const pass_info&)`
+///        both layers' output from the first one's input `x`
+/// after which `second.backward(·, dy, pass, need_dx)` returns the gradient with respect to `x`
+/// (its first argument is ignored) and the first layer's backward is skipped.
+template <class First, class Second>
+struct fused_pair : std::false_type {};
+
 /// Runs a layer's forward pass and, when asked, checks its output for NaN/infinity.
 template <class B, class Layer>
 const typename B::matrix& checked_forward(Layer& layer, const typename B::matrix& x,
