@@ -14,7 +14,8 @@ Tasks (as bench_end_to_end):
                      path does not train a Linear layer faster at this size)
 
 Tuning (what a careful user would do; bench/compare also sets the environment: OMP_NUM_THREADS,
-OPENBLAS_NUM_THREADS, OMP_WAIT_POLICY=PASSIVE, tcmalloc preloaded): torch.set_num_threads(N);
+OPENBLAS_NUM_THREADS, tcmalloc preloaded, and the fastest of OMP_WAIT_POLICY PASSIVE, unset and
+ACTIVE, tried per task): torch.set_num_threads(N);
 inference in torch.inference_mode(); training with set_to_none gradients and Adam's
 multi-tensor ("foreach") step; for inference the faster of plain modules and oneDNN (MKL-DNN)
 converted ones, and for the fingerprint model also a sparse CSR first layer, each tried and the
