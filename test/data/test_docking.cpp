@@ -10,8 +10,11 @@
 #include <strata/train/model_file.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <numeric>
 
 using namespace strata;
@@ -190,4 +193,39 @@ TEST_CASE("Precomputed feature tables: every column but id and score is a featur
   options.strict = true;
   CHECK_THROWS_WITH(read_feature_table(path, options), Contains(":3:") && Contains("strict mode"));
   std::remove(path.c_str());
+}
+
+TEST_CASE("The library's tanh gives std::tanh's bits, computing almost all of them itself") {
+  std::vector<float> x;
+  const random_stream rng(3, purpose::user);
+  for (std::uint64_t i = 0; i < 2000000; ++i) x.push_back(static_cast<float>(24 * rng.uniform(i) - 12));
+  for (const float start : {0.0f, 1e-30f, 1e-4f, 0.17328f, 0.5f, 8.9f, 9.5f, 10.0f}) {  // runs of neighbouring floats
+    float v = start;
+    for (int k = 0; k < 20000; ++k, v = std::nextafter(v, 20.0f)) {
+      x.push_back(v);
+      x.push_back(-v);
+    }
+  }
+  for (const float special : {0.0f, -0.0f, std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::max(),
+                              -std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()})
+    x.push_back(special);
+  std::vector<float> fast(x.size());
+  const Index by_std = detail::tanh_to_float(x.data(), fast.data(), static_cast<Index>(x.size()));
+  Index differ = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float expected = static_cast<float>(std::tanh(static_cast<double>(x[i])));
+    if (std::memcmp(&expected, &fast[i], sizeof expected) != 0) {
+      if (differ++ < 5) FAIL_CHECK("tanh(" << x[i] << "): " << fast[i] << " instead of " << expected);
+    }
+  }
+  CHECK(differ == 0);
+  CHECK(by_std < static_cast<Index>(x.size() / 1000));  // the fast path did the work (the NaN always falls back)
+  CHECK(by_std >= 1);
+
+  SECTION("in place, as the library computes its descriptors") {
+    std::vector<float> in_place = x;
+    CHECK(detail::tanh_to_float(in_place.data(), in_place.data(), static_cast<Index>(x.size())) == by_std);
+    CHECK(std::memcmp(in_place.data(), fast.data(), sizeof(float) * x.size()) == 0);
+  }
 }
