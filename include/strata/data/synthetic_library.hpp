@@ -25,6 +25,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
@@ -39,7 +43,8 @@ namespace detail {
 /// where every double within a relative 1e-12 of it rounds to one float, that float is the
 /// answer, as std::tanh's value (within an ulp of the truth) lies in that interval too. The rest,
 /// about 1 value in 40,000 and NaNs, go to std::tanh. Returns how many did.
-inline Index tanh_to_float(const float* in, float* out, Index n) {
+/// Never inlined: inside a large caller GCC has spilled its registers on every step.
+[[gnu::noinline]] inline Index tanh_to_float(const float* in, float* out, Index n) {
   constexpr double margin = 1e-12;
   constexpr double inv_ln2 = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
   constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer kept in the low bits
@@ -54,6 +59,7 @@ inline Index tanh_to_float(const float* in, float* out, Index n) {
     float saved[block];
     std::memcpy(saved, in + start, sizeof(float) * static_cast<std::size_t>(m));
     float* const o = out + start;
+    std::uint32_t marked = 0;
     // The selections below compare bits, not floats: a floating-point comparison may raise an
     // exception, which keeps GCC from vectorising the loop under the default -ftrapping-math.
     for (Index i = 0; i < m; ++i) {
@@ -85,7 +91,9 @@ inline Index tanh_to_float(const float* in, float* out, Index n) {
       std::memcpy(&hi_bits, &hi, sizeof hi_bits);
       const std::uint32_t result = lo_bits == hi_bits && magnitude <= infinity ? lo_bits | (x & sign) : marker;
       std::memcpy(o + i, &result, sizeof result);
+      marked |= static_cast<std::uint32_t>(result == marker);
     }
+    if (marked == 0) continue;  // the usual case: no value of the block needs std::tanh
     for (Index i = 0; i < m; ++i)
       if (std::isnan(o[i])) {
         o[i] = static_cast<float>(std::tanh(static_cast<double>(saved[i])));
@@ -93,6 +101,15 @@ inline Index tanh_to_float(const float* in, float* out, Index n) {
       }
   }
   return exact;
+}
+
+/// Asks for the cache line holding `p` ahead of its use (a hint; nothing where the compiler has none).
+inline void prefetch(const void* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p, 0, 2);
+#else
+  (void)p;
+#endif
 }
 }  // namespace detail
 
@@ -164,22 +181,89 @@ class SyntheticLibrary {
 
   /// Writes molecule `id`'s features into `out` (`width(f)` values).
   template <class T>
-  void features(std::uint64_t id, molecule_features f, T* out) const {
+  void features(std::uint64_t id, molecule_features f, T* out) const { draw(&id, 1, f, out, width(f)); }
+
+  /// Molecules `ids[0 .. count)` at once: molecule j's features from `out + j * stride` (as
+  /// `features` gives them) and, unless `labels` is null, its label in `labels[j]`. Each
+  /// molecule's fragments are drawn once for both, and a molecule's descriptor columns are
+  /// fetched while the one before it is finished (see `descriptors`).
+  template <class T>
+  void draw(const std::uint64_t* ids, Index count, molecule_features f, T* out, Index stride, T* labels = nullptr) const {
+    constexpr Index group = 512;  // molecules whose fragments are drawn at once
+    const Index per_molecule = o_.max_fragments;
+    std::vector<Index> frag(static_cast<std::size_t>(std::min(group, count) * per_molecule));
+    Index counts[group];
+    for (Index g = 0; g < count; g += group) {
+      const Index m = std::min(group, count - g);
+      for (Index j = 0; j < m; ++j) {
+        Index* const fj = frag.data() + j * per_molecule;
+        counts[j] = fragments(ids[g + j], fj);
+        if (labels != nullptr) labels[g + j] = static_cast<T>(std::max(-score_of(ids[g + j], fj, counts[j]), 0.0));
+      }
+      T* const first = out + g * stride;
+      if (f == molecule_features::descriptors)
+        descriptors(frag.data(), per_molecule, counts, m, first, stride);
+      else
+        for (Index j = 0; j < m; ++j) fingerprint(frag.data() + j * per_molecule, counts[j], f, first + j * stride);
+    }
+  }
+
+  /// The true docking score of molecule `id` (negative; lower binds better).
+  double score(std::uint64_t id) const {
     Index frag[max_fragments_limit];
     const Index count = fragments(id, frag);
-    if (f == molecule_features::descriptors) {
-      std::fill(out, out + o_.descriptor_width, T(0));
-      for (Index k = 0; k < count; ++k) {
-        const float* column = projection_.data() + frag[k] * o_.descriptor_width;
-        for (Index r = 0; r < o_.descriptor_width; ++r) out[r] += static_cast<T>(column[r]);
+    return score_of(id, frag, count);
+  }
+
+  /// The regression label of the paper: reg = max(-score, 0) (higher is better).
+  double label(std::uint64_t id) const { return std::max(-score(id), 0.0); }
+
+ private:
+  double score_of(std::uint64_t id, const Index* frag, Index count) const {
+    double strength = 0.0;
+    for (Index k = 0; k < count; ++k) strength += contribution_[static_cast<std::size_t>(frag[k])];
+    strength = 14.0 * std::tanh(strength / 14.0);  // binding saturates
+    const random_stream rng(o_.seed, purpose::data, 0x300000000ull + id);
+    return -(strength + o_.noise * rng.normal(0));
+  }
+
+  /// `count` molecules' descriptors from their fragment lists (molecule j's at `frag + j *
+  /// per_molecule`): tanh of the sum of the fragments' columns, added in list order. The columns
+  /// (6-14 of 6.3 KiB) come from L3 at best, and summing them waits on memory while tanh waits on
+  /// arithmetic: so a molecule goes by chunks of rows, and while one chunk's tanh is computed the
+  /// next molecule's columns for that chunk are prefetched.
+  template <class T>
+  void descriptors(const Index* frag, Index per_molecule, const Index* counts, Index count, T* out, Index stride) const {
+    constexpr Index rows = 128;
+    constexpr Index floats_per_line = 16;
+    const Index width = o_.descriptor_width;
+    const float* const projection = projection_.data();
+    for (Index j = 0; j < count; ++j) {
+      const Index* const fj = frag + j * per_molecule;
+      const Index* const next = j + 1 < count ? fj + per_molecule : nullptr;
+      T* const o = out + j * stride;
+      for (Index r0 = 0; r0 < width; r0 += rows) {
+        const Index n = std::min(rows, width - r0);
+        const float* column = projection + fj[0] * width + r0;
+        for (Index r = 0; r < n; ++r) o[r0 + r] = T(0) + static_cast<T>(column[r]);
+        for (Index k = 1; k < counts[j]; ++k) {
+          column = projection + fj[k] * width + r0;
+          for (Index r = 0; r < n; ++r) o[r0 + r] += static_cast<T>(column[r]);
+        }
+        if (next != nullptr)
+          for (Index k = 0; k < counts[j + 1]; ++k)
+            for (Index r = 0; r < n; r += floats_per_line) detail::prefetch(projection + next[k] * width + r0 + r);
+        if constexpr (std::is_same_v<T, float>) {
+          detail::tanh_to_float(o + r0, o + r0, n);
+        } else {
+          for (Index r = 0; r < n; ++r) o[r0 + r] = static_cast<T>(std::tanh(static_cast<double>(o[r0 + r])));
+        }
       }
-      if constexpr (std::is_same_v<T, float>) {
-        detail::tanh_to_float(out, out, o_.descriptor_width);
-      } else {
-        for (Index r = 0; r < o_.descriptor_width; ++r) out[r] = static_cast<T>(std::tanh(static_cast<double>(out[r])));
-      }
-      return;
     }
+  }
+
+  template <class T>
+  void fingerprint(const Index* frag, Index count, molecule_features f, T* out) const {
     std::fill(out, out + o_.fingerprint_bits, T(0));
     for (Index k = 0; k < count; ++k)
       for (Index b = 0; b < o_.bits_per_fragment; ++b) {
@@ -188,21 +272,6 @@ class SyntheticLibrary {
       }
   }
 
-  /// The true docking score of molecule `id` (negative; lower binds better).
-  double score(std::uint64_t id) const {
-    Index frag[max_fragments_limit];
-    const Index count = fragments(id, frag);
-    double strength = 0.0;
-    for (Index k = 0; k < count; ++k) strength += contribution_[static_cast<std::size_t>(frag[k])];
-    strength = 14.0 * std::tanh(strength / 14.0);  // binding saturates
-    const random_stream rng(o_.seed, purpose::data, 0x300000000ull + id);
-    return -(strength + o_.noise * rng.normal(0));
-  }
-
-  /// The regression label of the paper: reg = max(-score, 0) (higher is better).
-  double label(std::uint64_t id) const { return std::max(-score(id), 0.0); }
-
- private:
   synthetic_library_options o_;
   std::vector<Index> bits_;            // fragment f sets bits_[f * bits_per_fragment + b]
   std::vector<double> contribution_;   // binding contribution of each fragment
@@ -233,14 +302,17 @@ class SyntheticLibraryDataset {
     for (Index j = 0; j < count; ++j)
       if (indices[j] < 0 || indices[j] >= count_)
         throw data_error(detail::concat("SyntheticLibraryDataset: sample ", indices[j], " out of range [0, ", count_, ")"));
-    // Molecules are independent pure functions of their id: generate them on all threads.
+    std::vector<std::uint64_t> ids(static_cast<std::size_t>(count));
+    for (Index j = 0; j < count; ++j) ids[static_cast<std::size_t>(j)] = first_ + static_cast<std::uint64_t>(indices[j]);
+    // Molecules are independent pure functions of their id: each thread draws a contiguous part.
+    Index parts = 1;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (count >= 256)
+    if (count >= 256) parts = omp_get_max_threads();
+#pragma omp parallel for schedule(static) if (parts > 1)
 #endif
-    for (Index j = 0; j < count; ++j) {
-      const std::uint64_t id = first_ + static_cast<std::uint64_t>(indices[j]);
-      library_->features(id, features_, x.data() + j * x.rows());
-      y(0, j) = static_cast<T>(library_->label(id));
+    for (Index p = 0; p < parts; ++p) {
+      const Index begin = count * p / parts, end = count * (p + 1) / parts;
+      library_->draw(ids.data() + begin, end - begin, features_, x.data() + begin * x.rows(), x.rows(), y.data() + begin);
     }
   }
 

@@ -16,6 +16,7 @@
 #include <queue>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -125,11 +126,15 @@ void predict_stream(Model<Spec, B>& model, const Dataset& data, Index batch, F&&
   for (Index first = 0; first < data.size(); first += batch) {
     const Index count = std::min(batch, data.size() - first);
     for (Index j = 0; j < count; ++j) indices[static_cast<std::size_t>(j)] = first + j;
-    data.gather(indices.data(), count, x, y);
-    B::upload(x, device_x);
     pass_info pass;
     pass.phase = mode::eval;
     pass.first_sample = static_cast<std::uint64_t>(first);
+    if constexpr (std::is_same_v<typename B::matrix, host_matrix<T>>) {
+      data.gather(indices.data(), count, device_x, y);  // a host backend reads the batch where it lies
+    } else {
+      data.gather(indices.data(), count, x, y);
+      B::upload(x, device_x);
+    }
     B::download(model.forward(device_x, pass), predictions);
     on_batch(first, static_cast<const host_matrix<T>&>(predictions), static_cast<const host_matrix<T>&>(y));
   }
