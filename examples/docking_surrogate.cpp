@@ -338,7 +338,9 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
       lo.seed = s.library_seed;
       const SyntheticLibrary library(lo);
       const molecule_features f = parse_molecule_features(features);
-      const SyntheticLibraryDataset<float> data(library, f, s.first, s.library_size);
+      using library_data = SyntheticLibraryDataset<float>;
+      const library_data::labels labels = need_truth ? library_data::labels::computed : library_data::labels::skipped;
+      const library_data data(library, f, s.first, s.library_size, labels);
       prepare(data.input_width());
       set_precision([&] { return examples::first_inputs(data, calibration_size); });
       on_start(data.size());
@@ -355,7 +357,7 @@ screened_library score_library(const settings& s, bool need_truth, Start&& on_st
         constexpr Index piece = 65536;  // the spread of a piece at a time: memory stays flat
         for (Index begin = 0; begin < data.size(); begin += piece) {
           const Index n = std::min(piece, data.size() - begin);
-          const SyntheticLibraryDataset<float> part(library, f, first + static_cast<std::uint64_t>(begin), n);
+          const library_data part(library, f, first + static_cast<std::uint64_t>(begin), n, labels);
           score(part, begin, name_of);
           progress.update(static_cast<std::uint64_t>(begin + n));
         }

@@ -262,4 +262,15 @@ TEST_CASE("The library's molecules keep their bits, however they are gathered") 
     differ += std::memcmp(alone.data(), x.col(static_cast<Index>(j)).data(), sizeof(float) * alone.size()) != 0;
   }
   CHECK(differ == 0);
+  CHECK(y(0, 3) == static_cast<float>(library.label(77 + static_cast<std::uint64_t>(picks[3]))));
+
+  // A screen may skip the labels: the same features, and targets that say they are unknown.
+  using library_data = SyntheticLibraryDataset<float>;
+  const library_data unlabelled(library, molecule_features::descriptors, 77, 5000, library_data::labels::skipped);
+  CHECK_FALSE(unlabelled.has_labels());
+  matrix_f x2, y2;
+  unlabelled.gather(picks.data(), static_cast<Index>(picks.size()), x2, y2);
+  CHECK(x2 == x);
+  CHECK(y2.cols() == static_cast<Index>(picks.size()));
+  CHECK(y2.array().isNaN().all());
 }

@@ -292,8 +292,13 @@ class SyntheticLibraryDataset {
  public:
   using scalar = T;
 
-  SyntheticLibraryDataset(const SyntheticLibrary& library, molecule_features features, std::uint64_t first, Index count)
-      : library_(&library), features_(features), first_(first), count_(count) {
+  /// Whether gathers compute each molecule's label. A screen ranks by predictions alone, and
+  /// the label costs a tenth of a descriptor molecule's generation (a normal draw and the score).
+  enum class labels { computed, skipped };
+
+  SyntheticLibraryDataset(const SyntheticLibrary& library, molecule_features features, std::uint64_t first, Index count,
+                          labels targets = labels::computed)
+      : library_(&library), features_(features), first_(first), count_(count), labels_(targets) {
     if (count < 0) throw config_error("SyntheticLibraryDataset: negative molecule count");
   }
 
@@ -302,6 +307,8 @@ class SyntheticLibraryDataset {
   Index target_width() const { return 1; }
   std::uint64_t first() const { return first_; }
   molecule_features features() const { return features_; }
+  /// Whether gathers compute the labels; where they do not, the targets are NaN.
+  bool has_labels() const { return labels_ == labels::computed; }
 
   void gather(const Index* indices, Index count, host_matrix<T>& x, host_matrix<T>& y) const {
     x.resize(input_width(), count);
@@ -319,8 +326,10 @@ class SyntheticLibraryDataset {
 #endif
     for (Index p = 0; p < parts; ++p) {
       const Index begin = count * p / parts, end = count * (p + 1) / parts;
-      library_->draw(ids.data() + begin, end - begin, features_, x.data() + begin * x.rows(), x.rows(), y.data() + begin);
+      library_->draw(ids.data() + begin, end - begin, features_, x.data() + begin * x.rows(), x.rows(),
+                     has_labels() ? y.data() + begin : nullptr);
     }
+    if (!has_labels()) y.setConstant(std::numeric_limits<T>::quiet_NaN());
   }
 
  private:
@@ -328,6 +337,7 @@ class SyntheticLibraryDataset {
   molecule_features features_;
   std::uint64_t first_;
   Index count_;
+  labels labels_;
 };
 
 }  // namespace strata
