@@ -274,3 +274,38 @@ TEST_CASE("The library's molecules keep their bits, however they are gathered") 
   CHECK(y2.cols() == static_cast<Index>(picks.size()));
   CHECK(y2.array().isNaN().all());
 }
+
+TEST_CASE("A stream of evaluation batches reuses the sparse layer's packed weights, never stale ones") {
+  const SyntheticLibrary library;
+  const SyntheticLibraryDataset<float> data(library, molecule_features::fingerprint_counts, 0, 300);
+  Model<FingerprintMLP> model(make_fingerprint_mlp());
+  model.build(2048, 5);
+  const auto streamed = [&] {
+    std::vector<float> p;
+    predict_stream(model, data, 128, [&p](Index, const matrix_f& y, const matrix_f&) { p.insert(p.end(), y.data(), y.data() + y.size()); });
+    return p;
+  };
+  const auto batch_by_batch = [&] {  // every pass on its own: the weights packed again each time
+    std::vector<float> p;
+    pass_info eval;
+    eval.phase = mode::eval;
+    for (Index first = 0; first < data.size(); first += 128) {
+      const Index n = std::min<Index>(128, data.size() - first);
+      std::vector<Index> rows(static_cast<std::size_t>(n));
+      std::iota(rows.begin(), rows.end(), first);
+      matrix_f x, y;
+      data.gather(rows.data(), n, x, y);
+      eval.first_sample = static_cast<std::uint64_t>(first);
+      const matrix_f out = model.forward(x, eval);
+      p.insert(p.end(), out.data(), out.data() + out.size());
+    }
+    return p;
+  };
+  const std::vector<float> before = streamed();
+  CHECK(before == batch_by_batch());
+  // New weights between streams: the next stream packs them again.
+  *model.parameters()[0].value *= 0.5f;
+  const std::vector<float> after = streamed();
+  CHECK(after == batch_by_batch());
+  CHECK(after != before);
+}

@@ -112,7 +112,8 @@ class ScreenProgress {
 
 /// Runs `model` in evaluation mode over every sample of `data`, `batch` samples per pass, and
 /// calls `on_batch(first, predictions, targets)` for each pass (first = index of its first
-/// sample; predictions `outputs x count`, targets as the dataset gives them).
+/// sample; predictions `outputs x count`, targets as the dataset gives them). `on_batch` must
+/// not change the model's parameters: passes after the first reuse what layers derived from them.
 template <class Spec, class B, class Dataset, class F>
 void predict_stream(Model<Spec, B>& model, const Dataset& data, Index batch, F&& on_batch) {
   using T = typename B::scalar;
@@ -129,6 +130,7 @@ void predict_stream(Model<Spec, B>& model, const Dataset& data, Index batch, F&&
     pass_info pass;
     pass.phase = mode::eval;
     pass.first_sample = static_cast<std::uint64_t>(first);
+    pass.parameters_unchanged = first > 0;  // on_batch must leave the model alone
     if constexpr (std::is_same_v<typename B::matrix, host_matrix<T>>) {
       data.gather(indices.data(), count, device_x, y);  // a host backend reads the batch where it lies
     } else {

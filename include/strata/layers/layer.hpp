@@ -83,6 +83,10 @@ struct pass_info {
   gradient_listener* gradients = nullptr;
   /// Evaluation passes: kernels that stand in for Dense layers' products (null: none).
   dense_kernels* kernels = nullptr;
+  /// The caller promises that no parameter has changed since this model's previous pass (as
+  /// between the batches of one `predict_stream`): layers may reuse what they derived from the
+  /// parameters then (SparseInputDense its packed weights) instead of deriving it again.
+  bool parameters_unchanged = false;
 
   /// Announces that `gradient` (a parameter's gradient matrix) is final for this pass.
   template <class M>

@@ -92,12 +92,14 @@ class sparse_input_dense_layer {
     return width_;
   }
 
-  const matrix& forward(const matrix& x, const pass_info&) {
+  const matrix& forward(const matrix& x, const pass_info& pass) {
     if (x.rows() != weight_.cols())
       throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(), " rows, got ",
                                        shape_string(x.rows(), x.cols())));
     index_by_sample(x);
-    pack_weight();
+    // Packing copies all of W (8 MiB for 2,048 x 1,024): per step in training, once per stream
+    // of evaluation batches.
+    if (!pass.parameters_unchanged || packed_weight_.empty()) pack_weight();
     const Index n = x.cols(), tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
     B::resize(output_, width_, n);
     const Index* start = sample_start_.data();
