@@ -189,3 +189,67 @@ TEST_CASE("precision_unavailable answers for this machine") {
     CHECK((why.empty() || why.find("slower than fp32") != std::string::npos));
   }
 }
+
+namespace {
+/// Values that probe rounding: ties at the scale (k + 1/2), just either side of them, both ends
+/// of the range and beyond, signed zeros, tiny and huge values; then random ones. 16-wide
+/// kernels must agree with their scalar tails, so the count is not a multiple of 16.
+std::vector<float> rounding_probes() {
+  std::vector<float> v;
+  for (int k = -300; k <= 300; ++k) {
+    const float tie = 0.5f * static_cast<float>(k);
+    v.insert(v.end(), {tie, std::nextafter(tie, -1e9f), std::nextafter(tie, 1e9f)});
+  }
+  v.insert(v.end(), {0.0f, -0.0f, 1e-30f, -1e-30f, 3e38f, -3e38f, 127.5f, -128.5f, 255.5f, 256.0f, -129.0f});
+  const random_stream rng(11, purpose::user);
+  for (std::uint64_t k = 0; v.size() % 16 != 5 || v.size() < 4000; ++k) v.push_back(static_cast<float>(200.0 * rng.normal(k)));
+  return v;
+}
+
+/// `x` converted by a oneDNN reorder to `to` (with output scale `scale`): what onednn_dense did
+/// before it converted inputs itself.
+template <class Out>
+std::vector<Out> onednn_reorder(const std::vector<float>& x, dnnl::memory::data_type to, float scale) {
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const dnnl::memory::dims shape{static_cast<dnnl::memory::dim>(x.size())};
+  std::vector<Out> out(x.size());
+  dnnl::memory from({shape, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a}, engine, const_cast<float*>(x.data()));
+  dnnl::memory into({shape, to, dnnl::memory::format_tag::a}, engine, out.data());
+  dnnl::primitive_attr attr;
+  if (scale != 1.0f) attr.set_output_scales(0, {scale});
+  dnnl::reorder(dnnl::reorder::primitive_desc(engine, from.get_desc(), engine, into.get_desc(), attr)).execute(stream, from, into);
+  stream.wait();
+  return out;
+}
+}  // namespace
+
+TEST_CASE("Inputs are converted to int8, uint8 and bf16 exactly as oneDNN's reorders convert them") {
+  const std::vector<float> x = rounding_probes();
+  for (float scale : {1.0f, 2.0f, 0.37f, 127.0f / 3.2f}) {
+    CAPTURE(scale);
+    std::vector<std::int8_t> s8(x.size());
+    detail::quantize(x.data(), x.size(), scale, s8.data());
+    CHECK(s8 == onednn_reorder<std::int8_t>(x, dnnl::memory::data_type::s8, scale));
+    std::vector<std::uint8_t> u8(x.size());
+    detail::quantize(x.data(), x.size(), scale, u8.data());
+    CHECK(u8 == onednn_reorder<std::uint8_t>(x, dnnl::memory::data_type::u8, scale));
+  }
+  // Saturation and ties to even, stated directly.
+  const std::vector<float> edges{-1000.0f, -128.5f, -2.5f, -1.5f, 0.5f, 1.5f, 2.5f, 127.5f, 255.5f, 1000.0f};
+  std::vector<std::int8_t> s8(edges.size());
+  std::vector<std::uint8_t> u8(edges.size());
+  detail::quantize(edges.data(), edges.size(), 1.0f, s8.data());
+  detail::quantize(edges.data(), edges.size(), 1.0f, u8.data());
+  CHECK(s8 == std::vector<std::int8_t>{-128, -128, -2, -2, 0, 2, 2, 127, 127, 127});
+  CHECK(u8 == std::vector<std::uint8_t>{0, 0, 0, 0, 0, 2, 2, 128, 255, 255});
+
+  std::vector<std::uint16_t> bf16(x.size());
+  detail::round_to_bf16(x.data(), x.size(), bf16.data());
+  CHECK(bf16 == onednn_reorder<std::uint16_t>(x, dnnl::memory::data_type::bf16, 1.0f));
+  const float ties[] = {1.0f + 0x1p-8f, 1.0f + 0x3p-8f};  // halfway: to 1.0 (even) and up to 1 + 2^-6
+  std::uint16_t rounded[2];
+  detail::round_to_bf16(ties, 2, rounded);
+  CHECK(rounded[0] == 0x3F80);
+  CHECK(rounded[1] == 0x3F82);
+}
