@@ -91,6 +91,8 @@ class precision_kernels {
       unset_.push_back([model] { model->set_dense_kernels(nullptr); });
     }
     log << "precision: " << name << " (oneDNN) for " << kernels_.front()->layers() << " Dense layers per model";
+    if (const std::size_t sparse = kernels_.front()->sparse_layers(); sparse > 0)
+      log << " and " << sparse << " sparse first layer" << (sparse > 1 ? "s" : "") << " (int8 with AVX512_VNNI, scaled per sample)";
     if (from_files > 0) log << ", calibration from the model file" << (models.size() > 1 ? "s" : "");
     if (from_files < models.size() && p == strata::precision::int8)
       log << (from_files > 0 ? ", else" : "") << ", calibrated on the first " << calibrated

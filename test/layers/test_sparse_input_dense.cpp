@@ -143,3 +143,162 @@ TEST_CASE("SparseInputDense visits only the non-zeros and rejects a wrong input 
   CHECK_THROWS_WITH(layer.forward(matrix_d::Zero(100, 3), pass_info{}),
                     Catch::Matchers::Contains("layer 'fp': expects input of 2048 rows, got 100x3"));
 }
+
+// --- int8 evaluation (layers/sparse_int8.hpp) ----------------------------------------------------
+
+namespace {
+
+using F = EigenBackend<float>;
+using FloatLayer = sparse_input_dense_layer<F>;
+
+/// Kernels that ask sparse layers for int8 and leave every Dense layer its own product.
+struct sparse_in_int8 : dense_kernels {
+  bool answer = true;
+  bool forward(const std::string&, const host_matrix<float>&, host_matrix<float>&) override { return false; }
+  bool quantize_sparse(const std::string&) override { return answer; }
+};
+
+/// A built float layer of `width` rows over `inputs` inputs with a non-zero bias.
+FloatLayer float_layer(Index width, Index inputs, std::uint64_t seed) {
+  FloatLayer layer(SparseInputDense<>{width});
+  std::uint64_t ids = 0;
+  build_context ctx(seed, ids, "fp");
+  layer.build(ctx, inputs);
+  layer.for_each_parameter([&](auto p) {
+    if (p.name == "fp.bias") *p.value = strata::testing::random_matrix(width, 1, seed + 1).cast<float>();
+  });
+  return layer;
+}
+
+matrix_f parameter_of(FloatLayer& layer, const std::string& name) {
+  matrix_f out;
+  layer.for_each_parameter([&](auto p) {
+    if (p.name == name) out = *p.value;
+  });
+  return out;
+}
+
+/// The int8 arithmetic of sparse_int8.hpp's file comment, written out plainly (no packing, no
+/// tiles, no groups of four): what the layer must compute to the bit for quantisable samples.
+matrix_f int8_reference(const matrix_f& w, const matrix_f& bias, const matrix_f& x) {
+  const Index rows = w.rows(), inputs = w.cols();
+  std::vector<float> scale(static_cast<std::size_t>(rows));
+  for (Index r = 0; r < rows; ++r) {
+    const float largest = w.row(r).cwiseAbs().maxCoeff();
+    scale[static_cast<std::size_t>(r)] = largest > 0.0f ? largest / 127.0f : 1.0f;
+  }
+  matrix_f y(rows, x.cols());
+  for (Index j = 0; j < x.cols(); ++j) {
+    const float largest = x.col(j).maxCoeff();
+    float m = 1.0f;
+    if (largest > 0.0f) m = 255.0f / largest >= 1.0f ? std::floor(255.0f / largest) : 255.0f / largest;
+    for (Index r = 0; r < rows; ++r) {
+      std::int32_t sum = 0;
+      for (Index i = 0; i < inputs; ++i) {
+        const auto xq = static_cast<std::int32_t>(std::min(255.0f, std::nearbyint(x(i, j) * m)));
+        const auto wq = static_cast<std::int32_t>(std::max(-127.0f, std::min(127.0f, std::nearbyint(w(r, i) / scale[static_cast<std::size_t>(r)]))));
+        sum += xq * wq;
+      }
+      y(r, j) = std::fma(static_cast<float>(sum), scale[static_cast<std::size_t>(r)] * (1.0f / m), bias(r));
+    }
+  }
+  return y;
+}
+
+bool int8_runs_here() {
+  if (!sparse_int8_available) WARN("SparseInputDense int8 not tested: this build has no AVX512_VNNI");
+  return sparse_int8_available;
+}
+
+}  // namespace
+
+TEST_CASE("In int8, SparseInputDense computes the quantised sum to the bit, whatever the tiles and groups") {
+  if (!int8_runs_here()) return;
+  // 150 rows: two whole tiles of 64 and a partial one. Counts at 5% of 300 inputs, so samples
+  // end in partial groups of four; a batch of 70 splits over threads.
+  FloatLayer layer = float_layer(150, 300, 21);
+  matrix_f x = sparse_input(300, 70, 0.05, true, 22).cast<float>();
+  x.col(1).setZero();                  // nothing set: the bias
+  x.col(2).setZero();
+  x(17, 2) = 3.0f;                     // one non-zero: a group of one and three of padding
+  x.col(3) *= 0.37f;                   // fractions: the input scale is not an integer
+  x.col(4) *= 900.0f;                  // beyond 255: scaled down
+  x(5, 5) = 1e-30f;                    // tiny beside 1
+  sparse_in_int8 kernels;
+  pass_info eval;
+  eval.phase = mode::eval;
+  eval.kernels = &kernels;
+  const matrix_f y = layer.forward(x, eval);
+  const matrix_f expected = int8_reference(parameter_of(layer, "fp.weight"), parameter_of(layer, "fp.bias"), x);
+  for (Index j = 0; j < x.cols(); ++j) {
+    INFO("sample " << j << ", largest difference " << (y.col(j) - expected.col(j)).cwiseAbs().maxCoeff());
+    CHECK((y.col(j).array() == expected.col(j).array()).all());
+  }
+  CHECK((y.col(1) - parameter_of(layer, "fp.bias")).cwiseAbs().maxCoeff() == 0.0f);
+
+  SECTION("samples it cannot quantise are computed in fp32") {
+    matrix_f odd = x.leftCols(3);
+    odd(40, 0) = -1.0f;                                // a negative input
+    odd(41, 1) = std::numeric_limits<float>::infinity();
+    odd(42, 2) = std::nanf("");
+    const matrix_f z = layer.forward(odd, eval);
+    const matrix_f fp32 = layer.forward(odd, pass_info{});
+    CHECK((z.col(0) - fp32.col(0)).cwiseAbs().maxCoeff() < 1e-5f);
+    CHECK(z.col(1).array().isInf().any());
+    CHECK(z.col(2).array().isNaN().all());
+  }
+  SECTION("a kernel set that does not ask for int8 leaves the layer in fp32") {
+    kernels.answer = false;
+    const matrix_f z = layer.forward(x, eval);
+    CHECK((z.array() == layer.forward(x, pass_info{}).array()).all());
+    CHECK((z.array() != y.array()).any());
+  }
+}
+
+TEST_CASE("In int8, a fingerprint's outputs are within the weights' rounding of fp32, and batch-independent") {
+  if (!int8_runs_here()) return;
+  FloatLayer layer = float_layer(1000, 2048, 31);
+  const matrix_f x = sparse_input(2048, 96, 0.03, true, 32).cast<float>();  // counts 1-4: exact in uint8
+  sparse_in_int8 kernels;
+  pass_info eval;
+  eval.phase = mode::eval;
+  eval.kernels = &kernels;
+  const matrix_f y = layer.forward(x, eval);
+  const matrix_f fp32 = layer.forward(x, pass_info{});
+  const matrix_f w = parameter_of(layer, "fp.weight");
+  // Each weight moves by at most half a step of max|W_r| / 127; the inputs are exact.
+  double worst = 0.0;
+  for (Index j = 0; j < x.cols(); ++j)
+    for (Index r = 0; r < w.rows(); ++r) {
+      const double bound = 0.5 * w.row(r).cwiseAbs().maxCoeff() / 127.0 * x.col(j).sum() * 1.001 + 1e-5 * (1.0 + std::abs(fp32(r, j)));
+      worst = std::max(worst, std::abs(double(y(r, j)) - double(fp32(r, j))) / bound);
+    }
+  CHECK(worst <= 1.0);
+  CHECK((y - fp32).cwiseAbs().maxCoeff() > 1e-5f);  // and it does round
+  // Scales come from the weights and the sample alone: any sample scores the same alone.
+  for (Index j : {Index{0}, Index{37}, Index{95}}) {
+    const matrix_f alone = layer.forward(x.col(j), eval);
+    CHECK((alone.col(0).array() == y.col(j).array()).all());
+  }
+}
+
+TEST_CASE("In int8, SparseInputDense re-quantises its weights unless the pass promises they are unchanged") {
+  if (!int8_runs_here()) return;
+  FloatLayer layer = float_layer(70, 200, 41);
+  const matrix_f x = sparse_input(200, 8, 0.05, true, 42).cast<float>();
+  sparse_in_int8 kernels;
+  pass_info eval;
+  eval.phase = mode::eval;
+  eval.kernels = &kernels;
+  const matrix_f before = layer.forward(x, eval);
+  layer.forward(x, pass_info{});  // an fp32 pass in between
+  layer.for_each_parameter([](auto p) {
+    if (p.name == "fp.weight") p.value->array() *= -0.5f;
+  });
+  const matrix_f after = layer.forward(x, eval);
+  CHECK((after.array() != before.array()).any());
+  CHECK((after.array() == int8_reference(parameter_of(layer, "fp.weight"), parameter_of(layer, "fp.bias"), x).array()).all());
+  pass_info same = eval;
+  same.parameters_unchanged = true;
+  CHECK((layer.forward(x, same).array() == after.array()).all());
+}

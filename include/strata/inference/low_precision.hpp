@@ -6,8 +6,10 @@
 ///     OnednnInference fast(model, precision::int8, calibrate_dense_inputs(model, sample));
 ///     model.set_dense_kernels(&fast);   // every evaluation pass from here on
 ///
-/// Everything else in the model (activations, normalisation, slices, sparse first layers)
-/// evaluates as before, in fp32; only the Dense products change arithmetic. int8 needs the range
+/// In int8 a SparseInputDense first layer evaluates in int8 too, by its own kernel (per-sample
+/// input scales: no calibration; layers/sparse_int8.hpp), where the build has AVX512_VNNI.
+/// Everything else in the model (activations, normalisation, slices) evaluates as before, in
+/// fp32; only the dense products change arithmetic. int8 needs the range
 /// of each Dense layer's input, measured by fp32 passes over a sample of the data the model will
 /// score (`calibrate_dense_inputs`, inference/calibration.hpp, which also keeps it in a model
 /// file); inputs beyond the measured range saturate.
@@ -20,15 +22,18 @@
 
 #include "../backend/onednn_dense.hpp"
 #include "../graph/model.hpp"
+#include "../layers/sparse_int8.hpp"
 #include "calibration.hpp"
 
 namespace strata {
 
 namespace detail {
 /// "model/0:Dense" for a parameter named "model/0:Dense.weight"; "" for any other parameter.
+inline bool ends_with(const std::string& name, const std::string& suffix) {
+  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 inline std::string dense_weight_path(const std::string& name) {
-  static const std::string suffix = ":Dense.weight";
-  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+  if (!ends_with(name, ":Dense.weight")) return "";
   return name.substr(0, name.size() - std::string(".weight").size());
 }
 }  // namespace detail
@@ -43,6 +48,8 @@ class OnednnInference : public dense_kernels {
   template <class Spec>
   OnednnInference(Model<Spec>& model, precision p, const dense_calibration& calibration = {}) : precision_(p) {
     for (auto& parameter : model.parameters()) {
+      if (p == precision::int8 && sparse_int8_available && detail::ends_with(parameter.name, ":SparseInputDense.weight"))
+        ++sparse_layers_;
       const std::string path = detail::dense_weight_path(parameter.name);
       if (path.empty() || parameter.split.split()) continue;
       const auto& w = *parameter.value;
@@ -75,12 +82,18 @@ class OnednnInference : public dense_kernels {
     return true;
   }
 
+  /// int8: every SparseInputDense layer evaluates in int8 (where the build can).
+  bool quantize_sparse(const std::string&) override { return precision_ == precision::int8; }
+
   precision arithmetic() const { return precision_; }
   /// How many Dense layers run here.
   std::size_t layers() const { return kernels_.size(); }
+  /// How many SparseInputDense layers evaluate in int8 (none but in int8 and with AVX512_VNNI).
+  std::size_t sparse_layers() const { return sparse_layers_; }
 
  private:
   precision precision_;
+  std::size_t sparse_layers_ = 0;
   std::map<std::string, std::unique_ptr<onednn_dense>> kernels_;
 };
 

@@ -59,6 +59,12 @@ class dense_kernels {
   /// Computes `y = W x + b` of the Dense layer at `path` (`x`: `inputs x n`) into `y` and returns
   /// true, or returns false when the set has no kernel for that layer (which then computes its own).
   virtual bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) = 0;
+  /// Whether the SparseInputDense layer at `path` evaluates in int8 (layers/sparse_int8.hpp)
+  /// instead of fp32. No by default; a build without the instructions stays fp32 regardless.
+  virtual bool quantize_sparse(const std::string& path) {
+    (void)path;
+    return false;
+  }
 };
 
 /// Information that travels with one forward/backward pass.

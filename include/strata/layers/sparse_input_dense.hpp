@@ -10,14 +10,18 @@
 /// The non-zeros are found by one vectorised pass over the input, so the input stays an ordinary
 /// dense batch and the layer drops into any model in place of the first Dense. The forward sums
 /// run tile by tile of output rows from a packed copy of W that stays in L2 (see forward()); the
-/// copy, refreshed every forward pass, holds as much memory again as W (8 MiB at 2,048 x 1,024
-/// floats). Host backends only.
+/// copy, refreshed when the weights may have changed, holds as much memory again as W (8 MiB at
+/// 2,048 x 1,024 floats). Evaluation passes may run in int8 instead (sparse_int8.hpp), from an
+/// int8 copy of a quarter of that size. Host backends only.
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "dense.hpp"
+#include "sparse_int8.hpp"
 
 namespace strata {
 namespace detail {
@@ -97,9 +101,13 @@ class sparse_input_dense_layer {
       throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(), " rows, got ",
                                        shape_string(x.rows(), x.cols())));
     index_by_sample(x);
+    if (!pass.parameters_unchanged) packed_current_ = quantized_current_ = false;
+    if constexpr (sparse_int8_available && std::is_same_v<T, float>)
+      if (quantized(pass)) return forward_int8(x.cols());
     // Packing copies all of W (8 MiB for 2,048 x 1,024): per step in training, once per stream
     // of evaluation batches.
-    if (!pass.parameters_unchanged || packed_weight_.empty()) pack_weight();
+    if (!packed_current_) pack_weight();
+    packed_current_ = true;
     const Index n = x.cols(), tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
     B::resize(output_, width_, n);
     const Index* start = sample_start_.data();
@@ -176,6 +184,81 @@ class sparse_input_dense_layer {
   Index nonzeros() const { return sample_start_.empty() ? 0 : sample_start_.back(); }
 
  private:
+  /// Whether this pass runs in int8: an evaluation pass whose kernels ask for it (in a float
+  /// build with the instructions: see forward).
+  bool quantized(const pass_info& pass) const {
+    return pass.phase == mode::eval && pass.kernels != nullptr && pass.kernels->quantize_sparse(path_);
+  }
+
+  /// The forward pass in int8 (sparse_int8.hpp) over the indexed batch of `n` samples.
+  const matrix& forward_int8(Index n) {
+#if defined(STRATA_SPARSE_INT8)
+    static_assert(tile == detail::int8_sparse_weights::tile, "int8 tiles are the fp32 tiles: 64 rows");
+    if (!quantized_current_) quantized_weight_.pack(weight_.data(), width_, weight_.cols());
+    quantized_current_ = true;
+    quantize_samples(n);
+    const Index tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
+    B::resize(output_, width_, n);
+    const Index* start = sample_start_.data();
+    const float* bias = bias_ ? bias_value_.data() : nullptr;
+    float* out = output_.data();
+#if defined(_OPENMP)
+#pragma omp parallel for collapse(2) schedule(static) if (n >= 64)
+#endif
+    for (Index t = 0; t < tiles; ++t)
+      for (Index j = 0; j < n; ++j) {
+        const Index row = t * tile, rows = std::min(tile, width_ - row), first = start[j], count = start[j + 1] - first;
+        const float* b = bias != nullptr ? bias + row : nullptr;
+        float* y = out + j * width_ + row;
+        if (multiplier_[static_cast<std::size_t>(j)] > 0.0f)
+          detail::int8_tile_sum(b, rows, quantized_weight_.packed.data() + t * inputs * tile, inputs_.data() + first,
+                                quantized_input_.data() + first, count, quantized_weight_.scale.data() + row,
+                                multiplier_[static_cast<std::size_t>(j)], y);
+        else
+          exact_tile_sum(b, rows, row, inputs_.data() + first, values_.data() + first, count, y);
+      }
+#else
+    (void)n;
+#endif
+    return output_;
+  }
+
+  /// Every sample's input multiplier and its non-zeros in uint8 (sparse_int8.hpp); multiplier 0
+  /// marks a sample with a negative or non-finite input, evaluated in fp32.
+  void quantize_samples(Index n) {
+    multiplier_.resize(static_cast<std::size_t>(n));
+    quantized_input_.resize(values_.size());
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (n >= 64)
+#endif
+    for (Index j = 0; j < n; ++j) {
+      const Index first = sample_start_[static_cast<std::size_t>(j)], last = sample_start_[static_cast<std::size_t>(j) + 1];
+      bool representable = true;
+      T largest = T(0);
+      for (Index k = first; k < last; ++k) {
+        const T v = values_[static_cast<std::size_t>(k)];
+        representable = representable && v >= T(0) && v <= std::numeric_limits<T>::max();  // false for NaN
+        largest = std::max(largest, v);
+      }
+      const float m = representable ? detail::sparse_input_multiplier(static_cast<float>(largest)) : 0.0f;
+      multiplier_[static_cast<std::size_t>(j)] = m;
+      if (representable)
+        for (Index k = first; k < last; ++k)
+          quantized_input_[static_cast<std::size_t>(k)] = detail::sparse_input_quantized(static_cast<float>(values_[static_cast<std::size_t>(k)]), m);
+    }
+  }
+
+  /// One tile of one sample in fp32 straight from W: the int8 pass's way for samples it cannot
+  /// quantise.
+  void exact_tile_sum(const T* bias, Index rows, Index row, const Index* input, const T* value, Index count, T* y) const {
+    for (Index r = 0; r < rows; ++r) y[r] = bias != nullptr ? bias[r] : T(0);
+    const T* w = weight_.data();
+    for (Index k = 0; k < count; ++k) {
+      const T* column = w + input[k] * width_ + row;
+      for (Index r = 0; r < rows; ++r) y[r] += value[k] * column[r];
+    }
+  }
+
   /// The non-zeros of every sample, sample by sample (CSR over samples).
   void index_by_sample(const matrix& x) {
     const Index n = x.cols(), rows = x.rows(), words = (rows + 63) / 64;
@@ -297,6 +380,12 @@ class sparse_input_dense_layer {
   std::vector<std::uint64_t> nonzero_bits_;  // per sample, one bit per input
   std::vector<T> values_, by_input_value_;
   std::vector<T, Eigen::aligned_allocator<T>> packed_weight_;
+  // Whether packed_weight_ and quantized_weight_ hold the current weights: not after any pass
+  // that did not promise unchanged parameters, whichever copy that pass used.
+  bool packed_current_ = false, quantized_current_ = false;
+  detail::int8_sparse_weights quantized_weight_;
+  std::vector<std::uint8_t> quantized_input_;
+  std::vector<float> multiplier_;  // per sample (0: in fp32)
 };
 
 }  // namespace strata
