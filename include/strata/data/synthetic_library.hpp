@@ -28,6 +28,9 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#endif
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
@@ -39,7 +42,7 @@ namespace detail {
 /// `out[i] = static_cast<float>(std::tanh(static_cast<double>(in[i])))` to the bit, for `n` values
 /// (`out` may be `in`), in a loop that vectorises: what bounds a descriptor screen is generating
 /// the library, 1,613 of these per molecule. Each value's tanh is computed in double to a
-/// relative 1e-12 (tanh(a) = expm1(2a) / (expm1(2a) + 2), expm1 by range reduction and a Taylor
+/// relative 1.2e-12 (tanh(a) = expm1(2a) / (expm1(2a) + 2), expm1 by range reduction and a Taylor
 /// series); where every double within a relative 1e-11 of it rounds to one float, that float is
 /// the answer, as std::tanh's value (within an ulp of the truth) lies in that interval too. The
 /// rest, about 1 value in 4,000 and NaNs, go to std::tanh. Returns how many did.
@@ -60,9 +63,51 @@ namespace detail {
     std::memcpy(saved, in + start, sizeof(float) * static_cast<std::size_t>(m));
     float* const o = out + start;
     std::uint32_t marked = 0;
+    Index i = 0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    // Eight at a time in 512-bit registers (compilers vectorise the loop below in 256-bit ones on
+    // AVX-512 CPUs by default: half the arithmetic per instruction), the same steps but one:
+    // 1 / (expm1 + 2) from vrcp14pd's 14-bit reciprocal and one cubic Newton step, y0 (1 + e + e²)
+    // with e = 1 - d y0, relatively within e³ <= 2^-42 (2.3e-13) of it: the total stays under
+    // 1.2e-12, and it saves a division (the slowest step: 16 cycles for 8 doubles).
+    {
+      const __m512d one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0), shift = _mm512_set1_pd(shifter),
+                    below = _mm512_set1_pd(1 - margin), above = _mm512_set1_pd(1 + margin);
+      const __m256i magnitude_mask = _mm256_set1_epi32(static_cast<int>(~sign)), limit = _mm256_set1_epi32(static_cast<int>(ten)),
+                    infinite = _mm256_set1_epi32(static_cast<int>(infinity)), sign_mask = _mm256_set1_epi32(static_cast<int>(sign)),
+                    nan_marker = _mm256_set1_epi32(static_cast<int>(marker));
+      __mmask8 all = 0xFF;
+      for (; i + 8 <= m; i += 8) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(saved + i));
+        const __m256i magnitude = _mm256_and_si256(x, magnitude_mask);
+        const __m512d a = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_min_epu32(magnitude, limit)));
+        const __m512d y = _mm512_add_pd(a, a);
+        const __m512d shifted = _mm512_fmadd_pd(y, _mm512_set1_pd(inv_ln2), shift);
+        const __m512d k = _mm512_sub_pd(shifted, shift);
+        const __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(ln2_lo), _mm512_fnmadd_pd(k, _mm512_set1_pd(ln2_hi), y));
+        __m512d q = _mm512_set1_pd(1.0 / 3628800);
+        for (const double c : {1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1.0})
+          q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(c));
+        const __m512d p = _mm512_mul_pd(q, r);
+        const __m512i k_bits = _mm512_and_si512(_mm512_castpd_si512(shifted), _mm512_set1_epi64(0xFFFFFFFF));
+        const __m512d scale = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(k_bits, _mm512_set1_epi64(1023)), 52));
+        const __m512d em1 = _mm512_fmadd_pd(scale, p, _mm512_sub_pd(scale, one));
+        const __m512d d = _mm512_add_pd(em1, two), y0 = _mm512_rcp14_pd(d);
+        const __m512d e = _mm512_fnmadd_pd(d, y0, one);
+        const __m512d t = _mm512_mul_pd(em1, _mm512_fmadd_pd(y0, _mm512_fmadd_pd(e, e, e), y0));
+        const __m256i lo = _mm256_castps_si256(_mm512_cvtpd_ps(_mm512_mul_pd(t, below)));
+        const __m256i hi = _mm256_castps_si256(_mm512_cvtpd_ps(_mm512_mul_pd(t, above)));
+        const __mmask8 known = _mm256_cmpeq_epi32_mask(lo, hi) & _mm256_cmple_epu32_mask(magnitude, infinite);
+        const __m256i result = _mm256_mask_blend_epi32(known, nan_marker, _mm256_or_si256(lo, _mm256_and_si256(x, sign_mask)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), result);
+        all &= known;
+      }
+      marked = all != 0xFF;
+    }
+#endif
     // The selections below compare bits, not floats: a floating-point comparison may raise an
     // exception, which keeps GCC from vectorising the loop under the default -ftrapping-math.
-    for (Index i = 0; i < m; ++i) {
+    for (; i < m; ++i) {
       std::uint32_t x;
       std::memcpy(&x, saved + i, sizeof x);
       const std::uint32_t magnitude = x & ~sign;
