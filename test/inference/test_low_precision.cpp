@@ -16,16 +16,25 @@ using namespace strata;
 
 namespace {
 
-/// Descriptors of `count` molecules of the synthetic library, starting at `first`.
-matrix_f descriptors(std::uint64_t first, Index count) {
+/// Features of `count` molecules of the synthetic library, starting at `first`.
+matrix_f molecules(molecule_features f, std::uint64_t first, Index count) {
   const SyntheticLibrary library;
-  const SyntheticLibraryDataset<float> data(library, molecule_features::descriptors, first, count);
+  const SyntheticLibraryDataset<float> data(library, f, first, count);
   std::vector<Index> rows(static_cast<std::size_t>(count));
   for (Index j = 0; j < count; ++j) rows[static_cast<std::size_t>(j)] = j;
   matrix_f x, y;
   data.gather(rows.data(), count, x, y);
   return x;
 }
+
+matrix_f descriptors(std::uint64_t first, Index count) { return molecules(molecule_features::descriptors, first, count); }
+
+/// Another set's Dense kernels without its int8 sparse layers.
+struct dense_only : dense_kernels {
+  dense_kernels& inner;
+  explicit dense_only(dense_kernels& k) : inner(k) {}
+  bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override { return inner.forward(path, x, y); }
+};
 
 double largest_difference(const matrix_f& a, const matrix_f& b) { return (a - b).cwiseAbs().maxCoeff(); }
 
@@ -98,4 +107,31 @@ TEST_CASE("Calibration names the layer whose input is not finite") {
   x(4, 7) = std::numeric_limits<float>::infinity();
   CHECK_THROWS_WITH(calibrate_dense_inputs(model, x), Catch::Contains("model/0:Sequential/0:Dense"));
   CHECK(model.kernels() == nullptr);  // the recorder is gone after the failure
+}
+
+TEST_CASE("In int8 a fingerprint model's sparse first layer runs in int8 too, and the ranking holds") {
+  if (const std::string why = precision_unavailable(precision::int8); !why.empty()) {
+    WARN("int8 not tested: " << why);
+    return;
+  }
+  Model<FingerprintMLP> model(make_fingerprint_mlp());
+  const matrix_f x = molecules(molecule_features::fingerprint_counts, 0, 1500);
+  model.build(x.rows(), 12);
+  const matrix_f own = model.predict(x, 512);
+  const dense_calibration calibration = calibrate_dense_inputs(model, molecules(molecule_features::fingerprint_counts, 100000, 2000));
+  CHECK(calibration.size() == 4);  // 256 -> 64 -> 16 -> 1 after the sparse layer, which needs none
+  for (const auto& entry : calibration) CHECK(entry.first.find("SparseInputDense") == std::string::npos);
+  CHECK(OnednnInference(model, precision::bf16).sparse_layers() == 0);
+  OnednnInference fast(model, precision::int8, calibration);
+  CHECK(fast.sparse_layers() == (sparse_int8_available ? 1u : 0u));
+  model.set_dense_kernels(&fast);
+  const matrix_f with = model.predict(x, 512);
+  dense_only tail(fast);
+  model.set_dense_kernels(&tail);
+  const matrix_f tail_only = model.predict(x, 512);
+  model.set_dense_kernels(nullptr);
+  const double scale = own.cwiseAbs().maxCoeff();
+  CHECK(largest_difference(with, own) < 0.05 * scale);
+  CHECK(spearman(with.cast<double>(), own.cast<double>()) > 0.999);
+  if (sparse_int8_available) CHECK(largest_difference(with, tail_only) > 1e-4 * scale);  // the first layer did change
 }
