@@ -106,6 +106,25 @@ TEST_CASE("Every precision gives the same results whatever the order of batch si
   }
 }
 
+TEST_CASE("With the ReLU fused, every precision gives max(product, 0) to the bit") {
+  for (precision p : {precision::fp32, precision::bf16, precision::int8}) {
+    if (!runs_here(p)) continue;
+    CAPTURE(to_string(p));
+    const layer_case c(false);
+    onednn_dense kernel(c.weight.data(), c.rows, c.inputs, c.bias.data(), p, c.input_range());
+    for (Index n : {c.samples, Index{1}, c.samples}) {  // plain and rectified plans side by side
+      CAPTURE(n);
+      std::vector<float> rectified(static_cast<std::size_t>(c.rows * n), std::nanf(""));
+      kernel.forward(c.x.data(), n, rectified.data(), true);
+      std::vector<float> expected = c.run(kernel, n);
+      const auto negatives = std::count_if(expected.begin(), expected.end(), [](float v) { return v < 0.0f; });
+      CHECK(negatives > 0);  // the case has something to rectify
+      for (float& v : expected) v = std::max(v, 0.0f);
+      CHECK(rectified == expected);
+    }
+  }
+}
+
 TEST_CASE("bf16 rounds inputs and weights to 8 bits of significand and sums in fp32") {
   if (!runs_here(precision::bf16)) return;
   const layer_case c(false);

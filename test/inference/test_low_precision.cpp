@@ -36,6 +36,19 @@ struct dense_only : dense_kernels {
   bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override { return inner.forward(path, x, y); }
 };
 
+/// Another set's kernels, counting the Dense layers that ran fused with their ReLU.
+struct counting : dense_kernels {
+  dense_kernels& inner;
+  int rectified = 0;
+  explicit counting(dense_kernels& k) : inner(k) {}
+  bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override { return inner.forward(path, x, y); }
+  bool forward_rectified(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override {
+    const bool ran = inner.forward_rectified(path, x, y);
+    rectified += ran ? 1 : 0;
+    return ran;
+  }
+};
+
 double largest_difference(const matrix_f& a, const matrix_f& b) { return (a - b).cwiseAbs().maxCoeff(); }
 
 }  // namespace
@@ -78,6 +91,33 @@ TEST_CASE("A model's Dense layers run on oneDNN while its kernels are set") {
       CHECK(largest_difference(with, own) > 1e-4 * scale);  // beyond fp32's rounding: the arithmetic did change
       CHECK(largest_difference(with, own) < 0.05 * scale);
       CHECK(spearman(with.cast<double>(), own.cast<double>()) > 0.999);
+    }
+  }
+
+  SECTION("a Dense layer and its ReLU run as one matmul, with the same results as one after the other") {
+    const dense_calibration calibration = calibrate_dense_inputs(model, descriptors(100000, 500));
+    for (precision p : {precision::fp32, precision::bf16, precision::int8}) {
+      CAPTURE(to_string(p));
+      if (!precision_unavailable(p).empty()) continue;
+      OnednnInference fast(model, p, calibration);
+      counting fused(fast);
+      dense_only separate(fast);  // no fused kernel: the Dense layer, then the ReLU layer
+      model.set_dense_kernels(&fused);
+      const matrix_f one_step = model.predict(x, 512);
+      model.set_dense_kernels(&separate);
+      const matrix_f two_steps = model.predict(x, 512);
+      model.set_dense_kernels(nullptr);
+      CHECK(fused.rectified == 4 * 3);  // the 4 hidden layers in each of 3 batches
+      CHECK(one_step == two_steps);
+      // Training passes never fuse: the kernels are for evaluation only.
+      model.set_dense_kernels(&fused);
+      fused.rectified = 0;
+      pass_info train;
+      train.phase = mode::train;
+      const matrix_f few = x.leftCols(8);
+      model.forward(few, train);
+      model.set_dense_kernels(nullptr);
+      CHECK(fused.rectified == 0);
     }
   }
 

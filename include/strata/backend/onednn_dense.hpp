@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -162,10 +163,11 @@ class onednn_dense {
   precision arithmetic() const { return precision_; }
 
   /// `y = W x + b` for `x`, `inputs x n` column-major; `y` receives `rows x n` column-major.
-  void forward(const float* x, Index n, float* y) {
+  /// `rectified`: `y = max(W x + b, 0)`, the ReLU applied by the matmul as it writes `y`.
+  void forward(const float* x, Index n, float* y, bool rectified = false) {
     if (n <= 0) return;
     try {
-      plan& p = plan_for(n);
+      plan& p = plan_for(n, rectified);
       dnnl::memory src(p.src_f32, engine_, const_cast<float*>(x));
       dnnl::memory dst(p.dst, engine_, y);
       if (precision_ != precision::fp32) convert_input(x, n, p.src.get_data_handle());
@@ -222,16 +224,17 @@ class onednn_dense {
   }
   dt weight_type() const { return precision_ == precision::bf16 ? dt::bf16 : precision_ == precision::int8 ? dt::s8 : dt::f32; }
 
-  plan& plan_for(Index n) {
+  plan& plan_for(Index n, bool rectified) {
     ++uses_;
-    auto found = plans_.find(n);
+    const std::pair<Index, bool> key{n, rectified};
+    auto found = plans_.find(key);
     if (found != plans_.end()) {
       found->second.last_use = uses_;
       return found->second;
     }
     // A stream of batches meets few sizes (the batch and the last one): keep a handful, dropping
     // the least recently used.
-    if (plans_.size() >= 4)
+    if (plans_.size() >= 8)
       plans_.erase(std::min_element(plans_.begin(), plans_.end(),
                                     [](const auto& a, const auto& b) { return a.second.last_use < b.second.last_use; }));
     plan p;
@@ -243,13 +246,18 @@ class onednn_dense {
         bias({1, cols}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
     if (precision_ == precision::int8) attr.set_output_scales(1 << 1, output_scales_);
+    if (rectified) {  // after the bias and the int8 output scale, as a ReLU layer would
+      dnnl::post_ops relu;
+      relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(relu);
+    }
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any_weights, bias, p.dst), attr, engine_);
     p.weights = &weights_in(pd.weights_desc());
     p.matmul = dnnl::matmul(pd);
     if (precision_ != precision::fp32) {
       p.src = dnnl::memory(src, engine_);
     }
-    return plans_.emplace(n, std::move(p)).first->second;
+    return plans_.emplace(key, std::move(p)).first->second;
   }
 
   /// The weights in `layout` (the layout a matmul chose; batch sizes may choose differently),
@@ -288,7 +296,7 @@ class onednn_dense {
   dnnl::stream stream_;
   dnnl::memory bias_memory_;
   std::vector<std::unique_ptr<dnnl::memory>> layouts_;  // the weights, once per layout in use
-  std::map<Index, plan> plans_;
+  std::map<std::pair<Index, bool>, plan> plans_;  // by batch size and whether the ReLU is fused
 };
 
 }  // namespace strata

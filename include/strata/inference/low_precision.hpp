@@ -9,7 +9,8 @@
 /// In int8 a SparseInputDense first layer evaluates in int8 too, by its own kernel (per-sample
 /// input scales: no calibration; layers/sparse_int8.hpp), where the build has AVX512_VNNI.
 /// Everything else in the model (activations, normalisation, slices) evaluates as before, in
-/// fp32; only the dense products change arithmetic. int8 needs the range
+/// fp32 (a ReLU right after a Dense layer runs inside its matmul, as a post-op); only the dense
+/// products change arithmetic. int8 needs the range
 /// of each Dense layer's input, measured by fp32 passes over a sample of the data the model will
 /// score (`calibrate_dense_inputs`, inference/calibration.hpp, which also keeps it in a model
 /// file); inputs beyond the measured range saturate.
@@ -71,15 +72,11 @@ class OnednnInference : public dense_kernels {
   }
 
   bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override {
-    const auto found = kernels_.find(path);
-    if (found == kernels_.end()) return false;
-    onednn_dense& kernel = *found->second;
-    if (x.rows() != kernel.inputs())
-      throw shape_error(detail::concat("layer '", path, "': its oneDNN kernel was made for ", kernel.inputs(),
-                                       " inputs, the batch has ", x.rows(), " rows (make the OnednnInference again)"));
-    if (y.rows() != kernel.rows() || y.cols() != x.cols()) y.resize(kernel.rows(), x.cols());
-    kernel.forward(x.data(), x.cols(), y.data());
-    return true;
+    return run(path, x, y, false);
+  }
+  /// A Dense layer and the ReLU after it as one matmul whose post-op is the ReLU.
+  bool forward_rectified(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override {
+    return run(path, x, y, true);
   }
 
   /// int8: every SparseInputDense layer evaluates in int8 (where the build can).
@@ -92,6 +89,18 @@ class OnednnInference : public dense_kernels {
   std::size_t sparse_layers() const { return sparse_layers_; }
 
  private:
+  bool run(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y, bool rectified) {
+    const auto found = kernels_.find(path);
+    if (found == kernels_.end()) return false;
+    onednn_dense& kernel = *found->second;
+    if (x.rows() != kernel.inputs())
+      throw shape_error(detail::concat("layer '", path, "': its oneDNN kernel was made for ", kernel.inputs(),
+                                       " inputs, the batch has ", x.rows(), " rows (make the OnednnInference again)"));
+    if (y.rows() != kernel.rows() || y.cols() != x.cols()) y.resize(kernel.rows(), x.cols());
+    kernel.forward(x.data(), x.cols(), y.data(), rectified);
+    return true;
+  }
+
   precision precision_;
   std::size_t sparse_layers_ = 0;
   std::map<std::string, std::unique_ptr<onednn_dense>> kernels_;

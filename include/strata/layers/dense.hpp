@@ -4,6 +4,7 @@
 /// partition (partition.hpp), a wide enough layer holds only its rank's rows of W and b.
 
 #include "../core/init.hpp"
+#include "activation.hpp"
 #include "layer.hpp"
 #include "partition.hpp"
 
@@ -92,13 +93,9 @@ class dense_layer {
   }
 
   const matrix& forward(const matrix& x, const pass_info& pass) {
-    if (x.rows() != weight_.cols())
-      throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(),
-                                       " rows, got ", shape_string(x.rows(), x.cols())));
+    check_input(x);
     if constexpr (std::is_same_v<matrix, host_matrix<float>>) {
-      if (pass.kernels != nullptr && pass.phase == mode::eval && partition_ == nullptr &&
-          pass.kernels->forward(path_, x, output_))
-        return output_;
+      if (asks_kernels(pass) && pass.kernels->forward(path_, x, output_)) return output_;
     }
     matrix& y = partition_ != nullptr ? local_output_ : output_;
     if (bias_) {
@@ -109,6 +106,19 @@ class dense_layer {
     }
     if (partition_ != nullptr) detail::all_gather_rows<B>(*partition_, local_output_, width_, gathered_, output_);
     return output_;
+  }
+
+  /// `max(W x + b, 0)`, this layer and a ReLU after it in one step, where the pass's kernel set
+  /// has a fused kernel for this layer (dense_kernels::forward_rectified); null when it has none,
+  /// and nothing is computed.
+  const matrix* forward_rectified(const matrix& x, const pass_info& pass) {
+    if constexpr (std::is_same_v<matrix, host_matrix<float>>) {
+      if (asks_kernels(pass)) {
+        check_input(x);
+        if (pass.kernels->forward_rectified(path_, x, output_)) return &output_;
+      }
+    }
+    return nullptr;
   }
 
   const matrix& backward(const matrix& x, const matrix& dy_whole, const pass_info& pass, bool need_dx) {
@@ -164,6 +174,33 @@ class dense_layer {
   host_matrix<T> gathered_;          // all-gather scratch (split layers only)
 
   Index local_rows() const { return partition_ != nullptr ? split_.rows : width_; }
+  void check_input(const matrix& x) const {
+    if (x.rows() != weight_.cols())
+      throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(),
+                                       " rows, got ", shape_string(x.rows(), x.cols())));
+  }
+  /// Evaluation passes of a whole layer ask the pass's kernel set first.
+  bool asks_kernels(const pass_info& pass) const {
+    return pass.kernels != nullptr && pass.phase == mode::eval && partition_ == nullptr;
+  }
 };
+
+namespace detail {
+/// A Dense layer followed by ReLU runs as one step in evaluation passes with a kernel set that
+/// fuses the two (OnednnInference: the ReLU as the matmul's post-op, saving a pass over the
+/// output); without one the layers run one after the other.
+template <Index Width>
+struct fused_pair<Dense<Width>, ReLU> : std::true_type {
+  template <class DenseImpl, class Relu>
+  static bool applies(const DenseImpl&, const Relu&, const pass_info& pass) {
+    return pass.kernels != nullptr && pass.phase == mode::eval;
+  }
+  template <class DenseImpl, class Relu, class M>
+  static const M& forward(DenseImpl& dense, Relu& relu, const M& x, const pass_info& pass) {
+    if (const M* y = dense.forward_rectified(x, pass)) return *y;
+    return relu.forward(dense.forward(x, pass), pass);
+  }
+};
+}  // namespace detail
 
 }  // namespace strata

@@ -59,6 +59,15 @@ class dense_kernels {
   /// Computes `y = W x + b` of the Dense layer at `path` (`x`: `inputs x n`) into `y` and returns
   /// true, or returns false when the set has no kernel for that layer (which then computes its own).
   virtual bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) = 0;
+  /// As `forward`, then `max(y, 0)` on every output in the same pass: the Dense layer at `path`
+  /// and the ReLU after it as one step (layers/dense.hpp). False by default: the layers then run
+  /// one after the other, the Dense layer asking `forward`.
+  virtual bool forward_rectified(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) {
+    (void)path;
+    (void)x;
+    (void)y;
+    return false;
+  }
   /// Whether the SparseInputDense layer at `path` evaluates in int8 (layers/sparse_int8.hpp)
   /// instead of fp32. No by default; a build without the instructions stays fp32 regardless.
   virtual bool quantize_sparse(const std::string& path) {
