@@ -1,6 +1,8 @@
 #pragma once
-// --precision for the example programs that score with trained models: fp32 (the models' own
-// products), or bf16 / int8 on oneDNN where the build found it (inference/low_precision.hpp).
+// --precision for the example programs that score with trained models: fp32, bf16 or int8, the
+// Dense layers on oneDNN's matmul where the build found it (inference/low_precision.hpp; fp32
+// too: weights laid out once and each ReLU fused into the product before it, faster than the
+// models' own products), else fp32 on the models' own products.
 
 #include <algorithm>
 #include <functional>
@@ -33,7 +35,7 @@ strata::matrix_f first_inputs(const Dataset& data, strata::Index count) {
 
 /// The --precision help text.
 inline const char* precision_help() {
-  return "arithmetic of the Dense layers when scoring: fp32, bf16 or int8 (bf16 and int8 on oneDNN; int8 uses the input "
+  return "arithmetic of the Dense layers when scoring: fp32, bf16 or int8 (on oneDNN where the build has it; int8 uses the input "
          "ranges training stored in the model file, or calibrates on the first 8,192 inputs scored when the file has none; "
          "a CPU without the instructions falls back to fp32)";
 }
@@ -49,7 +51,7 @@ inline void check_precision(const std::string& name) {
 }
 
 /// The Dense kernels of several models in one precision, set on the models for as long as this
-/// object lives (the models must outlive it). fp32 leaves the models as they are.
+/// object lives (the models must outlive it). Without oneDNN, fp32 leaves the models as they are.
 class precision_kernels {
  public:
   precision_kernels(const precision_kernels&) = delete;
@@ -66,12 +68,11 @@ class precision_kernels {
   precision_kernels(const std::string& name, const std::vector<M*>& models, const std::vector<strata::dense_calibration>& stored,
                     SampleOf&& sample_of, std::ostream& log) {
     check_precision(name);
-    if (name == "fp32") return;
 #ifdef STRATA_EXAMPLE_ONEDNN
-    const strata::precision p = strata::parse_precision(name);
+    strata::precision p = strata::parse_precision(name);
     if (const std::string why = strata::precision_unavailable(p); !why.empty()) {
       log << "precision: " << why << "; scoring in fp32\n";
-      return;
+      p = strata::precision::fp32;
     }
     std::size_t from_files = 0;
     strata::Index calibrated = 0;
@@ -90,7 +91,7 @@ class precision_kernels {
       model->set_dense_kernels(kernels_.back().get());
       unset_.push_back([model] { model->set_dense_kernels(nullptr); });
     }
-    log << "precision: " << name << " (oneDNN) for " << kernels_.front()->layers() << " Dense layers per model";
+    log << "precision: " << strata::to_string(p) << " (oneDNN) for " << kernels_.front()->layers() << " Dense layers per model";
     if (const std::size_t sparse = kernels_.front()->sparse_layers(); sparse > 0)
       log << " and " << sparse << " sparse first layer" << (sparse > 1 ? "s" : "") << " (int8 with AVX512_VNNI, scaled per sample)";
     if (from_files > 0) log << ", calibration from the model file" << (models.size() > 1 ? "s" : "");
