@@ -199,7 +199,10 @@ TEST_CASE("The library's tanh gives std::tanh's bits, computing almost all of th
   std::vector<float> x;
   const random_stream rng(3, purpose::user);
   for (std::uint64_t i = 0; i < 2000000; ++i) x.push_back(static_cast<float>(24 * rng.uniform(i) - 12));
-  for (const float start : {0.0f, 1e-30f, 1e-4f, 0.17328f, 0.5f, 8.9f, 9.5f, 10.0f}) {  // runs of neighbouring floats
+  // Runs of neighbouring floats: from the smallest (subnormal) up, around where 2a = k ln2 / 16
+  // switches the table entry (k = 1, 2, 16, 17), in the middle and where tanh rounds to 1.
+  for (const float start : {std::numeric_limits<float>::denorm_min(), 1.1754e-38f, 1e-30f, 1e-4f, 0.021660f, 0.043321f,
+                            0.34657f, 0.36823f, 0.5f, 8.9f, 9.5f, 10.0f}) {
     float v = start;
     for (int k = 0; k < 20000; ++k, v = std::nextafter(v, 20.0f)) {
       x.push_back(v);

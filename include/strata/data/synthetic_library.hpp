@@ -42,17 +42,28 @@ namespace detail {
 /// `out[i] = static_cast<float>(std::tanh(static_cast<double>(in[i])))` to the bit, for `n` values
 /// (`out` may be `in`), in a loop that vectorises: what bounds a descriptor screen is generating
 /// the library, 1,613 of these per molecule. Each value's tanh is computed in double to a
-/// relative 1.2e-12 (tanh(a) = expm1(2a) / (expm1(2a) + 2), expm1 by range reduction and a Taylor
-/// series); where every double within a relative 1e-11 of it rounds to one float, that float is
-/// the answer, as std::tanh's value (within an ulp of the truth) lies in that interval too. The
-/// rest, about 1 value in 4,000 and NaNs, go to std::tanh. Returns how many did.
-/// Never inlined: inside a large caller GCC has spilled its registers on every step.
+/// relative 4e-13 (tanh(a) = expm1(2a) / (expm1(2a) + 2); expm1(y) = 2^(k/16) e^r - 1 with
+/// y = k ln2 / 16 + r, 2^(j/16) from a table of 16, e^r - 1 by a Taylor series of 6 terms).
+/// Rounding that double to float gives std::tanh's float wherever no float rounding boundary lies
+/// within a relative 1e-11 of it: std::tanh's double (within an ulp of the truth) then rounds the
+/// same way. Float keeps the top 23 of double's 52 significand bits, so the boundary is where the
+/// 29 bits below are 2^28; the margin is 2^17 units of the last place on either side (1.5e-11 to
+/// 2.9e-11 relative). The rest, about 1 value in 2,000 and NaNs, go to std::tanh. Returns how
+/// many did. Never inlined: inside a large caller GCC has spilled its registers on every step.
 [[gnu::noinline]] inline Index tanh_to_float(const float* in, float* out, Index n) {
-  constexpr double margin = 1e-11;
-  constexpr double inv_ln2 = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  constexpr double sixteen_by_ln2 = 23.083120654223414;
+  constexpr double ln2_hi = 6.93147180369123816490e-01 / 16, ln2_lo = 1.90821492927058770002e-10 / 16;  // ln2 / 16
   constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer kept in the low bits
+  constexpr std::uint64_t low_bits = (std::uint64_t{1} << 29) - 1, boundary = std::uint64_t{1} << 28,
+                          margin = std::uint64_t{1} << 17;
   constexpr std::uint32_t ten = 0x41200000u;      // 10.0f: tanh(10) rounds to 1.0f
   constexpr std::uint32_t infinity = 0x7F800000u, sign = 0x80000000u, marker = 0x7FC00000u;  // marker: a quiet NaN
+  // 2^(j/16), j = 0..15, rounded to the nearest double.
+  alignas(64) static constexpr double powers[16] = {
+      0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+      0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+      0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+      0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
   constexpr Index block = 256;
   Index exact = 0;
   // Block by block through a copy of the inputs, so that `out` may be `in` and the values that
@@ -66,39 +77,47 @@ namespace detail {
     Index i = 0;
 #if defined(__AVX512F__) && defined(__AVX512VL__)
     // Eight at a time in 512-bit registers (compilers vectorise the loop below in 256-bit ones on
-    // AVX-512 CPUs by default: half the arithmetic per instruction), the same steps but one:
-    // 1 / (expm1 + 2) from vrcp14pd's 14-bit reciprocal and one cubic Newton step, y0 (1 + e + e²)
-    // with e = 1 - d y0, relatively within e³ <= 2^-42 (2.3e-13) of it: the total stays under
-    // 1.2e-12, and it saves a division (the slowest step: 16 cycles for 8 doubles).
+    // AVX-512 CPUs by default: half the arithmetic per instruction), the same steps but two: the
+    // table is two registers indexed by vpermt2pd, and 1 / (expm1 + 2) comes from vrcp14pd's
+    // 14-bit reciprocal and one cubic Newton step, y0 (1 + e + e²) with e = 1 - d y0, relatively
+    // within e³ <= 2^-42 (2.3e-13) of it, which saves a division (16 cycles for 8 doubles).
     {
-      const __m512d one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0), shift = _mm512_set1_pd(shifter),
-                    below = _mm512_set1_pd(1 - margin), above = _mm512_set1_pd(1 + margin);
+      const __m512d one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0), shift = _mm512_set1_pd(shifter);
+      const __m512d table_lo = _mm512_load_pd(powers), table_hi = _mm512_load_pd(powers + 8);
       const __m256i magnitude_mask = _mm256_set1_epi32(static_cast<int>(~sign)), limit = _mm256_set1_epi32(static_cast<int>(ten)),
                     infinite = _mm256_set1_epi32(static_cast<int>(infinity)), sign_mask = _mm256_set1_epi32(static_cast<int>(sign)),
                     nan_marker = _mm256_set1_epi32(static_cast<int>(marker));
+      const __m512i low_mask = _mm512_set1_epi64(static_cast<long long>(low_bits)),
+                    centre = _mm512_set1_epi64(static_cast<long long>(margin - boundary)),
+                    width = _mm512_set1_epi64(static_cast<long long>(2 * margin));
       __mmask8 all = 0xFF;
       for (; i + 8 <= m; i += 8) {
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(saved + i));
         const __m256i magnitude = _mm256_and_si256(x, magnitude_mask);
         const __m512d a = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_min_epu32(magnitude, limit)));
         const __m512d y = _mm512_add_pd(a, a);
-        const __m512d shifted = _mm512_fmadd_pd(y, _mm512_set1_pd(inv_ln2), shift);
+        const __m512d shifted = _mm512_fmadd_pd(y, _mm512_set1_pd(sixteen_by_ln2), shift);
         const __m512d k = _mm512_sub_pd(shifted, shift);
         const __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(ln2_lo), _mm512_fnmadd_pd(k, _mm512_set1_pd(ln2_hi), y));
-        __m512d q = _mm512_set1_pd(1.0 / 3628800);
-        for (const double c : {1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1.0})
-          q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(c));
+        __m512d q = _mm512_set1_pd(1.0 / 720);
+        for (const double c : {1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1.0}) q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(c));
         const __m512d p = _mm512_mul_pd(q, r);
-        const __m512i k_bits = _mm512_and_si512(_mm512_castpd_si512(shifted), _mm512_set1_epi64(0xFFFFFFFF));
-        const __m512d scale = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(k_bits, _mm512_set1_epi64(1023)), 52));
+        // 2^(k / 16): the table's entry k mod 16 (vpermt2pd reads the low 4 bits of each index)
+        // with k / 16 added to its exponent (the bits of `shifted` above k shift out).
+        const __m512i k_bits = _mm512_castpd_si512(shifted);
+        const __m512d power = _mm512_permutex2var_pd(table_lo, k_bits, table_hi);
+        const __m512d scale = _mm512_castsi512_pd(
+            _mm512_add_epi64(_mm512_castpd_si512(power), _mm512_slli_epi64(_mm512_srli_epi64(k_bits, 4), 52)));
         const __m512d em1 = _mm512_fmadd_pd(scale, p, _mm512_sub_pd(scale, one));
         const __m512d d = _mm512_add_pd(em1, two), y0 = _mm512_rcp14_pd(d);
         const __m512d e = _mm512_fnmadd_pd(d, y0, one);
         const __m512d t = _mm512_mul_pd(em1, _mm512_fmadd_pd(y0, _mm512_fmadd_pd(e, e, e), y0));
-        const __m256i lo = _mm256_castps_si256(_mm512_cvtpd_ps(_mm512_mul_pd(t, below)));
-        const __m256i hi = _mm256_castps_si256(_mm512_cvtpd_ps(_mm512_mul_pd(t, above)));
-        const __mmask8 known = _mm256_cmpeq_epi32_mask(lo, hi) & _mm256_cmple_epu32_mask(magnitude, infinite);
-        const __m256i result = _mm256_mask_blend_epi32(known, nan_marker, _mm256_or_si256(lo, _mm256_and_si256(x, sign_mask)));
+        // Known unless the 29 bits float drops are within the margin of 2^28 (unsigned: the
+        // distance shifted so that the band around the boundary is [0, 2 margin]).
+        const __m512i distance = _mm512_add_epi64(_mm512_and_si512(_mm512_castpd_si512(t), low_mask), centre);
+        const __mmask8 known = _mm512_cmpgt_epu64_mask(distance, width) & _mm256_cmple_epu32_mask(magnitude, infinite);
+        const __m256i rounded = _mm256_castps_si256(_mm512_cvtpd_ps(t));
+        const __m256i result = _mm256_mask_blend_epi32(known, nan_marker, _mm256_or_si256(rounded, _mm256_and_si256(x, sign_mask)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), result);
         all &= known;
       }
@@ -115,27 +134,30 @@ namespace detail {
       float a;
       std::memcpy(&a, &clamped, sizeof a);
       const double y = 2.0 * static_cast<double>(a);
-      const double shifted = y * inv_ln2 + shifter;
-      const double k = shifted - shifter;                   // y = k ln2 + r, |r| <= ln2 / 2
+      const double shifted = y * sixteen_by_ln2 + shifter;
+      const double k = shifted - shifter;                   // y = k ln2 / 16 + r, |r| <= ln2 / 32
       const double r = (y - k * ln2_hi) - k * ln2_lo;
-      // expm1(r) by its Taylor series to r^10 / 10!: the rest is below 2.3e-13 (|r| <= 0.3466).
-      // Relative to tanh that is at most 9e-13, a tenth of the margin: the worst case is k = 1,
-      // where expm1(y) = 2 (1 + p) - 1 >= 0.41 carries twice p's error (k = 0 has r >= 0).
-      const double p =
-          r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 +
-          r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800))))))))));
+      // e^r - 1 by its Taylor series to r^6 / 6!: the rest is below 4.4e-16 (|r| <= 0.0217), a
+      // relative 2e-14 of it. Where k > 0, 2^(k/16) e^r - 1 >= 0.021 magnifies the table's and
+      // the sum's rounding (1.1e-16 relative) at most 50 times; where k = 0, expm1 is p itself.
+      const double p = r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720))))));
       std::uint64_t k_bits;
       std::memcpy(&k_bits, &shifted, sizeof k_bits);
-      const std::uint64_t scale_bits = ((k_bits & 0xFFFFFFFFull) + 1023) << 52;  // 2^k, k in [0, 29]
+      const double power = powers[k_bits & 15];
+      std::uint64_t scale_bits;
+      std::memcpy(&scale_bits, &power, sizeof scale_bits);
+      scale_bits += ((k_bits & 0xFFFFFFFFull) >> 4) << 52;   // 2^(k/16), k / 16 in [0, 28]
       double scale;
       std::memcpy(&scale, &scale_bits, sizeof scale);
       const double em1 = scale * p + (scale - 1.0);          // expm1(y), exact in p when k = 0
       const double t = em1 / (em1 + 2.0);                    // tanh(|x|) >= 0
-      const float lo = static_cast<float>(t * (1 - margin)), hi = static_cast<float>(t * (1 + margin));
-      std::uint32_t lo_bits, hi_bits;
-      std::memcpy(&lo_bits, &lo, sizeof lo_bits);
-      std::memcpy(&hi_bits, &hi, sizeof hi_bits);
-      const std::uint32_t result = lo_bits == hi_bits && magnitude <= infinity ? lo_bits | (x & sign) : marker;
+      std::uint64_t t_bits;
+      std::memcpy(&t_bits, &t, sizeof t_bits);
+      const bool known = ((t_bits & low_bits) + (margin - boundary)) > 2 * margin && magnitude <= infinity;
+      const float rounded = static_cast<float>(t);
+      std::uint32_t rounded_bits;
+      std::memcpy(&rounded_bits, &rounded, sizeof rounded_bits);
+      const std::uint32_t result = known ? rounded_bits | (x & sign) : marker;
       std::memcpy(o + i, &result, sizeof result);
       marked |= static_cast<std::uint32_t>(result == marker);
     }
