@@ -302,3 +302,33 @@ TEST_CASE("In int8, SparseInputDense re-quantises its weights unless the pass pr
   same.parameters_unchanged = true;
   CHECK((layer.forward(x, same).array() == after.array()).all());
 }
+
+TEST_CASE("In evaluation, SparseInputDense and the ReLU after it run as one pass, with the same bits") {
+  FloatLayer layer = float_layer(150, 700, 51);  // 150 rows: two whole tiles and a partial one
+  matrix_f x = sparse_input(700, 90, 0.05, true, 52).cast<float>();
+  x(3, 7) = -x(3, 7) - 1.0f;  // a negative input: int8 evaluates that sample in fp32
+  sparse_in_int8 kernels;
+  for (const bool int8 : {false, true}) {
+    CAPTURE(int8);
+    if (int8 && !int8_runs_here()) continue;
+    pass_info eval;
+    eval.phase = mode::eval;
+    eval.kernels = int8 ? &kernels : nullptr;
+    const matrix_f plain = layer.forward(x, eval);
+    CHECK((plain.array() < 0.0f).count() > 0);  // something to rectify
+    const matrix_f expected = plain.unaryExpr([](float v) { return activation::relu{}.value(v); });
+    const matrix_f fused = layer.forward_rectified(x, eval);
+    CHECK((fused.array() == expected.array()).all());
+  }
+
+  SECTION("in a model, the fused pass gives what the layers give one by one") {
+    Model<SparseNet, F> model(SparseNet{SparseInputDense<>{150}, ReLU{}, Dense<1>{}});
+    model.build(700, 53);
+    pass_info eval;
+    eval.phase = mode::eval;
+    const matrix_f fused = model.forward(x, eval);
+    eval.check_finite = true;  // checking every layer's output runs them one by one
+    const matrix_f separate = model.forward(x, eval);
+    CHECK((fused.array() == separate.array()).all());
+  }
+}

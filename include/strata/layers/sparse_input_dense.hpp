@@ -96,41 +96,10 @@ class sparse_input_dense_layer {
     return width_;
   }
 
-  const matrix& forward(const matrix& x, const pass_info& pass) {
-    if (x.rows() != weight_.cols())
-      throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(), " rows, got ",
-                                       shape_string(x.rows(), x.cols())));
-    index_by_sample(x);
-    if (!pass.parameters_unchanged) packed_current_ = quantized_current_ = false;
-    if constexpr (sparse_int8_available && std::is_same_v<T, float>)
-      if (quantized(pass)) return forward_int8(x.cols());
-    // Packing copies all of W (8 MiB for 2,048 x 1,024): per step in training, once per stream
-    // of evaluation batches.
-    if (!packed_current_) pack_weight();
-    packed_current_ = true;
-    const Index n = x.cols(), tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
-    B::resize(output_, width_, n);
-    const Index* start = sample_start_.data();
-    const Index* nonzero_input = inputs_.data();
-    const T* nonzero_value = values_.data();
-    const T* packed = packed_weight_.data();
-    const T* bias = bias_ ? bias_value_.data() : nullptr;
-    T* out = output_.data();
-    // Tile by tile of `tile` output rows: the tile's packed weights (inputs x tile, 512 KiB for
-    // 2,048 float inputs) stay in L2 while every sample of the batch reads from them, and a sample's
-    // slice of the output is summed in registers, bias first, then its non-zeros in input order.
-    // (Whole weight columns, sample by sample, came from L3: 59 x 4 KiB per fingerprint.)
-#if defined(_OPENMP)
-#pragma omp parallel for collapse(2) schedule(static) if (n >= 64)
-#endif
-    for (Index t = 0; t < tiles; ++t)
-      for (Index j = 0; j < n; ++j) {
-        const Index row = t * tile, rows = std::min(tile, width_ - row);
-        tile_sum(bias != nullptr ? bias + row : nullptr, rows, packed + t * inputs * tile, tile, nonzero_input + start[j],
-                 nonzero_value + start[j], start[j + 1] - start[j], out + j * width_ + row);
-      }
-    return output_;
-  }
+  const matrix& forward(const matrix& x, const pass_info& pass) { return forward_pass(x, pass, false); }
+  /// `max(W x + b, 0)`: this layer and a ReLU after it in one pass, each tile of the output
+  /// rectified while it is still in L1 (evaluation passes: the fused pair below).
+  const matrix& forward_rectified(const matrix& x, const pass_info& pass) { return forward_pass(x, pass, true); }
 
   const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     index_by_input(x.rows());
@@ -190,8 +159,51 @@ class sparse_input_dense_layer {
     return pass.phase == mode::eval && pass.kernels != nullptr && pass.kernels->quantize_sparse(path_);
   }
 
+  /// The forward pass, `max(·, 0)` on every output when `rectify`.
+  const matrix& forward_pass(const matrix& x, const pass_info& pass, bool rectify) {
+    if (x.rows() != weight_.cols())
+      throw shape_error(detail::concat("layer '", path_, "': expects input of ", weight_.cols(), " rows, got ",
+                                       shape_string(x.rows(), x.cols())));
+    index_by_sample(x);
+    if (!pass.parameters_unchanged) packed_current_ = quantized_current_ = false;
+    if constexpr (sparse_int8_available && std::is_same_v<T, float>)
+      if (quantized(pass)) return forward_int8(x.cols(), rectify);
+    // Packing copies all of W (8 MiB for 2,048 x 1,024): per step in training, once per stream
+    // of evaluation batches.
+    if (!packed_current_) pack_weight();
+    packed_current_ = true;
+    const Index n = x.cols(), tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
+    B::resize(output_, width_, n);
+    const Index* start = sample_start_.data();
+    const Index* nonzero_input = inputs_.data();
+    const T* nonzero_value = values_.data();
+    const T* packed = packed_weight_.data();
+    const T* bias = bias_ ? bias_value_.data() : nullptr;
+    T* out = output_.data();
+    // Tile by tile of `tile` output rows: the tile's packed weights (inputs x tile, 512 KiB for
+    // 2,048 float inputs) stay in L2 while every sample of the batch reads from them, and a sample's
+    // slice of the output is summed in registers, bias first, then its non-zeros in input order.
+    // (Whole weight columns, sample by sample, came from L3: 59 x 4 KiB per fingerprint.)
+#if defined(_OPENMP)
+#pragma omp parallel for collapse(2) schedule(static) if (n >= 64)
+#endif
+    for (Index t = 0; t < tiles; ++t)
+      for (Index j = 0; j < n; ++j) {
+        const Index row = t * tile, rows = std::min(tile, width_ - row);
+        tile_sum(bias != nullptr ? bias + row : nullptr, rows, packed + t * inputs * tile, tile, nonzero_input + start[j],
+                 nonzero_value + start[j], start[j + 1] - start[j], out + j * width_ + row);
+        if (rectify) rectify_tile(out + j * width_ + row, rows);
+      }
+    return output_;
+  }
+
+  /// A ReLU over one tile of one sample's output, as the ReLU layer computes it.
+  static void rectify_tile(T* y, Index rows) {
+    for (Index r = 0; r < rows; ++r) y[r] = activation::relu{}.value(y[r]);
+  }
+
   /// The forward pass in int8 (sparse_int8.hpp) over the indexed batch of `n` samples.
-  const matrix& forward_int8(Index n) {
+  const matrix& forward_int8(Index n, bool rectify) {
 #if defined(STRATA_SPARSE_INT8)
     static_assert(tile == detail::int8_sparse_weights::tile, "int8 tiles are the fp32 tiles: 64 rows");
     if (!quantized_current_) quantized_weight_.pack(weight_.data(), width_, weight_.cols());
@@ -216,9 +228,11 @@ class sparse_input_dense_layer {
                                 multiplier_[static_cast<std::size_t>(j)], y);
         else
           exact_tile_sum(b, rows, row, inputs_.data() + first, values_.data() + first, count, y);
+        if (rectify) rectify_tile(y, rows);
       }
 #else
     (void)n;
+    (void)rectify;
 #endif
     return output_;
   }
@@ -387,5 +401,21 @@ class sparse_input_dense_layer {
   std::vector<std::uint8_t> quantized_input_;
   std::vector<float> multiplier_;  // per sample (0: in fp32)
 };
+
+namespace detail {
+/// A SparseInputDense layer followed by ReLU runs as one pass in evaluation (the fingerprint
+/// models' first two layers): the ReLU is applied to each tile of output while it is in L1.
+template <Index Width>
+struct fused_pair<SparseInputDense<Width>, ReLU> : std::true_type {
+  template <class Sparse, class Relu>
+  static bool applies(const Sparse&, const Relu&, const pass_info& pass) {
+    return pass.phase == mode::eval;
+  }
+  template <class Sparse, class Relu, class M>
+  static const M& forward(Sparse& sparse, Relu&, const M& x, const pass_info& pass) {
+    return sparse.forward_rectified(x, pass);
+  }
+};
+}  // namespace detail
 
 }  // namespace strata
