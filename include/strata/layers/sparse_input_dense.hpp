@@ -172,34 +172,42 @@ class sparse_input_dense_layer {
     // of evaluation batches.
     if (!packed_current_) pack_weight();
     packed_current_ = true;
-    const Index n = x.cols(), tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
+    const Index n = x.cols(), inputs = weight_.cols();
     B::resize(output_, width_, n);
     const Index* start = sample_start_.data();
     const Index* nonzero_input = inputs_.data();
     const T* nonzero_value = values_.data();
     const T* packed = packed_weight_.data();
     const T* bias = bias_ ? bias_value_.data() : nullptr;
-    T* out = output_.data();
     // Tile by tile of `tile` output rows: the tile's packed weights (inputs x tile, 512 KiB for
     // 2,048 float inputs) stay in L2 while every sample of the batch reads from them, and a sample's
     // slice of the output is summed in registers, bias first, then its non-zeros in input order.
     // (Whole weight columns, sample by sample, came from L3: 59 x 4 KiB per fingerprint.)
+    for_each_tile(n, rectify, [&](Index t, Index j, Index row, Index rows, T* y) {
+      tile_sum(bias != nullptr ? bias + row : nullptr, rows, packed + t * inputs * tile, tile, nonzero_input + start[j],
+               nonzero_value + start[j], start[j + 1] - start[j], y);
+    });
+    return output_;
+  }
+
+  /// `sum(t, j, row, rows, y)` for tile t (output rows [row, row + rows)) of every sample j of
+  /// `n`, on all threads, writing y = that tile of sample j's output; then, when `rectify`, a ReLU
+  /// over it while it is in L1, as the ReLU layer computes it.
+  template <class Sum>
+  void for_each_tile(Index n, bool rectify, Sum&& sum) {
+    const Index tiles = (width_ + tile - 1) / tile;
+    T* out = output_.data();
 #if defined(_OPENMP)
 #pragma omp parallel for collapse(2) schedule(static) if (n >= 64)
 #endif
     for (Index t = 0; t < tiles; ++t)
       for (Index j = 0; j < n; ++j) {
         const Index row = t * tile, rows = std::min(tile, width_ - row);
-        tile_sum(bias != nullptr ? bias + row : nullptr, rows, packed + t * inputs * tile, tile, nonzero_input + start[j],
-                 nonzero_value + start[j], start[j + 1] - start[j], out + j * width_ + row);
-        if (rectify) rectify_tile(out + j * width_ + row, rows);
+        T* y = out + j * width_ + row;
+        sum(t, j, row, rows, y);
+        if (rectify)
+          for (Index r = 0; r < rows; ++r) y[r] = activation::relu{}.value(y[r]);
       }
-    return output_;
-  }
-
-  /// A ReLU over one tile of one sample's output, as the ReLU layer computes it.
-  static void rectify_tile(T* y, Index rows) {
-    for (Index r = 0; r < rows; ++r) y[r] = activation::relu{}.value(y[r]);
   }
 
   /// The forward pass in int8 (sparse_int8.hpp) over the indexed batch of `n` samples.
@@ -209,27 +217,20 @@ class sparse_input_dense_layer {
     if (!quantized_current_) quantized_weight_.pack(weight_.data(), width_, weight_.cols());
     quantized_current_ = true;
     quantize_samples(n);
-    const Index tiles = (width_ + tile - 1) / tile, inputs = weight_.cols();
+    const Index inputs = weight_.cols();
     B::resize(output_, width_, n);
     const Index* start = sample_start_.data();
     const float* bias = bias_ ? bias_value_.data() : nullptr;
-    float* out = output_.data();
-#if defined(_OPENMP)
-#pragma omp parallel for collapse(2) schedule(static) if (n >= 64)
-#endif
-    for (Index t = 0; t < tiles; ++t)
-      for (Index j = 0; j < n; ++j) {
-        const Index row = t * tile, rows = std::min(tile, width_ - row), first = start[j], count = start[j + 1] - first;
-        const float* b = bias != nullptr ? bias + row : nullptr;
-        float* y = out + j * width_ + row;
-        if (multiplier_[static_cast<std::size_t>(j)] > 0.0f)
-          detail::int8_tile_sum(b, rows, quantized_weight_.packed.data() + t * inputs * tile, inputs_.data() + first,
-                                quantized_input_.data() + first, count, quantized_weight_.scale.data() + row,
-                                multiplier_[static_cast<std::size_t>(j)], y);
-        else
-          exact_tile_sum(b, rows, row, inputs_.data() + first, values_.data() + first, count, y);
-        if (rectify) rectify_tile(y, rows);
-      }
+    for_each_tile(n, rectify, [&](Index t, Index j, Index row, Index rows, float* y) {
+      const Index first = start[j], count = start[j + 1] - first;
+      const float* b = bias != nullptr ? bias + row : nullptr;
+      if (multiplier_[static_cast<std::size_t>(j)] > 0.0f)
+        detail::int8_tile_sum(b, rows, quantized_weight_.packed.data() + t * inputs * tile, inputs_.data() + first,
+                              quantized_input_.data() + first, count, quantized_weight_.scale.data() + row,
+                              multiplier_[static_cast<std::size_t>(j)], y);
+      else
+        exact_tile_sum(b, rows, row, inputs_.data() + first, values_.data() + first, count, y);
+    });
 #else
     (void)n;
     (void)rectify;
