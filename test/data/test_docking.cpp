@@ -47,6 +47,33 @@ TEST_CASE("A synthetic molecule is a pure function of the seed and its id") {
   CHECK_THROWS_WITH(data.gather(bad, 1, x, y), Contains("sample 50 out of range [0, 50)"));
 }
 
+TEST_CASE("A molecule's descriptors are tanh of its fragments' columns of P, summed in list order") {
+  // The definition, computed the slow way, against the generator's chunked layout: widths below,
+  // at and above its chunk of 128 rows, with a partial last chunk.
+  for (const Index width : {Index{60}, Index{128}, Index{300}}) {
+    synthetic_library_options o;
+    o.descriptor_width = width;
+    o.vocabulary = 40;
+    o.seed = 9;
+    const SyntheticLibrary library(o);
+    const random_stream projection(o.seed, purpose::data, 0x11D);
+    std::vector<float> d(static_cast<std::size_t>(width));
+    Index wrong = 0;
+    for (std::uint64_t id = 0; id < 20; ++id) {
+      Index frag[SyntheticLibrary::max_fragments_limit];
+      const Index count = library.fragments(id, frag);
+      library.features(id, molecule_features::descriptors, d.data());
+      for (Index r = 0; r < width; ++r) {
+        float sum = 0.0f;
+        for (Index k = 0; k < count; ++k)
+          sum += static_cast<float>(0.35 * projection.normal(static_cast<std::uint64_t>(frag[k] * width + r)));
+        wrong += d[static_cast<std::size_t>(r)] != static_cast<float>(std::tanh(static_cast<double>(sum)));
+      }
+    }
+    CHECK(wrong == 0);
+  }
+}
+
 TEST_CASE("Synthetic fingerprints are Morgan-sparse and scores are docking-like") {
   const SyntheticLibrary library;
   const Index n = 20000;
