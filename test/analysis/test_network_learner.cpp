@@ -51,7 +51,6 @@ TEST_CASE("Networks trained per task: the error falls with data, the same with 1
 }
 
 TEST_CASE("A plateau schedule must agree with the figure it watches") {
-  SerialCommunicator world;
   trainer_options training;
   fit_to_best_options fitting{5, 2, 0.0, "loss", false, {}, ReduceLROnPlateau(plateau_mode::max)};
   const NetworkLearner<SmallNet, Adam> learner([] { return SmallNet{hidden_stack<1>(8, 0.0), Dense<1>{}}; }, Adam{1e-2}, training,

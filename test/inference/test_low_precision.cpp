@@ -5,6 +5,7 @@
 
 #include <strata/data/synthetic_library.hpp>
 #include <strata/inference/low_precision.hpp>
+#include <strata/models/combo.hpp>
 #include <strata/models/docking.hpp>
 #include <strata/train/metrics.hpp>
 
@@ -50,6 +51,25 @@ struct counting : dense_kernels {
 };
 
 double largest_difference(const matrix_f& a, const matrix_f& b) { return (a - b).cwiseAbs().maxCoeff(); }
+
+/// Another set's kernels, counting the row windows read in place; with `in_place` false it reads
+/// none, so the slices are copied first.
+struct windows : dense_kernels {
+  dense_kernels& inner;
+  bool in_place;
+  int read = 0;
+  windows(dense_kernels& k, bool read_in_place) : inner(k), in_place(read_in_place) {}
+  bool forward(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override { return inner.forward(path, x, y); }
+  bool forward_rectified(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override {
+    return inner.forward_rectified(path, x, y);
+  }
+  bool forward_strided(const std::string& path, const float* x, Index stride, Index n, float* y, bool rectified) override {
+    if (!in_place) return false;
+    const bool ran = inner.forward_strided(path, x, stride, n, y, rectified);
+    read += ran ? 1 : 0;
+    return ran;
+  }
+};
 
 }  // namespace
 
@@ -174,4 +194,37 @@ TEST_CASE("In int8 a fingerprint model's sparse first layer runs in int8 too, an
   CHECK(largest_difference(with, own) < 0.05 * scale);
   CHECK(spearman(with.cast<double>(), own.cast<double>()) > 0.999);
   if (sparse_int8_available) CHECK(largest_difference(with, tail_only) > 1e-4 * scale);  // the first layer did change
+}
+
+TEST_CASE("A Combo model's encoders read their slices of the input in place, with the copies' results") {
+  combo_options o;
+  o.cell_width = 37;
+  o.drug_width = 53;
+  o.width = 24;
+  Model<Combo> model(make_combo(o));
+  const Index inputs = o.cell_width + 2 * o.drug_width;
+  model.build(inputs, 5);
+  const random_stream rng(3, purpose::data, 1);
+  matrix_f x(inputs, 700);
+  for (Index k = 0; k < x.size(); ++k) x.data()[k] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(k)));
+  const dense_calibration calibration = calibrate_dense_inputs(model, x.leftCols(300));
+  for (precision p : {precision::fp32, precision::bf16, precision::int8}) {
+    CAPTURE(to_string(p));
+    if (!precision_unavailable(p).empty()) continue;
+    OnednnInference fast(model, p, calibration);
+    windows in_place(fast, true), copied(fast, false);
+    model.set_dense_kernels(&in_place);
+    const matrix_f read_in_place = model.predict(x, 256);
+    model.set_dense_kernels(&copied);
+    const matrix_f from_copies = model.predict(x, 256);
+    model.set_dense_kernels(nullptr);
+    // The cell encoder's first layer reads one window, the shared drug encoder's two, per batch.
+    CHECK(in_place.read == 3 * 3);
+    CHECK(copied.read == 0);
+    CHECK(read_in_place == from_copies);
+    // A batch of the wrong width is refused before any window is read.
+    model.set_dense_kernels(&in_place);
+    CHECK_THROWS_AS(model.predict(matrix_f::Zero(inputs - 1, 4)), shape_error);
+    model.set_dense_kernels(nullptr);
+  }
 }

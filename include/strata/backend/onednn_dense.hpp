@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -164,13 +165,20 @@ class onednn_dense {
 
   /// `y = W x + b` for `x`, `inputs x n` column-major; `y` receives `rows x n` column-major.
   /// `rectified`: `y = max(W x + b, 0)`, the ReLU applied by the matmul as it writes `y`.
-  void forward(const float* x, Index n, float* y, bool rectified = false) {
+  void forward(const float* x, Index n, float* y, bool rectified = false) { forward_strided(x, inputs_, n, y, rectified); }
+
+  /// As `forward`, sample j's inputs starting at `x + j * stride` (`stride >= inputs`): rows of a
+  /// larger matrix, read in place.
+  void forward_strided(const float* x, Index stride, Index n, float* y, bool rectified = false) {
     if (n <= 0) return;
+    if (stride < inputs_)
+      throw shape_error(detail::concat("onednn_dense: a stride of ", stride, " for ", inputs_, " inputs per sample"));
     try {
-      plan& p = plan_for(n, rectified);
+      // fp32 reads the input where it is; bf16 and int8 convert it to a contiguous copy first.
+      plan& p = plan_for(n, rectified, precision_ == precision::fp32 ? stride : inputs_);
       dnnl::memory src(p.src_f32, engine_, const_cast<float*>(x));
       dnnl::memory dst(p.dst, engine_, y);
-      if (precision_ != precision::fp32) convert_input(x, n, p.src.get_data_handle());
+      if (precision_ != precision::fp32) convert_input(x, stride, n, p.src.get_data_handle());
       p.matmul.execute(stream_, {{DNNL_ARG_SRC, precision_ == precision::fp32 ? src : p.src},
                                  {DNNL_ARG_WEIGHTS, *p.weights},
                                  {DNNL_ARG_BIAS, bias_memory_},
@@ -186,6 +194,8 @@ class onednn_dense {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
 
+  /// A plan's batch size, whether the ReLU is fused and the stride of the fp32 input it reads.
+  using plan_key = std::tuple<Index, bool, Index>;
   /// The primitives for one batch size.
   struct plan {
     dnnl::memory::desc src_f32, dst;
@@ -195,24 +205,29 @@ class onednn_dense {
     std::uint64_t last_use = 0;
   };
 
-  /// The batch's input in bf16, or in int8 or uint8 at the calibrated scale, by column blocks on
-  /// all threads.
-  void convert_input(const float* x, Index n, void* to) const {
+  /// The batch's input (sample j's at `x + j * stride`) in bf16, or in int8 or uint8 at the
+  /// calibrated scale, contiguous in `to`, by column blocks on all threads.
+  void convert_input(const float* x, Index stride, Index n, void* to) const {
     const Index block = std::max<Index>(1, 8192 / inputs_);  // columns per piece: some 8,192 values
     const Index pieces = (n + block - 1) / block;
+    // Contiguous columns convert as one run per piece, strided ones one column at a time.
+    const Index runs = stride == inputs_ ? 1 : block, run_columns = stride == inputs_ ? block : 1;
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) if (n * inputs_ >= (1 << 16))
 #endif
-    for (Index piece = 0; piece < pieces; ++piece) {
-      const Index first = piece * block, count = std::min(block, n - first) * inputs_;
-      const float* from = x + first * inputs_;
-      if (precision_ == precision::bf16)
-        detail::round_to_bf16(from, static_cast<std::size_t>(count), static_cast<std::uint16_t*>(to) + first * inputs_);
-      else if (input_unsigned_)
-        detail::quantize(from, static_cast<std::size_t>(count), input_scale_, static_cast<std::uint8_t*>(to) + first * inputs_);
-      else
-        detail::quantize(from, static_cast<std::size_t>(count), input_scale_, static_cast<std::int8_t*>(to) + first * inputs_);
-    }
+    for (Index piece = 0; piece < pieces; ++piece)
+      for (Index run = 0; run < runs; ++run) {
+        const Index first = piece * block + run * run_columns;
+        if (first >= n) break;
+        const auto count = static_cast<std::size_t>(std::min(run_columns, n - first) * inputs_);
+        const float* from = x + first * stride;
+        if (precision_ == precision::bf16)
+          detail::round_to_bf16(from, count, static_cast<std::uint16_t*>(to) + first * inputs_);
+        else if (input_unsigned_)
+          detail::quantize(from, count, input_scale_, static_cast<std::uint8_t*>(to) + first * inputs_);
+        else
+          detail::quantize(from, count, input_scale_, static_cast<std::int8_t*>(to) + first * inputs_);
+      }
   }
 
   dt source_type() const {
@@ -224,9 +239,9 @@ class onednn_dense {
   }
   dt weight_type() const { return precision_ == precision::bf16 ? dt::bf16 : precision_ == precision::int8 ? dt::s8 : dt::f32; }
 
-  plan& plan_for(Index n, bool rectified) {
+  plan& plan_for(Index n, bool rectified, Index stride) {
     ++uses_;
-    const std::pair<Index, bool> key{n, rectified};
+    const plan_key key{n, rectified, stride};
     auto found = plans_.find(key);
     if (found != plans_.end()) {
       found->second.last_use = uses_;
@@ -240,7 +255,7 @@ class onednn_dense {
     plan p;
     p.last_use = uses_;
     const dnnl::memory::dim m = n, k = inputs_, cols = rows_;
-    p.src_f32 = dnnl::memory::desc({m, k}, dt::f32, tag::ab);
+    p.src_f32 = dnnl::memory::desc({m, k}, dt::f32, dnnl::memory::dims{stride, 1});
     p.dst = dnnl::memory::desc({m, cols}, dt::f32, tag::ab);
     const dnnl::memory::desc src({m, k}, source_type(), tag::ab), any_weights({k, cols}, weight_type(), tag::any),
         bias({1, cols}, dt::f32, tag::ab);
@@ -251,7 +266,8 @@ class onednn_dense {
       relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
       attr.set_post_ops(relu);
     }
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any_weights, bias, p.dst), attr, engine_);
+    const dnnl::memory::desc& reads = precision_ == precision::fp32 ? p.src_f32 : src;  // fp32: in place, strided
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(reads, any_weights, bias, p.dst), attr, engine_);
     p.weights = &weights_in(pd.weights_desc());
     p.matmul = dnnl::matmul(pd);
     if (precision_ != precision::fp32) {
@@ -296,7 +312,7 @@ class onednn_dense {
   dnnl::stream stream_;
   dnnl::memory bias_memory_;
   std::vector<std::unique_ptr<dnnl::memory>> layouts_;  // the weights, once per layout in use
-  std::map<std::pair<Index, bool>, plan> plans_;  // by batch size and whether the ReLU is fused
+  std::map<plan_key, plan> plans_;
 };
 
 }  // namespace strata

@@ -39,6 +39,11 @@ struct Repeat {
   Repeat(Net b) : block(std::move(b)) {}
 };
 
+namespace detail {
+template <std::size_t N, class Net>
+struct reads_windows<Repeat<N, Net>> : reads_windows<Net> {};
+}  // namespace detail
+
 /// Repeat bound to backend `B`.
 template <class B, std::size_t N, class Net>
 class repeat_layer {
@@ -65,6 +70,16 @@ class repeat_layer {
     const matrix* y = &x;
     for (std::size_t i = 0; i < N; ++i) outputs_[i] = y = &detail::checked_forward<B>(blocks_[i], *y, pass, paths_[i]);
     return *y;
+  }
+
+  /// Evaluation from row windows of `x` read in place (detail::reads_windows): the first block
+  /// reads them. Null, with nothing computed, where it cannot.
+  const matrix* forward_windows(const matrix& x, const Index* first_rows, Index count, const pass_info& pass) {
+    const matrix* y = blocks_[0].forward_windows(x, first_rows, count, pass);
+    if (y == nullptr) return nullptr;
+    outputs_[0] = y;
+    for (std::size_t i = 1; i < N; ++i) outputs_[i] = y = &detail::checked_forward<B>(blocks_[i], *y, pass, paths_[i]);
+    return y;
   }
 
   const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {

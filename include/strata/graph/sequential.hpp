@@ -10,6 +10,9 @@
 
 namespace strata {
 
+template <class... Layers>
+struct Sequential;
+
 namespace detail {
 /// Compile-time width after applying `Layers...` in turn to a width `In`.
 template <Index In, class... Layers>
@@ -20,6 +23,9 @@ template <Index In, class First, class... Rest>
 struct chain_width<In, First, Rest...> {
   static constexpr Index value = chain_width<First::template output_width<In>, Rest...>::value;
 };
+
+template <class First, class... Rest>
+struct reads_windows<Sequential<First, Rest...>> : reads_windows<First> {};
 
 }  // namespace detail
 
@@ -63,6 +69,36 @@ class sequential_layer {
     const matrix* y = &x;
     forward_from<0>(y, pass);
     return *y;
+  }
+
+  /// Evaluation from row windows of `x` read in place (detail::reads_windows): the first layer,
+  /// with the one after it where the two fuse, reads them; the rest run as in `forward`. Null,
+  /// with nothing computed, where the first layer cannot read them.
+  const matrix* forward_windows(const matrix& x, const Index* first_rows, Index count, const pass_info& pass) {
+    static_assert(detail::reads_windows<spec_t<0>>::value, "strata::Sequential: the first layer reads no row windows");
+    if (pass.check_finite) return nullptr;  // every layer's output is checked: run them one by one
+    const matrix* y = nullptr;
+    if constexpr (fusable<0>()) {
+      if constexpr (detail::fused_reads_windows<spec_t<0>, spec_t<1>>::value) {
+        using pair = detail::fused_pair<spec_t<0>, spec_t<1>>;
+        using windows = detail::fused_reads_windows<spec_t<0>, spec_t<1>>;
+        auto& first = std::get<0>(layers_);
+        auto& second = std::get<1>(layers_);
+        if (pair::applies(first, second, pass) && (y = windows::forward_windows(first, second, x, first_rows, count, pass))) {
+          fused_[0] = true;
+          outputs_[0] = nullptr;
+          outputs_[1] = y;
+          forward_from<2>(y, pass);
+          return y;
+        }
+      }
+      fused_[0] = false;
+    }
+    y = std::get<0>(layers_).forward_windows(x, first_rows, count, pass);
+    if (y == nullptr) return nullptr;
+    outputs_[0] = y;
+    forward_from<1>(y, pass);
+    return y;
   }
 
   const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {

@@ -87,6 +87,7 @@ class shared_layer {
   Index build(build_context& ctx, Index input_width) {
     path_ = ctx.path();
     for (const auto& [begin, end] : bounds_) check_slice(path_, begin, end, input_width);
+    input_width_ = input_width;
     width_ = bounds_[0].second - bounds_[0].first;
     for (std::size_t a = 1; a < N; ++a) {
       const Index w = bounds_[a].second - bounds_[a].first;
@@ -103,15 +104,22 @@ class shared_layer {
 
   const matrix& forward(const matrix& x, const pass_info& pass) {
     const Index n = x.cols();
+    if constexpr (detail::reads_windows<Net>::value) {
+      // In evaluation with a kernel set, the network's first layer may read the slices in place.
+      if (pass.kernels != nullptr && pass.phase == mode::eval && !pass.check_finite) {
+        expect_width(path_, "the input", input_width_, x.rows());
+        std::array<Index, N> first_rows;
+        for (std::size_t a = 0; a < N; ++a) first_rows[a] = bounds_[a].first;
+        if (const matrix* y = net_.forward_windows(x, first_rows.data(), static_cast<Index>(N), inner_pass(pass, n)))
+          return concatenate(*y, n);
+      }
+    }
     B::resize(stacked_, width_, n * static_cast<Index>(N));
     for (std::size_t a = 0; a < N; ++a)
       copy_block<B>(x, {bounds_[a].first, 0}, stacked_, {0, n * static_cast<Index>(a)}, width_, n);
-    const matrix& y = detail::checked_forward<B>(net_, stacked_, inner_pass(pass, n), net_path_);
-    B::resize(output_, net_width_ * static_cast<Index>(N), n);
-    for (std::size_t a = 0; a < N; ++a)
-      copy_block<B>(y, {0, n * static_cast<Index>(a)}, output_, {net_width_ * static_cast<Index>(a), 0}, net_width_, n);
-    return output_;
+    return concatenate(detail::checked_forward<B>(net_, stacked_, inner_pass(pass, n), net_path_), n);
   }
+
 
   const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     const Index n = x.cols();
@@ -147,6 +155,14 @@ class shared_layer {
   void for_each_setting(F&& f) { detail::visit_settings(net_, f); }
 
  private:
+  /// The applications' outputs (side by side in `y`'s columns) one above the other.
+  const matrix& concatenate(const matrix& y, Index n) {
+    B::resize(output_, net_width_ * static_cast<Index>(N), n);
+    for (std::size_t a = 0; a < N; ++a)
+      copy_block<B>(y, {0, n * static_cast<Index>(a)}, output_, {net_width_ * static_cast<Index>(a), 0}, net_width_, n);
+    return output_;
+  }
+
   /// Column j of the stacked batch is sample j % n of application j / n.
   static pass_info inner_pass(const pass_info& pass, Index n) {
     pass_info inner = pass;
@@ -156,7 +172,7 @@ class shared_layer {
 
   bind_t<Net, B> net_;
   std::array<std::pair<Index, Index>, N> bounds_;
-  Index width_ = 0, net_width_ = 0;
+  Index width_ = 0, net_width_ = 0, input_width_ = dynamic;
   std::string path_, net_path_;
   matrix stacked_, stacked_grad_, output_, input_grad_;
 };

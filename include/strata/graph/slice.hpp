@@ -67,8 +67,13 @@ class slice_layer {
     return end_ - begin_;
   }
 
+  /// The first row of the slice.
+  Index begin() const { return begin_; }
+  /// Throws shape_error unless `x` has the input width this slice was built for.
+  void check_input(const matrix& x) const { expect_width(path_, "the input", input_width_, x.rows()); }
+
   const matrix& forward(const matrix& x, const pass_info&) {
-    expect_width(path_, "the input", input_width_, x.rows());
+    check_input(x);
     B::resize(output_, end_ - begin_, x.cols());
     copy_block<B>(x, {begin_, 0}, output_, {0, 0}, end_ - begin_, x.cols());
     return output_;
@@ -97,5 +102,25 @@ class slice_layer {
   std::string path_;
   matrix output_, input_grad_;
 };
+
+namespace detail {
+/// A slice and a network whose first layer reads row windows (a Dense layer: `Branch<Net>`) run
+/// as one step in evaluation passes with a kernel set: the network reads the slice's rows in
+/// place instead of a copy of them. Where the kernel set cannot, the slice is copied as usual.
+template <Index Begin, Index End, class Net>
+struct fused_pair<Slice<Begin, End>, Net> : std::bool_constant<reads_windows<Net>::value> {
+  template <class SliceImpl, class NetImpl>
+  static bool applies(const SliceImpl&, const NetImpl&, const pass_info& pass) {
+    return pass.kernels != nullptr && pass.phase == mode::eval;
+  }
+  template <class SliceImpl, class NetImpl, class M>
+  static const M& forward(SliceImpl& slice, NetImpl& net, const M& x, const pass_info& pass) {
+    slice.check_input(x);
+    const Index first_row = slice.begin();
+    if (const M* y = net.forward_windows(x, &first_row, 1, pass)) return *y;
+    return net.forward(slice.forward(x, pass), pass);
+  }
+};
+}  // namespace detail
 
 }  // namespace strata

@@ -79,6 +79,14 @@ class OnednnInference : public dense_kernels {
     return run(path, x, y, true);
   }
 
+  /// A Dense layer reading rows of a larger input in place (a slice), ReLU fused or not.
+  bool forward_strided(const std::string& path, const float* x, Index stride, Index n, float* y, bool rectified) override {
+    const auto found = kernels_.find(path);
+    if (found == kernels_.end()) return false;
+    found->second->forward_strided(x, stride, n, y, rectified);
+    return true;
+  }
+
   /// int8: every SparseInputDense layer evaluates in int8 (where the build can).
   bool quantize_sparse(const std::string&) override { return precision_ == precision::int8; }
 

@@ -121,6 +121,34 @@ class dense_layer {
     return nullptr;
   }
 
+  /// Evaluation from row windows of `x` read in place (detail::reads_windows), `rectified`: with
+  /// the ReLU after this layer applied too. Null where the pass's kernel set has no strided
+  /// kernel for this layer.
+  const matrix* forward_windows(const matrix& x, const Index* first_rows, Index count, const pass_info& pass,
+                                bool rectified = false) {
+    if constexpr (std::is_same_v<matrix, host_matrix<float>>) {
+      if (!asks_kernels(pass) || count < 1) return nullptr;
+      const Index inputs = weight_.cols(), n = x.cols();
+      for (Index a = 0; a < count; ++a)
+        if (first_rows[a] < 0 || first_rows[a] + inputs > x.rows())
+          throw shape_error(detail::concat("layer '", path_, "': rows [", first_rows[a], ", ", first_rows[a] + inputs,
+                                           ") do not fit an input of ", x.rows(), " rows"));
+      B::resize(output_, width_, n * count);
+      for (Index a = 0; a < count; ++a) {
+        const bool done = pass.kernels->forward_strided(path_, x.data() + first_rows[a], x.rows(), n,
+                                                        output_.data() + a * n * width_, rectified);
+        if (!done) {
+          if (a == 0) return nullptr;  // the kernel set reads no windows for this layer
+          throw error(detail::concat("layer '", path_, "': the kernel set read some row windows but not all"));
+        }
+      }
+      return &output_;
+    } else {
+      (void)x, (void)first_rows, (void)count, (void)pass, (void)rectified;
+      return nullptr;
+    }
+  }
+
   const matrix& backward(const matrix& x, const matrix& dy_whole, const pass_info& pass, bool need_dx) {
     const matrix* rows_of_dy = &dy_whole;
     if (partition_ != nullptr) {
@@ -190,6 +218,9 @@ namespace detail {
 /// fuses the two (OnednnInference: the ReLU as the matmul's post-op, saving a pass over the
 /// output); without one the layers run one after the other.
 template <Index Width>
+struct reads_windows<Dense<Width>> : std::true_type {};
+
+template <Index Width>
 struct fused_pair<Dense<Width>, ReLU> : std::true_type {
   template <class DenseImpl, class Relu>
   static bool applies(const DenseImpl&, const Relu&, const pass_info& pass) {
@@ -199,6 +230,14 @@ struct fused_pair<Dense<Width>, ReLU> : std::true_type {
   static const M& forward(DenseImpl& dense, Relu& relu, const M& x, const pass_info& pass) {
     if (const M* y = dense.forward_rectified(x, pass)) return *y;
     return relu.forward(dense.forward(x, pass), pass);
+  }
+};
+template <Index Width>
+struct fused_reads_windows<Dense<Width>, ReLU> : std::true_type {
+  template <class DenseImpl, class Relu, class M>
+  static const M* forward_windows(DenseImpl& dense, Relu&, const M& x, const Index* first_rows, Index count,
+                                  const pass_info& pass) {
+    return dense.forward_windows(x, first_rows, count, pass, true);
   }
 };
 }  // namespace detail

@@ -68,6 +68,19 @@ class dense_kernels {
     (void)y;
     return false;
   }
+  /// As `forward`, or `forward_rectified` where `rectified`, for an input read in place from a
+  /// larger matrix: sample j's `inputs` values start at `x + j * stride`, and `y` receives the
+  /// `rows x n` outputs column-major. A Dense layer reads a slice of its input this way without
+  /// copying it (graph/slice.hpp, graph/shared.hpp). False by default: the slice is copied.
+  virtual bool forward_strided(const std::string& path, const float* x, Index stride, Index n, float* y, bool rectified) {
+    (void)path;
+    (void)x;
+    (void)stride;
+    (void)n;
+    (void)y;
+    (void)rectified;
+    return false;
+  }
   /// Whether the SparseInputDense layer at `path` evaluates in int8 (layers/sparse_int8.hpp)
   /// instead of fp32. No by default; a build without the instructions stays fp32 regardless.
   virtual bool quantize_sparse(const std::string& path) {
@@ -220,6 +233,19 @@ namespace detail {
 /// (its first argument is ignored) and the first layer's backward is skipped.
 template <class First, class Second>
 struct fused_pair : std::false_type {};
+
+/// Whether layer spec `Spec` can evaluate from row windows of a larger input read in place: a
+/// Dense layer, or a container whose first layer is one. Its bound layer then offers
+///   `const matrix* forward_windows(const matrix& x, const Index* first_rows, Index count, const pass_info&)`
+/// the outputs for inputs `x.middleRows(first_rows[a], width)`, application a's samples in
+/// columns [a n, (a + 1) n) (as `Shared` stacks them), or null when the pass's kernel set cannot
+/// read windows; nothing is computed then, and the caller copies the rows out instead.
+template <class Spec>
+struct reads_windows : std::false_type {};
+/// Whether a fused pair (`fused_pair<First, Second>`) also reads windows as one step:
+///   `static const matrix* forward_windows(first&, second&, x, first_rows, count, pass)`.
+template <class First, class Second>
+struct fused_reads_windows : std::false_type {};
 
 /// Runs a layer's forward pass and, when asked, checks its output for NaN/infinity.
 template <class B, class Layer>
