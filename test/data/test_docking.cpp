@@ -57,17 +57,22 @@ TEST_CASE("A molecule's descriptors are tanh of its fragments' columns of P, sum
     o.seed = 9;
     const SyntheticLibrary library(o);
     const random_stream projection(o.seed, purpose::data, 0x11D);
-    std::vector<float> d(static_cast<std::size_t>(width));
+    // 600 molecules drawn at once: more than one group of the generator's.
+    const Index n = 600;
+    const SyntheticLibraryDataset<float> data(library, molecule_features::descriptors, 0, n);
+    std::vector<Index> rows(static_cast<std::size_t>(n));
+    std::iota(rows.begin(), rows.end(), Index{0});
+    matrix_f d, y;
+    data.gather(rows.data(), n, d, y);
     Index wrong = 0;
-    for (std::uint64_t id = 0; id < 20; ++id) {
+    for (Index j = 0; j < n; ++j) {
       Index frag[SyntheticLibrary::max_fragments_limit];
-      const Index count = library.fragments(id, frag);
-      library.features(id, molecule_features::descriptors, d.data());
+      const Index count = library.fragments(static_cast<std::uint64_t>(j), frag);
       for (Index r = 0; r < width; ++r) {
         float sum = 0.0f;
         for (Index k = 0; k < count; ++k)
           sum += static_cast<float>(0.35 * projection.normal(static_cast<std::uint64_t>(frag[k] * width + r)));
-        wrong += d[static_cast<std::size_t>(r)] != static_cast<float>(std::tanh(static_cast<double>(sum)));
+        wrong += d(r, j) != static_cast<float>(std::tanh(static_cast<double>(sum)));
       }
     }
     CHECK(wrong == 0);

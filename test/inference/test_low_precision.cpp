@@ -63,9 +63,9 @@ struct windows : dense_kernels {
   bool forward_rectified(const std::string& path, const host_matrix<float>& x, host_matrix<float>& y) override {
     return inner.forward_rectified(path, x, y);
   }
-  bool forward_strided(const std::string& path, const float* x, Index stride, Index n, float* y, bool rectified) override {
+  bool forward_strided(const std::string& path, const strided_input& x, float* y, Index outputs, bool rectified) override {
     if (!in_place) return false;
-    const bool ran = inner.forward_strided(path, x, stride, n, y, rectified);
+    const bool ran = inner.forward_strided(path, x, y, outputs, rectified);
     read += ran ? 1 : 0;
     return ran;
   }
@@ -207,24 +207,41 @@ TEST_CASE("A Combo model's encoders read their slices of the input in place, wit
   const random_stream rng(3, purpose::data, 1);
   matrix_f x(inputs, 700);
   for (Index k = 0; k < x.size(); ++k) x.data()[k] = static_cast<float>(rng.normal(static_cast<std::uint64_t>(k)));
-  const dense_calibration calibration = calibrate_dense_inputs(model, x.leftCols(300));
-  for (precision p : {precision::fp32, precision::bf16, precision::int8}) {
-    CAPTURE(to_string(p));
-    if (!precision_unavailable(p).empty()) continue;
-    OnednnInference fast(model, p, calibration);
-    windows in_place(fast, true), copied(fast, false);
-    model.set_dense_kernels(&in_place);
-    const matrix_f read_in_place = model.predict(x, 256);
-    model.set_dense_kernels(&copied);
-    const matrix_f from_copies = model.predict(x, 256);
+  SECTION("the same predictions as from copies of the slices, in every precision") {
+    const dense_calibration calibration = calibrate_dense_inputs(model, x.leftCols(300));
+    for (precision p : {precision::fp32, precision::bf16, precision::int8}) {
+      CAPTURE(to_string(p));
+      if (!precision_unavailable(p).empty()) continue;
+      OnednnInference fast(model, p, calibration);
+      windows in_place(fast, true), copied(fast, false);
+      model.set_dense_kernels(&in_place);
+      const matrix_f read_in_place = model.predict(x, 256);
+      model.set_dense_kernels(&copied);
+      const matrix_f from_copies = model.predict(x, 256);
+      model.set_dense_kernels(nullptr);
+      // The cell encoder's first layer reads one window, the shared drug encoder's two, per batch.
+      CHECK(in_place.read == 3 * 3);
+      CHECK(copied.read == 0);
+      CHECK(read_in_place == from_copies);
+    }
+  }
+
+  SECTION("kernels made for other widths are refused; no backward pass follows a fused evaluation") {
+    OnednnInference fast(model, precision::fp32);
+    combo_options narrower = o;
+    narrower.width = 20;  // the same layer paths and inputs, fewer outputs
+    Model<Combo> other(make_combo(narrower));
+    other.build(inputs, 5);
+    other.set_dense_kernels(&fast);
+    CHECK_THROWS_WITH(other.predict(x, 256), Catch::Contains("made for 24 outputs, the layer has 20"));
+    model.set_dense_kernels(&fast);
+    pass_info eval;
+    eval.phase = mode::eval;
+    const matrix_f few = x.leftCols(4);
+    model.forward(few, eval);
+    CHECK_THROWS_WITH(model.backward(matrix_f::Ones(1, 4)), Catch::Contains("after an evaluation pass with dense kernels"));
     model.set_dense_kernels(nullptr);
-    // The cell encoder's first layer reads one window, the shared drug encoder's two, per batch.
-    CHECK(in_place.read == 3 * 3);
-    CHECK(copied.read == 0);
-    CHECK(read_in_place == from_copies);
-    // A batch of the wrong width is refused before any window is read.
-    model.set_dense_kernels(&in_place);
-    CHECK_THROWS_AS(model.predict(matrix_f::Zero(inputs - 1, 4)), shape_error);
-    model.set_dense_kernels(nullptr);
+    model.forward(few, eval);
+    CHECK_NOTHROW(model.backward(matrix_f::Ones(1, 4)));  // the layers' own evaluation keeps what backward needs
   }
 }

@@ -101,6 +101,10 @@ class Model {
   const matrix& backward(const matrix& dy, bool need_input_grad = false) {
     require_built();
     if (input_ == nullptr) throw error("Model::backward called before forward");
+    // Evaluation passes with dense kernels fuse layers and keep none of the inputs a backward
+    // pass needs (a fused pair's first output, a slice read in place).
+    if (last_pass_.phase == mode::eval && last_pass_.kernels != nullptr)
+      throw error("Model::backward after an evaluation pass with dense kernels; run a training pass first");
     return net_->backward(*input_, dy, last_pass_, need_input_grad);
   }
 

@@ -107,6 +107,8 @@ namespace detail {
 /// A slice and a network whose first layer reads row windows (a Dense layer: `Branch<Net>`) run
 /// as one step in evaluation passes with a kernel set: the network reads the slice's rows in
 /// place instead of a copy of them. Where the kernel set cannot, the slice is copied as usual.
+/// (In `Sequential<Slice, Dense, ReLU>` the pair is the slice and the Dense layer, so the ReLU
+/// then runs on its own; in `Branch<Net>` the network keeps its Dense + ReLU fusion.)
 template <Index Begin, Index End, class Net>
 struct fused_pair<Slice<Begin, End>, Net> : std::bool_constant<reads_windows<Net>::value> {
   template <class SliceImpl, class NetImpl>

@@ -8,9 +8,9 @@
 ///
 /// In int8 a SparseInputDense first layer evaluates in int8 too, by its own kernel (per-sample
 /// input scales: no calibration; layers/sparse_int8.hpp), where the build has AVX512_VNNI.
-/// Everything else in the model (activations, normalisation, slices) evaluates as before, in
-/// fp32 (a ReLU right after a Dense layer runs inside its matmul, as a post-op); only the dense
-/// products change arithmetic. int8 needs the range
+/// Everything else in the model (activations, normalisation) evaluates as before, in fp32 (a
+/// ReLU right after a Dense layer runs inside its matmul, as a post-op, and a Dense layer after a
+/// slice reads the slice's rows in place); only the dense products change arithmetic. int8 needs the range
 /// of each Dense layer's input, measured by fp32 passes over a sample of the data the model will
 /// score (`calibrate_dense_inputs`, inference/calibration.hpp, which also keeps it in a model
 /// file); inputs beyond the measured range saturate.
@@ -80,10 +80,15 @@ class OnednnInference : public dense_kernels {
   }
 
   /// A Dense layer reading rows of a larger input in place (a slice), ReLU fused or not.
-  bool forward_strided(const std::string& path, const float* x, Index stride, Index n, float* y, bool rectified) override {
+  bool forward_strided(const std::string& path, const strided_input& x, float* y, Index outputs, bool rectified) override {
     const auto found = kernels_.find(path);
     if (found == kernels_.end()) return false;
-    found->second->forward_strided(x, stride, n, y, rectified);
+    onednn_dense& kernel = *found->second;
+    check_shape(path, kernel, x.rows);
+    if (outputs != kernel.rows())
+      throw shape_error(detail::concat("layer '", path, "': its oneDNN kernel was made for ", kernel.rows(),
+                                       " outputs, the layer has ", outputs, " (make the OnednnInference again)"));
+    kernel.forward_strided(x.data, x.stride, x.cols, y, rectified);
     return true;
   }
 
@@ -101,12 +106,16 @@ class OnednnInference : public dense_kernels {
     const auto found = kernels_.find(path);
     if (found == kernels_.end()) return false;
     onednn_dense& kernel = *found->second;
-    if (x.rows() != kernel.inputs())
-      throw shape_error(detail::concat("layer '", path, "': its oneDNN kernel was made for ", kernel.inputs(),
-                                       " inputs, the batch has ", x.rows(), " rows (make the OnednnInference again)"));
+    check_shape(path, kernel, x.rows());
     if (y.rows() != kernel.rows() || y.cols() != x.cols()) y.resize(kernel.rows(), x.cols());
     kernel.forward(x.data(), x.cols(), y.data(), rectified);
     return true;
+  }
+
+  static void check_shape(const std::string& path, const onednn_dense& kernel, Index inputs) {
+    if (inputs != kernel.inputs())
+      throw shape_error(detail::concat("layer '", path, "': its oneDNN kernel was made for ", kernel.inputs(),
+                                       " inputs, the batch has ", inputs, " rows (make the OnednnInference again)"));
   }
 
   precision precision_;

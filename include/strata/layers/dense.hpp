@@ -134,9 +134,10 @@ class dense_layer {
           throw shape_error(detail::concat("layer '", path_, "': rows [", first_rows[a], ", ", first_rows[a] + inputs,
                                            ") do not fit an input of ", x.rows(), " rows"));
       B::resize(output_, width_, n * count);
+      if (n == 0) return &output_;
       for (Index a = 0; a < count; ++a) {
-        const bool done = pass.kernels->forward_strided(path_, x.data() + first_rows[a], x.rows(), n,
-                                                        output_.data() + a * n * width_, rectified);
+        const strided_input window{x.data() + first_rows[a], inputs, x.rows(), n};
+        const bool done = pass.kernels->forward_strided(path_, window, output_.data() + a * n * width_, width_, rectified);
         if (!done) {
           if (a == 0) return nullptr;  // the kernel set reads no windows for this layer
           throw error(detail::concat("layer '", path_, "': the kernel set read some row windows but not all"));
@@ -214,12 +215,12 @@ class dense_layer {
 };
 
 namespace detail {
-/// A Dense layer followed by ReLU runs as one step in evaluation passes with a kernel set that
-/// fuses the two (OnednnInference: the ReLU as the matmul's post-op, saving a pass over the
-/// output); without one the layers run one after the other.
 template <Index Width>
 struct reads_windows<Dense<Width>> : std::true_type {};
 
+/// A Dense layer followed by ReLU runs as one step in evaluation passes with a kernel set that
+/// fuses the two (OnednnInference: the ReLU as the matmul's post-op, saving a pass over the
+/// output); without one the layers run one after the other.
 template <Index Width>
 struct fused_pair<Dense<Width>, ReLU> : std::true_type {
   template <class DenseImpl, class Relu>
@@ -232,6 +233,7 @@ struct fused_pair<Dense<Width>, ReLU> : std::true_type {
     return relu.forward(dense.forward(x, pass), pass);
   }
 };
+/// ... and reads row windows as one step too (the rectified strided product).
 template <Index Width>
 struct fused_reads_windows<Dense<Width>, ReLU> : std::true_type {
   template <class DenseImpl, class Relu, class M>

@@ -50,6 +50,13 @@ class gradient_listener {
   virtual void gradient_ready(const void* gradient) = 0;
 };
 
+/// A layer's input read in place from a larger column-major matrix: `rows` values per sample,
+/// sample j's from `data + j * stride`, `cols` samples.
+struct strided_input {
+  const float* data;
+  Index rows, stride, cols;
+};
+
 /// Evaluation-mode products that stand in for some Dense layers' own GEMM, for instance oneDNN's
 /// in bf16 or int8 (inference/low_precision.hpp). A model hands its set to every evaluation pass
 /// (Model::set_dense_kernels); a Dense layer on the host in float asks it first.
@@ -69,15 +76,14 @@ class dense_kernels {
     return false;
   }
   /// As `forward`, or `forward_rectified` where `rectified`, for an input read in place from a
-  /// larger matrix: sample j's `inputs` values start at `x + j * stride`, and `y` receives the
-  /// `rows x n` outputs column-major. A Dense layer reads a slice of its input this way without
-  /// copying it (graph/slice.hpp, graph/shared.hpp). False by default: the slice is copied.
-  virtual bool forward_strided(const std::string& path, const float* x, Index stride, Index n, float* y, bool rectified) {
+  /// larger matrix (`x`, see strided_input) into `y`, `outputs x x.cols` column-major. A Dense
+  /// layer reads a slice of its input this way without copying it (graph/slice.hpp,
+  /// graph/shared.hpp). False by default: the slice is copied.
+  virtual bool forward_strided(const std::string& path, const strided_input& x, float* y, Index outputs, bool rectified) {
     (void)path;
     (void)x;
-    (void)stride;
-    (void)n;
     (void)y;
+    (void)outputs;
     (void)rectified;
     return false;
   }
