@@ -222,7 +222,10 @@ TEST_CASE("A Combo model's encoders read their slices of the input in place, wit
       // The cell encoder's first layer reads one window, the shared drug encoder's two, per batch.
       CHECK(in_place.read == 3 * 3);
       CHECK(copied.read == 0);
-      CHECK(read_in_place == from_copies);
+      if (p == precision::fp32)  // oneDNN may choose another fp32 kernel for a strided source
+        CHECK(largest_difference(read_in_place, from_copies) <= 1e-5 * from_copies.cwiseAbs().maxCoeff());
+      else  // bf16 and int8 convert either input into the same contiguous copy
+        CHECK(read_in_place == from_copies);
     }
   }
 
