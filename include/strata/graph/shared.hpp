@@ -104,22 +104,20 @@ class shared_layer {
 
   const matrix& forward(const matrix& x, const pass_info& pass) {
     const Index n = x.cols();
+    expect_width(path_, "the input", input_width_, x.rows());
     if constexpr (detail::reads_windows<Net>::value) {
-      // In evaluation with a kernel set, the network's first layer may read the slices in place.
-      if (pass.kernels != nullptr && pass.phase == mode::eval && !pass.check_finite) {
-        expect_width(path_, "the input", input_width_, x.rows());
-        std::array<Index, N> first_rows;
-        for (std::size_t a = 0; a < N; ++a) first_rows[a] = bounds_[a].first;
-        if (const matrix* y = net_.forward_windows(x, first_rows.data(), static_cast<Index>(N), inner_pass(pass, n)))
-          return concatenate(*y, n);
-      }
+      // The network's first layer reads the slices in place where it can (in evaluation passes
+      // with a kernel set); otherwise nothing is computed and the slices are stacked below.
+      std::array<Index, N> first_rows;
+      for (std::size_t a = 0; a < N; ++a) first_rows[a] = bounds_[a].first;
+      if (const matrix* y = net_.forward_windows(x, first_rows.data(), static_cast<Index>(N), inner_pass(pass, n)))
+        return concatenate(*y, n);
     }
     B::resize(stacked_, width_, n * static_cast<Index>(N));
     for (std::size_t a = 0; a < N; ++a)
       copy_block<B>(x, {bounds_[a].first, 0}, stacked_, {0, n * static_cast<Index>(a)}, width_, n);
     return concatenate(detail::checked_forward<B>(net_, stacked_, inner_pass(pass, n), net_path_), n);
   }
-
 
   const matrix& backward(const matrix& x, const matrix& dy, const pass_info& pass, bool need_dx) {
     const Index n = x.cols();
